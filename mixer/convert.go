@@ -1,0 +1,157 @@
+package mixer
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ToModel converts a source value to what the model property holds. It never
+// loses precision: numbers stay decimal text, a fraction never becomes an
+// integer, and anything that does not fit is an error that names the types.
+//
+//   - null stays null (the schema decides whether null is allowed);
+//   - a number goes to number or integer (when it has no fraction), else to
+//     string as its decimal text;
+//   - a string goes to string; else to number/integer when it is a number's
+//     text (Stripe sends decimals as strings); else to boolean for
+//     "true"/"false";
+//   - a boolean goes to boolean, else to string;
+//   - a number into a string property with format date-time is read as Unix
+//     seconds (Stripe's timestamps) and written as RFC 3339;
+//   - an object or array goes to a string property as its JSON text, and is an
+//     error otherwise: models are flat.
+func ToModel(v any, p *Property) (any, error) {
+	types := p.Types
+	if types == 0 {
+		types = AnyScalar
+	}
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case bool:
+		switch {
+		case types.Has(TypeBoolean):
+			return x, nil
+		case types.Has(TypeString):
+			return strconv.FormatBool(x), nil
+		}
+	case json.Number:
+		n, err := NormalizeNumber(string(x))
+		if err != nil {
+			return nil, err
+		}
+		return numberToModel(n, p, types)
+	case string:
+		if types.Has(TypeString) {
+			return x, nil
+		}
+		if types.Has(TypeNumber) || types.Has(TypeInteger) {
+			if n, err := NormalizeNumber(x); err == nil {
+				if out, err := numberToModel(n, p, types&^TypeString); err == nil {
+					return out, nil
+				}
+			}
+		}
+		if types.Has(TypeBoolean) {
+			switch x {
+			case "true":
+				return true, nil
+			case "false":
+				return false, nil
+			}
+		}
+	case map[string]any, []any:
+		if types.Has(TypeString) {
+			b, err := json.Marshal(x)
+			if err != nil {
+				return nil, err
+			}
+			return string(b), nil
+		}
+		return nil, fmt.Errorf("cannot put a nested %s into a flat model field of type %s; map one of its fields with a path such as %s.id", KindOf(v), types, p.Name)
+	default:
+		g, err := FromGo(v)
+		if err != nil {
+			return nil, err
+		}
+		return ToModel(g, p)
+	}
+	return nil, fmt.Errorf("cannot convert %s %s to %s", KindOf(v), shortValue(v), types)
+}
+
+func numberToModel(n json.Number, p *Property, types TypeSet) (any, error) {
+	if types.Has(TypeNumber) {
+		return n, nil
+	}
+	if types.Has(TypeInteger) {
+		if i, ok := integralText(n); ok {
+			return json.Number(i), nil
+		}
+		if !types.Has(TypeString) {
+			return nil, fmt.Errorf("cannot convert %s to integer without losing its fraction", n)
+		}
+	}
+	if types.Has(TypeString) {
+		if p.Format == "date-time" {
+			return unixToRFC3339(n)
+		}
+		return string(n), nil
+	}
+	return nil, fmt.Errorf("cannot convert number %s to %s", n, types)
+}
+
+// unixToRFC3339 reads n as seconds since the Unix epoch, with an optional
+// fraction, and formats it as RFC 3339 in UTC.
+func unixToRFC3339(n json.Number) (any, error) {
+	sec, frac, _ := cutPoint(string(n))
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s as Unix seconds: %w", n, err)
+	}
+	var nanos int64
+	if frac != "" {
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		for len(frac) < 9 {
+			frac += "0"
+		}
+		nanos, _ = strconv.ParseInt(frac, 10, 64)
+		if s < 0 || sec == "-0" {
+			nanos = -nanos
+		}
+	}
+	return FormatTime(time.Unix(s, nanos)), nil
+}
+
+func cutPoint(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// shortValue quotes a value for an error message, shortened so a large
+// payload does not flood a log line.
+func shortValue(v any) string {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = strconv.Quote(x)
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			s = fmt.Sprintf("%v", x)
+		} else {
+			s = string(b)
+		}
+	}
+	if len(s) > 64 {
+		s = s[:61] + "..."
+	}
+	return s
+}

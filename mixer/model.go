@@ -1,0 +1,237 @@
+package mixer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// TypeSet is the set of JSON Schema types a model property allows.
+type TypeSet uint8
+
+// The JSON Schema scalar types a model property may declare.
+const (
+	TypeNull TypeSet = 1 << iota
+	TypeBoolean
+	TypeInteger
+	TypeNumber
+	TypeString
+)
+
+// AnyScalar is the TypeSet of a property that declares no type.
+const AnyScalar = TypeNull | TypeBoolean | TypeInteger | TypeNumber | TypeString
+
+// ParseType maps a JSON Schema type name to its TypeSet bit; object and array
+// are not model types and give false.
+func ParseType(name string) (TypeSet, bool) {
+	switch name {
+	case "null":
+		return TypeNull, true
+	case "boolean":
+		return TypeBoolean, true
+	case "integer":
+		return TypeInteger, true
+	case "number":
+		return TypeNumber, true
+	case "string":
+		return TypeString, true
+	}
+	return 0, false
+}
+
+// Has reports whether every type in t is allowed.
+func (s TypeSet) Has(t TypeSet) bool { return s&t == t }
+
+func (s TypeSet) String() string {
+	var names []string
+	for _, n := range []string{"null", "boolean", "integer", "number", "string"} {
+		if t, _ := ParseType(n); s.Has(t) {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, " or ")
+}
+
+// Property is one field of a model.
+type Property struct {
+	Name   string
+	Types  TypeSet
+	Format string // JSON Schema format, e.g. "date-time"; empty when none
+	// simple is set when the property's schema says nothing but its type (and
+	// annotations): the mixer then checks it without the schema library.
+	simple bool
+	schema *jsonschema.Schema // the property's own schema, for the others
+}
+
+// Model is a compiled canonical model: a flat JSON Schema with a title.
+type Model struct {
+	Title    string
+	File     string // where it was loaded from, for messages
+	props    map[string]*Property
+	order    []string // property names in schema order
+	required []string
+	schema   *jsonschema.Schema // the model without its object-level keywords; see NewModel
+	// perField is set when the model's top level has nothing but its
+	// properties (and annotations), so objects can be checked field by field.
+	perField bool
+}
+
+// NewModel builds a Model. fieldSchema must be the model compiled without
+// "required" (and other keywords about the set of present fields), so that a
+// partial object, one whose absent fields were left unchanged at the source,
+// validates on the fields it has; required fields are checked by the mixer.
+func NewModel(title, file string, props []*Property, required []string, fieldSchema *jsonschema.Schema) *Model {
+	m := &Model{Title: title, File: file, props: make(map[string]*Property, len(props)), schema: fieldSchema}
+	for _, p := range props {
+		m.props[p.Name] = p
+		m.order = append(m.order, p.Name)
+	}
+	m.required = append([]string(nil), required...)
+	return m
+}
+
+// Property returns the named property, or nil.
+func (m *Model) Property(name string) *Property { return m.props[name] }
+
+// Fields returns the property names in schema order.
+func (m *Model) Fields() []string { return m.order }
+
+// Required returns the names the schema lists as required.
+func (m *Model) Required() []string { return m.required }
+
+// FieldError says which field of an object is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("field %s: %s", e.Field, e.Reason)
+}
+
+// ValidationError lists every problem found in one object.
+type ValidationError struct {
+	Model  string
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Error()
+	}
+	return fmt.Sprintf("object does not match model %s: %s", e.Model, strings.Join(parts, "; "))
+}
+
+// Validate checks fields against the model. requiredOf lists the required
+// fields that must be present (the caller decides which apply: see
+// Receiver). Each present field is checked against its property schema.
+func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
+	var problems []FieldError
+	for _, r := range requiredOf {
+		if _, ok := fields[r]; !ok {
+			problems = append(problems, FieldError{Field: r, Reason: "required by the model but absent"})
+		}
+	}
+	if m.perField {
+		for name, v := range fields {
+			p := m.props[name]
+			switch {
+			case p == nil:
+				problems = append(problems, FieldError{Field: name, Reason: "not a field of the model"})
+			case p.simple:
+				if !typeAllows(p.Types, v) {
+					problems = append(problems, FieldError{Field: name, Reason: fmt.Sprintf("expected %s, but got %s", p.Types, schemaKind(v))})
+				}
+			case p.schema != nil:
+				if err := p.schema.Validate(v); err != nil {
+					var ve *jsonschema.ValidationError
+					if !errors.As(err, &ve) {
+						return fmt.Errorf("validating field %s of model %s: %w", name, m.Title, err)
+					}
+					for _, fe := range flattenSchemaError(ve) {
+						problems = append(problems, FieldError{Field: name, Reason: fe.Reason})
+					}
+				}
+			}
+		}
+	} else if m.schema != nil {
+		if err := m.schema.Validate(fields); err != nil {
+			var ve *jsonschema.ValidationError
+			if !errors.As(err, &ve) {
+				return fmt.Errorf("validating against model %s: %w", m.Title, err)
+			}
+			problems = append(problems, flattenSchemaError(ve)...)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Field < problems[j].Field })
+	return &ValidationError{Model: m.Title, Fields: problems}
+}
+
+// flattenSchemaError turns the library's tree of causes into one line per
+// failing field, keeping the innermost (most specific) messages.
+func flattenSchemaError(ve *jsonschema.ValidationError) []FieldError {
+	var out []FieldError
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			field := strings.TrimPrefix(e.InstanceLocation, "/")
+			field = strings.ReplaceAll(strings.ReplaceAll(field, "~1", "/"), "~0", "~")
+			out = append(out, FieldError{Field: field, Reason: e.Message})
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	return out
+}
+
+// typeAllows is JSON Schema's "type" keyword for the values Remix holds: an
+// integer is a number without fraction (our numbers are exact decimal text).
+func typeAllows(t TypeSet, v any) bool {
+	if t == 0 {
+		return true
+	}
+	switch x := v.(type) {
+	case nil:
+		return t.Has(TypeNull)
+	case bool:
+		return t.Has(TypeBoolean)
+	case json.Number:
+		if t.Has(TypeNumber) {
+			return true
+		}
+		if t.Has(TypeInteger) {
+			n, err := NormalizeNumber(string(x))
+			if err != nil {
+				return false
+			}
+			_, ok := integralText(n)
+			return ok
+		}
+		return false
+	case string:
+		return t.Has(TypeString)
+	}
+	return false
+}
+
+// schemaKind names a value's JSON type the way the schema library does.
+func schemaKind(v any) string {
+	if _, ok := v.(json.Number); ok {
+		return "number"
+	}
+	return KindOf(v)
+}

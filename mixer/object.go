@@ -1,0 +1,74 @@
+package mixer
+
+import "fmt"
+
+// Op is what a change does to its row or object.
+type Op uint8
+
+// The operations a change can carry.
+const (
+	OpUpsert Op = iota + 1 // insert or update
+	OpDelete
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpUpsert:
+		return "upsert"
+	case OpDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Record is one change as a source system delivers it: a PostgreSQL row, a
+// Stripe object. Fields is nested; a field missing from its map is absent (for
+// example an unchanged TOASTed column), which is different from a field that
+// holds nil (JSON null).
+type Record struct {
+	Location string // PostgreSQL: schema.table; Stripe: the object type
+	Op       Op
+	Fields   map[string]any
+	// Complete says the record carries every field the source has for it (an
+	// insert, a snapshot row, a whole Stripe object). Only complete upserts
+	// are held to the model's "required" list.
+	Complete bool
+}
+
+// Get reads a nested field; ok is false when it is absent.
+func (r *Record) Get(p Path) (v any, ok bool) { return p.Lookup(r.Fields) }
+
+// Object is an instance of a canonical model. Fields is flat; a field missing
+// from the map is absent and leaves targets untouched, a nil value is null and
+// sets null.
+type Object struct {
+	Model  string
+	Op     Op
+	Fields map[string]any
+}
+
+// Get returns a field's value; ok is false when the field is absent.
+func (o *Object) Get(field string) (v any, ok bool) {
+	v, ok = o.Fields[field]
+	return v, ok
+}
+
+// TargetRecord is what one push writes to one location of a target system.
+type TargetRecord struct {
+	Location string
+	Op       Op
+	// Fields is nested where the push mixer's paths say so (metadata[id]).
+	// Only mapped fields that are present in the object appear here.
+	Fields map[string]any
+	// Key is the search key that identifies the row or object: the first one,
+	// in file order, whose value is present and not null. Nil means no search
+	// key has a value: an upsert then creates.
+	Key *SearchKey
+}
+
+// SearchKey is the identifying field of a target record.
+type SearchKey struct {
+	Field  string // the model field
+	Target Path   // where it lives in the target
+	Value  any
+}
