@@ -1,0 +1,404 @@
+package config
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// Options says where a configuration is and what it may use.
+type Options struct {
+	SystemsDir string // SYSTEMS_DIR
+	ModelsDir  string // MODELS_DIR
+	Specs      Specs  // the connector types known to this build
+	// Getenv resolves ${NAME}; nil uses the process environment.
+	Getenv func(string) (string, bool)
+}
+
+// Config is a loaded, checked configuration.
+type Config struct {
+	Systems  []*System // files in name order, systems in file order
+	Models   map[string]*mixer.Model
+	Warnings Errors // problems that do not stop Remix, such as a model nobody pushes
+}
+
+// System is one configured system.
+type System struct {
+	Name string
+	Type string
+	Spec *Spec
+	Pos  Pos // where the system's name is written
+	// RateLimit is the requests per second to this system shared by every
+	// pusher of the fleet; 0 means unlimited (rate_limit, default none).
+	RateLimit float64
+	// RateBucketSize is the burst above the rate (rate_bucket_size, default
+	// the rate rounded up, at least 1).
+	RateBucketSize int
+	Settings       Settings
+	Receive        *mixer.Receiver  // nil unless the system is a source
+	Push           *mixer.PushMixer // nil unless the system is a target
+	positions      map[string]Pos
+}
+
+// PosOf returns where a key path of the system was written, e.g.
+// PosOf("push_mixer", "product", "public.products", "stripe_id"); the
+// system's own position when that path is unknown.
+func (s *System) PosOf(keys ...string) Pos {
+	if p, ok := s.positions[keyPath(keys...)]; ok {
+		return p
+	}
+	return s.Pos
+}
+
+// System returns the named system, or nil.
+func (c *Config) System(name string) *System {
+	for _, s := range c.Systems {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Sources returns the systems with a receive mixer.
+func (c *Config) Sources() []*System {
+	var out []*System
+	for _, s := range c.Systems {
+		if s.Receive != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Targets returns the systems with a push mixer.
+func (c *Config) Targets() []*System {
+	var out []*System
+	for _, s := range c.Systems {
+		if s.Push != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TargetsOf returns the systems that push objects of a model.
+func (c *Config) TargetsOf(model string) []*System {
+	var out []*System
+	for _, s := range c.Targets() {
+		if len(s.Push.Rules(model)) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// The keys every system may have, beside its connector's settings.
+const (
+	keyType          = "type"
+	keyRateLimit     = "rate_limit"
+	keyRateBucket    = "rate_bucket_size"
+	keyReceiveMixer  = "receive_mixer"
+	keyReceiveRouter = "receive_router"
+	keyPushMixer     = "push_mixer"
+	keyPushRouter    = "push_router"
+)
+
+var commonKeys = []string{keyType, keyRateLimit, keyRateBucket, keyReceiveMixer, keyReceiveRouter, keyPushMixer, keyPushRouter}
+
+var systemName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// Load reads and checks a configuration. Its error, when not nil, is Errors:
+// every problem found, each naming file, line, column and key.
+func Load(opts Options) (*Config, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	var errs Errors
+	models := loadModels(opts.ModelsDir, &errs)
+	l := &loader{opts: opts, getenv: getenv, errs: &errs, models: models}
+	cfg := &Config{Models: map[string]*mixer.Model{}}
+	for title, m := range models {
+		cfg.Models[title] = m.model
+	}
+	names, ok := listDir(opts.SystemsDir, "systems", &errs, ".yaml", ".yml")
+	if ok && len(names) == 0 {
+		errs = append(errs, &Error{Pos: Pos{File: opts.SystemsDir}, Msg: "no system files (*.yaml, *.yml) in the systems directory"})
+	}
+	seen := map[string]*System{}
+	for _, name := range names {
+		for _, s := range l.loadFile(filepath.Join(opts.SystemsDir, name)) {
+			if prev, dup := seen[s.Name]; dup {
+				errs = append(errs, &Error{Pos: s.Pos, Key: keyPath(s.Name), Msg: "system name is already used at " + prev.Pos.String() + "; names must be unique across files"})
+				continue
+			}
+			seen[s.Name] = s
+			cfg.Systems = append(cfg.Systems, s)
+		}
+	}
+	cfg.Warnings = l.warnings(cfg)
+	if len(errs) > 0 {
+		return nil, errs.sorted()
+	}
+	return cfg, nil
+}
+
+type loader struct {
+	opts   Options
+	getenv func(string) (string, bool)
+	errs   *Errors
+	models map[string]*modelFile
+}
+
+func (l *loader) loadFile(path string) []*System {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		*l.errs = append(*l.errs, &Error{Pos: Pos{File: path}, Msg: err.Error()})
+		return nil
+	}
+	return l.loadBytes(path, data)
+}
+
+func (l *loader) loadBytes(path string, data []byte) []*System {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		*l.errs = append(*l.errs, yamlSyntaxError(path, err))
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file
+	}
+	f := &file{name: path, getenv: l.getenv, errs: l.errs}
+	entries, ok := f.mapping(doc.Content[0], nil, "system names mapped to their settings")
+	if !ok {
+		return nil
+	}
+	var out []*System
+	for _, e := range entries {
+		if strings.HasPrefix(e.name, "x-") {
+			continue // a template for anchors, as in Compose files
+		}
+		if s := l.system(f, e); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlSyntaxError(path string, err error) *Error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{Pos: Pos{File: path, Line: line, Col: 1}, Msg: "YAML syntax: " + m[2]}
+	}
+	return &Error{Pos: Pos{File: path}, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+func (l *loader) system(f *file, e entry) *System {
+	s := &System{Name: e.name, Pos: f.pos(e.key), Settings: Settings{}, positions: map[string]Pos{}}
+	path := []string{e.name}
+	if !systemName.MatchString(e.name) {
+		f.errorf(e.key, path, "a system name is 1 to 63 letters, digits, '_', '-' or '.', starting with a letter or digit")
+	}
+	entries, ok := f.mapping(e.val, path, "the system's settings (type, mixers, ...)")
+	if !ok {
+		return nil
+	}
+	byName := map[string]entry{}
+	for _, se := range entries {
+		byName[se.name] = se
+		s.positions[keyPath(se.name)] = f.pos(se.key)
+	}
+	if te, has := byName[keyType]; !has {
+		f.errorf(e.key, path, "missing key %q (one of: %s)", keyType, strings.Join(l.types(), ", "))
+	} else if t, ok := f.scalar(te.val, sub(path, keyType)); ok {
+		s.Type = t
+		s.Spec = l.opts.Specs[t]
+		if s.Spec == nil {
+			f.errorf(te.val, sub(path, keyType), "unknown connector type %q%s; known types: %s", t, suggest(t, l.types()), strings.Join(l.types(), ", "))
+		}
+	}
+	known := append([]string(nil), commonKeys...)
+	if s.Spec != nil {
+		for _, st := range s.Spec.Settings {
+			known = append(known, st.Name)
+		}
+	}
+	var receiveNode, pushNode *entry
+	hinted := map[string]bool{} // keys an unknown key was said to be a typo of
+	for i := range entries {
+		se := &entries[i]
+		kp := sub(path, se.name)
+		switch se.name {
+		case keyType:
+		case keyRateLimit:
+			if v, ok := f.scalar(se.val, kp); ok {
+				r, err := strconv.ParseFloat(v, 64)
+				if err != nil || r <= 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+					f.errorf(se.val, kp, "expected a number of requests per second above 0, found %q", v)
+				} else {
+					s.RateLimit = r
+				}
+			}
+		case keyRateBucket:
+			if v, ok := f.scalar(se.val, kp); ok {
+				b, err := strconv.Atoi(v)
+				if err != nil || b < 1 {
+					f.errorf(se.val, kp, "expected a whole number of requests of at least 1, found %q", v)
+				} else {
+					s.RateBucketSize = b
+				}
+			}
+		case keyReceiveMixer, keyReceiveRouter:
+			if receiveNode != nil {
+				f.errorf(se.key, kp, "%s and %s are the same thing (receive_router is the older name); keep one", receiveNode.name, se.name)
+				continue
+			}
+			receiveNode = se
+		case keyPushMixer, keyPushRouter:
+			if pushNode != nil {
+				f.errorf(se.key, kp, "%s and %s are the same thing (push_router is the older name); keep one", pushNode.name, se.name)
+				continue
+			}
+			pushNode = se
+		default:
+			if s.Spec == nil {
+				continue // the unknown type is reported; its keys cannot be checked
+			}
+			st := specSetting(s.Spec, se.name)
+			if st == nil {
+				if hint := suggest(se.name, known); hint != "" {
+					f.errorf(se.key, kp, "unknown key%s", hint)
+					hinted[closest(se.name, known)] = true
+				} else {
+					f.errorf(se.key, kp, "unknown key; a %s system takes: %s", s.Type, strings.Join(sortedCopy(known), ", "))
+				}
+				continue
+			}
+			if v, ok := f.scalar(se.val, kp); ok {
+				val, err := parseSetting(st, v)
+				if err != nil {
+					f.errorf(se.val, kp, "%v", err)
+					continue
+				}
+				s.Settings[st.Name] = Setting{Value: val, Pos: f.pos(se.val), Set: true}
+			}
+		}
+	}
+	if s.RateBucketSize > 0 && s.RateLimit == 0 {
+		f.errorf(byName[keyRateBucket].key, sub(path, keyRateBucket), "needs rate_limit: a burst size without a rate limits nothing")
+	}
+	if s.RateLimit > 0 && s.RateBucketSize == 0 {
+		s.RateBucketSize = max(1, int(math.Ceil(s.RateLimit)))
+	}
+	if s.Spec != nil {
+		for i := range s.Spec.Settings {
+			st := &s.Spec.Settings[i]
+			if _, written := byName[st.Name]; written || hinted[st.Name] {
+				continue // present (maybe with a bad value, reported) or misspelt (reported)
+			}
+			if st.Required {
+				f.errorf(e.key, path, "missing key %q (%s)", st.Name, st.Doc)
+				continue
+			}
+			if st.Default != nil {
+				s.Settings[st.Name] = Setting{Value: st.Default, Pos: s.Pos}
+			}
+		}
+	}
+	if receiveNode != nil {
+		if s.Spec != nil && !s.Spec.Receive {
+			f.errorf(receiveNode.key, sub(path, receiveNode.name), "a %s system cannot be a source", s.Type)
+		} else {
+			s.Receive = l.receiveMixer(f, s, receiveNode.val, sub(path, receiveNode.name))
+		}
+	}
+	if pushNode != nil {
+		if s.Spec != nil && !s.Spec.Push {
+			f.errorf(pushNode.key, sub(path, pushNode.name), "a %s system cannot be a target", s.Type)
+		} else {
+			s.Push = l.pushMixer(f, s, pushNode.val, sub(path, pushNode.name))
+		}
+	}
+	return s
+}
+
+func (l *loader) types() []string {
+	out := make([]string, 0, len(l.opts.Specs))
+	for t := range l.opts.Specs {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (l *loader) modelTitles() []string {
+	out := make([]string, 0, len(l.models))
+	for t := range l.models {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// warnings finds what is legal but probably not meant: a model received by
+// a source that no target pushes.
+func (l *loader) warnings(cfg *Config) Errors {
+	var out Errors
+	for _, s := range cfg.Sources() {
+		for _, loc := range s.Receive.Locations() {
+			for _, rule := range s.Receive.Rules(loc) {
+				title := rule.Model().Title
+				if len(cfg.TargetsOf(title)) == 0 {
+					out = append(out, &Error{Pos: s.PosOf("receive_mixer", loc, title), Key: keyPath(s.Name, "receive_mixer", loc, title),
+						Msg: "no system pushes model " + strconv.Quote(title) + ": its objects will not be published"})
+				}
+			}
+		}
+	}
+	return out.sorted()
+}
+
+func specSetting(spec *Spec, name string) *SettingSpec {
+	if spec == nil {
+		return nil
+	}
+	for i := range spec.Settings {
+		if spec.Settings[i].Name == name {
+			return &spec.Settings[i]
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedCopy(list []string) []string {
+	out := append([]string(nil), list...)
+	sort.Strings(out)
+	return out
+}
+
+// IsConfigError reports whether err came from Load.
+func IsConfigError(err error) bool {
+	var es Errors
+	return errors.As(err, &es)
+}

@@ -1,0 +1,3 @@
+// Package examples holds ready-to-run Remix configurations; its tests load
+// each one and run it.
+package examples

@@ -1,0 +1,62 @@
+// Package cli holds what the remix, ingest and pusher binaries share: the
+// flags and environment variables that locate the configuration and Redis,
+// and the logger.
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors/builtin"
+)
+
+// Common are the settings every binary accepts.
+type Common struct {
+	SystemsDir string // --systems, else SYSTEMS_DIR
+	ModelsDir  string // --models, else MODELS_DIR
+	RedisURL   string // --redis, else REDIS_URL, else redis://127.0.0.1:6379/0
+	LogLevel   string // --log-level, else LOG_LEVEL, else info
+	LogFormat  string // --log-format (text or json), else LOG_FORMAT, else text
+}
+
+// Register adds the common flags to fs, with defaults from the environment.
+func (c *Common) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.SystemsDir, "systems", os.Getenv("SYSTEMS_DIR"), "folder of system YAML files (env SYSTEMS_DIR)")
+	fs.StringVar(&c.ModelsDir, "models", os.Getenv("MODELS_DIR"), "folder of JSON Schema models (env MODELS_DIR)")
+	fs.StringVar(&c.RedisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Load reads the configuration with the built-in connectors.
+func (c *Common) Load() (*config.Config, error) {
+	return config.Load(config.Options{SystemsDir: c.SystemsDir, ModelsDir: c.ModelsDir, Specs: builtin.Connectors().Specs()})
+}
+
+// Logger builds the process logger.
+func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(c.LogFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", c.LogFormat)
+}
