@@ -254,4 +254,3 @@ func (l *loader) pushMixer(f *file, s *System, n *yaml.Node, path []string) *mix
 	}
 	return push
 }
-

@@ -79,7 +79,10 @@ func (s Settings) Float(name string) float64 { v, _ := s[name].Value.(float64); 
 func (s Settings) Bool(name string) bool { v, _ := s[name].Value.(bool); return v }
 
 // Duration returns a duration setting.
-func (s Settings) Duration(name string) time.Duration { v, _ := s[name].Value.(time.Duration); return v }
+func (s Settings) Duration(name string) time.Duration {
+	v, _ := s[name].Value.(time.Duration)
+	return v
+}
 
 // Has reports whether the key was written in the file.
 func (s Settings) Has(name string) bool { return s[name].Set }
