@@ -1,0 +1,106 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Config holds the settings of the Redis substrate. Every process of a fleet
+// must use the same Namespace and Partitions.
+type Config struct {
+	// Namespace prefixes every key. Default "remix".
+	Namespace string
+	// Partitions is the number of streams per model. It is recorded in Redis
+	// the first time a model is used and cannot change afterwards. Default 16.
+	Partitions int
+	// LeaseTTL is how long a pusher owns a partition without renewing it; a
+	// dead pusher's partitions are taken over after at most LeaseTTL plus one
+	// lease tick (LeaseTTL/3). Default 10s.
+	LeaseTTL time.Duration
+	// ReadBlock is how long a read waits for new entries. Default 1s.
+	ReadBlock time.Duration
+	// ReadCount is the most entries read from one partition at a time.
+	// Default 500.
+	ReadCount int
+	// MaxBatch is the most entries handed to a handler at once. Default 2000.
+	MaxBatch int
+	// MaxAttempts is how many times an entry is tried before it moves to the
+	// dead-letter queue; errors typed as permanent go at once. Default 5.
+	MaxAttempts int
+	// RetryBackoff is the first wait before retrying a failed batch; it
+	// doubles up to MaxRetryBackoff. Defaults 100ms and 10s.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// LockTTL is the validity of a source's reader lock; the holder extends
+	// it every LockTTL/3 and stops publishing when it cannot. Default 8s.
+	LockTTL time.Duration
+	// TrimInterval is how often a pusher trims the streams it owns below
+	// what every group has acknowledged. Default 5s.
+	TrimInterval time.Duration
+	// Logger receives actionable events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// withDefaults returns a copy with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Namespace == "" {
+		c.Namespace = "remix"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 16
+	}
+	set(&c.LeaseTTL, 10*time.Second)
+	set(&c.ReadBlock, time.Second)
+	if c.ReadCount == 0 {
+		c.ReadCount = 500
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 2000
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	set(&c.RetryBackoff, 100*time.Millisecond)
+	set(&c.MaxRetryBackoff, 10*time.Second)
+	set(&c.LockTTL, 8*time.Second)
+	set(&c.TrimInterval, 5*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if !namespaceRE.MatchString(c.Namespace) {
+		errs = append(errs, fmt.Errorf("namespace %q: use 1-64 letters, digits, '_', '-' or '.'", c.Namespace))
+	}
+	if c.Partitions < 1 || c.Partitions > 4096 {
+		errs = append(errs, fmt.Errorf("partitions %d: must be between 1 and 4096", c.Partitions))
+	}
+	if c.LeaseTTL < 300*time.Millisecond {
+		errs = append(errs, fmt.Errorf("lease TTL %v: must be at least 300ms", c.LeaseTTL))
+	}
+	if c.ReadBlock >= c.LeaseTTL/3 {
+		errs = append(errs, fmt.Errorf("read block %v: must be below a third of the lease TTL (%v)", c.ReadBlock, c.LeaseTTL))
+	}
+	if c.LockTTL < 300*time.Millisecond {
+		errs = append(errs, fmt.Errorf("lock TTL %v: must be at least 300ms", c.LockTTL))
+	}
+	if c.ReadCount < 1 || c.MaxBatch < 1 || c.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("read count, max batch and max attempts must be at least 1"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,500 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var pid = os.Getpid()
+
+// Delivery is one stream entry handed to a handler.
+type Delivery struct {
+	Model     string
+	Partition int
+	ID        string // the entry's stream id
+	Key       string // partition key
+	Payload   []byte
+	// Deliveries is how many times Redis has handed the entry to a consumer,
+	// this time included: above 1 after its consumer died mid-batch.
+	Deliveries int
+	stream     string
+}
+
+// Handler writes a batch to a target, all or nothing: when it returns an
+// error, none of the batch may have been applied. Entries come in stream
+// order per partition. Errors decide what happens next:
+//
+//   - nil: the batch is acknowledged;
+//   - an *ItemError wrapping ErrPermanent: that entry is dead-lettered and the
+//     rest is tried again without it;
+//   - ErrPermanent: the batch is split until the bad entries are isolated and
+//     dead-lettered;
+//   - ErrUnavailable: the batch is retried with backoff for as long as it
+//     takes, never dead-lettered;
+//   - anything else (transient): retried with backoff; after MaxAttempts the
+//     batch is split, and a single entry that still fails is dead-lettered.
+type Handler interface {
+	Handle(ctx context.Context, batch []Delivery) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, batch []Delivery) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, batch []Delivery) error { return f(ctx, batch) }
+
+// Consumer reads the streams of some models on behalf of one target system,
+// as one member of the target's consumer group. Within the group, each
+// partition is owned by one consumer at a time (a lease in Redis), so the
+// changes of one key are applied in order however many pushers run.
+type Consumer struct {
+	c      *Client
+	target string
+	id     string
+	log    *slog.Logger
+	all    []*partition // every partition of every model, by stream key order
+
+	mu      sync.Mutex
+	owned   map[string]*partition
+	changed chan struct{} // signalled when ownership changes
+
+	leaseDone chan struct{}
+	parkedN   atomic.Int64 // parked keys of the target at the last look
+
+	// Counters, for metrics and tests.
+	acked, deadLettered, takeovers, trimmed atomic.Int64
+}
+
+// NewConsumer returns a consumer of the given models' streams for target.
+// The consumer name is unique to this process.
+func (c *Client) NewConsumer(target string, models []string) *Consumer {
+	host, _ := os.Hostname()
+	cs := &Consumer{c: c, target: target, id: consumerName(host), log: c.log.With("consumer", target),
+		owned: map[string]*partition{}, changed: make(chan struct{}, 1)}
+	sorted := append([]string(nil), models...)
+	sort.Strings(sorted)
+	for _, m := range sorted {
+		for p := 0; p < c.cfg.Partitions; p++ {
+			cs.all = append(cs.all, &partition{model: m, index: p, stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target)})
+		}
+	}
+	return cs
+}
+
+// ID is the consumer's name in its groups.
+func (cs *Consumer) ID() string { return cs.id }
+
+// Owned returns the stream keys of the partitions this consumer owns.
+func (cs *Consumer) Owned() []string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	out := make([]string, 0, len(cs.owned))
+	for k := range cs.owned {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Stats returns counters: entries acknowledged, dead-lettered, partitions
+// taken over, entries trimmed.
+func (cs *Consumer) Stats() (acked, deadLettered, takeovers, trimmed int64) {
+	return cs.acked.Load(), cs.deadLettered.Load(), cs.takeovers.Load(), cs.trimmed.Load()
+}
+
+func (cs *Consumer) signal() {
+	select {
+	case cs.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run consumes until ctx ends, handing batches to h. It creates the groups
+// it needs, keeps its leases, and on return gives every lease up so other
+// consumers take over at once. Entries in flight when ctx ends stay pending
+// and are redelivered to the next owner.
+func (cs *Consumer) Run(ctx context.Context, h Handler) error {
+	models := map[string]bool{}
+	for _, p := range cs.all {
+		models[p.model] = true
+	}
+	for m := range models {
+		if err := cs.c.EnsureGroups(ctx, m, []string{cs.target}); err != nil {
+			return err
+		}
+	}
+	n, err := cs.c.rdb.HLen(ctx, cs.c.keys.parked(cs.target, stagePush)).Result()
+	if err != nil {
+		return fmt.Errorf("reading parked keys of %s: %w", cs.target, err)
+	}
+	cs.parkedN.Store(n)
+	leaseCtx, stopLeases := context.WithCancel(ctx)
+	cs.leaseDone = make(chan struct{})
+	go cs.leaseLoop(leaseCtx)
+	defer func() {
+		stopLeases()
+		<-cs.leaseDone
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		cs.releaseAll(rctx)
+	}()
+
+	var b backoff
+	for ctx.Err() == nil {
+		batch, err := cs.fetch(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			cs.log.Warn("reading streams failed", "error", err)
+			if !b.wait(ctx, cs.c.cfg) {
+				break
+			}
+			continue
+		}
+		b.reset()
+		if len(batch) > 0 {
+			if err := cs.process(ctx, h, batch); err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				return err
+			}
+		}
+		cs.releaseIdle(ctx)
+	}
+	return nil
+}
+
+// fetch returns the next batch: claimed backlogs first, else new entries of
+// the owned partitions, waiting up to ReadBlock.
+func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
+	cs.mu.Lock()
+	var batch []Delivery
+	var streams []string
+	for _, p := range cs.owned {
+		if p.releasing {
+			continue
+		}
+		if len(p.backlog) > 0 {
+			n := min(len(p.backlog), cs.c.cfg.MaxBatch-len(batch))
+			batch = append(batch, p.backlog[:n]...)
+			p.backlog = p.backlog[n:]
+			continue
+		}
+		streams = append(streams, p.stream)
+	}
+	cs.mu.Unlock()
+	if len(batch) > 0 {
+		return batch, nil
+	}
+	if len(streams) == 0 { // nothing owned yet: wait for the lease loop
+		select {
+		case <-ctx.Done():
+		case <-cs.changed:
+		case <-time.After(cs.c.cfg.ReadBlock):
+		}
+		return nil, nil
+	}
+	sort.Strings(streams)
+	args := make([]string, 0, 2*len(streams))
+	args = append(args, streams...)
+	for range streams {
+		args = append(args, ">")
+	}
+	count := min(cs.c.cfg.ReadCount, max(1, cs.c.cfg.MaxBatch/len(streams)))
+	res, err := cs.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: cs.target, Consumer: cs.id, Streams: args, Count: int64(count), Block: cs.c.cfg.ReadBlock,
+	}).Result()
+	if err == redis.Nil {
+		return nil, nil
+	}
+	if err != nil {
+		if isNoGroup(err) { // the stream was deleted under us: recreate
+			for _, s := range streams {
+				cs.c.rdb.XGroupCreateMkStream(ctx, s, cs.target, "0")
+			}
+			return nil, nil
+		}
+		return nil, err
+	}
+	cs.mu.Lock()
+	for _, xs := range res {
+		p := cs.owned[xs.Stream]
+		if p == nil { // lost meanwhile; the new owner claims these
+			continue
+		}
+		for _, m := range xs.Messages {
+			batch = append(batch, toDelivery(p, m, 1))
+		}
+	}
+	cs.mu.Unlock()
+	return batch, nil
+}
+
+// process applies a batch under the policy described on Handler.
+func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) error {
+	cfg := cs.c.cfg
+	attempts := make(map[string]int, len(batch))
+	for _, d := range batch {
+		attempts[d.ID] = d.Deliveries
+	}
+	parked, err := cs.parkedKeys(ctx, batch)
+	if err != nil {
+		return err
+	}
+	// An entry delivered more often than MaxAttempts without being
+	// acknowledged has probably crashed the pushers that took it: set it
+	// aside before it crashes this one.
+	kept := batch[:0:0]
+	for _, d := range batch {
+		if d.Deliveries > cfg.MaxAttempts {
+			reason := fmt.Sprintf("delivered %d times without being acknowledged (the pushers handling it may have crashed)", d.Deliveries)
+			if err := cs.deadLetter(ctx, d, reason, d.Deliveries, parked); err != nil {
+				return err
+			}
+			continue
+		}
+		kept = append(kept, d)
+	}
+	queue := [][]Delivery{kept}
+	var b backoff
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		cur = cs.keepOwned(cur)
+		cur, err := cs.divertParked(ctx, cur, parked)
+		if err != nil {
+			return err
+		}
+		if len(cur) == 0 {
+			continue
+		}
+		herr := h.Handle(ctx, cur)
+		if herr == nil {
+			if err := cs.ack(ctx, cur); err != nil {
+				return err
+			}
+			b.reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var item *ItemError
+		switch {
+		case errors.Is(herr, ErrUnavailable):
+			cs.log.Warn("target unavailable; retrying", "error", herr)
+			if !b.wait(ctx, cfg) {
+				return ctx.Err()
+			}
+			queue = append([][]Delivery{cur}, queue...)
+		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index >= 0 && item.Index < len(cur):
+			bad := cur[item.Index]
+			if err := cs.deadLetter(ctx, bad, item.Err.Error(), attempts[bad.ID], parked); err != nil {
+				return err
+			}
+			rest := append(append([]Delivery(nil), cur[:item.Index]...), cur[item.Index+1:]...)
+			queue = append([][]Delivery{rest}, queue...)
+		case errors.Is(herr, ErrPermanent):
+			if len(cur) == 1 {
+				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ID], parked); err != nil {
+					return err
+				}
+				continue
+			}
+			queue = append(split(cur), queue...)
+		default:
+			worst := 0
+			for _, d := range cur {
+				attempts[d.ID]++
+				worst = max(worst, attempts[d.ID])
+			}
+			if worst <= cfg.MaxAttempts {
+				cs.log.Debug("batch failed; retrying", "entries", len(cur), "attempt", worst, "error", herr)
+				if !b.wait(ctx, cfg) {
+					return ctx.Err()
+				}
+				queue = append([][]Delivery{cur}, queue...)
+				continue
+			}
+			if len(cur) == 1 {
+				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ID]-1, parked); err != nil {
+					return err
+				}
+				continue
+			}
+			// Give each half fresh tries to find the entry that fails.
+			for _, d := range cur {
+				attempts[d.ID] = cfg.MaxAttempts - 1
+			}
+			queue = append(split(cur), queue...)
+		}
+	}
+	return nil
+}
+
+func split(b []Delivery) [][]Delivery {
+	m := len(b) / 2
+	return [][]Delivery{b[:m:m], b[m:]}
+}
+
+// keepOwned drops entries of partitions this consumer no longer owns: their
+// new owner claims and applies them, in order.
+func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	out := b[:0:0]
+	for _, d := range b {
+		if p := cs.owned[d.stream]; p != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// parkedKeys returns which model|keys of the batch are parked in the
+// target's push stage. It costs a round trip only while something is parked.
+func (cs *Consumer) parkedKeys(ctx context.Context, batch []Delivery) (map[string]bool, error) {
+	parked := map[string]bool{}
+	if cs.parkedN.Load() == 0 {
+		return parked, nil
+	}
+	fields := make([]string, len(batch))
+	for i, d := range batch {
+		fields[i] = d.Model + "|" + d.Key
+	}
+	vals, err := cs.c.rdb.HMGet(ctx, cs.c.keys.parked(cs.target, stagePush), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading parked keys: %w", err)
+	}
+	for i, v := range vals {
+		if v != nil {
+			parked[fields[i]] = true
+		}
+	}
+	return parked, nil
+}
+
+// divertParked dead-letters the entries whose key is parked behind an
+// earlier dead letter, unless the key was unparked meanwhile (a replay just
+// finished): then the entry is applied as usual.
+func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[string]bool) ([]Delivery, error) {
+	if len(parked) == 0 {
+		return b, nil
+	}
+	out := b[:0:0]
+	for _, d := range b {
+		if !parked[d.Model+"|"+d.Key] {
+			out = append(out, d)
+			continue
+		}
+		moved, err := cs.deadLetterScript(ctx, d, "parked behind an earlier dead letter of the same key", 0, true)
+		if err != nil {
+			return nil, err
+		}
+		if !moved {
+			delete(parked, d.Model+"|"+d.Key)
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (cs *Consumer) deadLetter(ctx context.Context, d Delivery, reason string, attempts int, parked map[string]bool) error {
+	if _, err := cs.deadLetterScript(ctx, d, reason, attempts, false); err != nil {
+		return err
+	}
+	parked[d.Model+"|"+d.Key] = true
+	cs.parkedN.Add(1)
+	cs.log.Warn("entry dead-lettered", "model", d.Model, "partition", d.Partition, "id", d.ID, "attempts", attempts, "reason", reason)
+	return nil
+}
+
+func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason string, attempts int, onlyIfParked bool) (bool, error) {
+	only := "0"
+	if onlyIfParked {
+		only = "1"
+	}
+	n, err := deadLetterScript.Run(ctx, cs.c.rdb,
+		[]string{d.stream, cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush)},
+		cs.target, d.ID, d.Key, d.Model, strconv.Itoa(d.Partition), reason, strconv.Itoa(attempts), d.Payload, only).Int64()
+	if err != nil {
+		return false, fmt.Errorf("dead-lettering %s: %w", d.ID, err)
+	}
+	if n == 1 {
+		cs.deadLettered.Add(1)
+	}
+	return n == 1, nil
+}
+
+// ack acknowledges a batch, one XACK per stream in one round trip, and
+// refreshes the count of parked keys.
+func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
+	byStream := map[string][]string{}
+	for _, d := range b {
+		byStream[d.stream] = append(byStream[d.stream], d.ID)
+	}
+	var bo backoff
+	for {
+		pipe := cs.c.rdb.Pipeline()
+		for s, ids := range byStream {
+			pipe.XAck(ctx, s, cs.target, ids...)
+		}
+		parked := pipe.HLen(ctx, cs.c.keys.parked(cs.target, stagePush))
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			cs.acked.Add(int64(len(b)))
+			cs.parkedN.Store(parked.Val())
+			return nil
+		}
+		// Unacknowledged entries are redelivered later (a duplicate write,
+		// which targets absorb); keep trying a while before giving up.
+		cs.log.Warn("acknowledging failed; retrying", "entries", len(b), "error", err)
+		if bo.n >= 8 || !bo.wait(ctx, cs.c.cfg) {
+			return fmt.Errorf("acknowledging %d entries: %w", len(b), err)
+		}
+	}
+}
+
+func isNoGroup(err error) bool {
+	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
+}
+
+// backoff waits exponentially longer between retries.
+type backoff struct{ n int }
+
+func (b *backoff) reset() { b.n = 0 }
+
+func (b *backoff) wait(ctx context.Context, cfg Config) bool {
+	d := cfg.RetryBackoff << min(b.n, 16)
+	if d > cfg.MaxRetryBackoff || d <= 0 {
+		d = cfg.MaxRetryBackoff
+	}
+	b.n++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Trim trims one partition stream below what every consumer group has
+// acknowledged and returns how many entries went. Pushers do this on their
+// own every TrimInterval for the partitions they own.
+func (c *Client) Trim(ctx context.Context, model string, partition int) (int64, error) {
+	return trimScript.Run(ctx, c.rdb, []string{c.keys.stream(model, partition)}).Int64()
+}

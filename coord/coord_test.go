@@ -1,0 +1,514 @@
+package coord_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sqlpipe/remix/coord"
+	"github.com/sqlpipe/remix/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestPublishConsumeKeepsKeyOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	// Two consumers of one target share the partitions; a second target
+	// reads everything on its own.
+	runConsumer(t, b, "target-a", rec, "product")
+	runConsumer(t, b, "target-a", rec, "product")
+	other := newRecorder()
+	runConsumer(t, b, "target-b", other, "product")
+
+	const keys, perKey = 100, 20
+	var items []coord.Item
+	for i := 0; i < perKey; i++ {
+		for k := 0; k < keys; k++ {
+			items = append(items, obj("product", fmt.Sprintf("src/public.t/%d", k), seqPayload(i)))
+		}
+	}
+	for len(items) > 0 {
+		n := min(len(items), 150)
+		res := b.publish(t, l, items[:n]...)
+		if res.Published != n {
+			t.Fatalf("published %d of %d", res.Published, n)
+		}
+		items = items[n:]
+	}
+	waitFor(t, "every entry applied by target-a", 20*time.Second, rec.notify, func() bool { return rec.count() >= keys*perKey })
+	waitFor(t, "every entry applied by target-b", 20*time.Second, other.notify, func() bool { return other.count() >= keys*perKey })
+	for _, r := range []*recorder{rec, other} {
+		for k := 0; k < keys; k++ {
+			got := r.get(fmt.Sprintf("src/public.t/%d", k))
+			if len(got) != perKey {
+				t.Fatalf("key %d: %d entries applied, want %d", k, len(got), perKey)
+			}
+			for i, p := range got {
+				if p != seqPayload(i) {
+					t.Fatalf("key %d: entry %d is %s: out of order %v", k, i, p, got)
+				}
+			}
+		}
+	}
+	// Once both groups acknowledged everything, trimming empties the streams.
+	waitFor(t, "streams trimmed", 10*time.Second, nil, func() bool {
+		var total int64
+		for p := 0; p < 4; p++ {
+			total += b.rdb.XLen(b.ctx, b.c.StreamKey("product", p)).Val()
+		}
+		return total == 0
+	})
+}
+
+func TestPublishIsFenced(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	first := b.lock(t, "src")
+	if err := first.Release(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := b.lock(t, "src")
+	if second.Token() <= first.Token() {
+		t.Fatalf("tokens %d then %d: not increasing", first.Token(), second.Token())
+	}
+	_, err := b.c.Publish(b.ctx, "src", first, []coord.Item{obj("product", "k", "stale")})
+	if !errors.Is(err, coord.ErrFenced) {
+		t.Fatalf("publish with a released lock: %v, want ErrFenced", err)
+	}
+	if err := b.c.SaveCheckpoint(b.ctx, "src", "events", first, coord.Checkpoint{Position: "evt_1"}); !errors.Is(err, coord.ErrFenced) {
+		t.Fatalf("checkpoint with a released lock: %v", err)
+	}
+	for p := 0; p < 4; p++ {
+		if n := b.rdb.XLen(b.ctx, b.c.StreamKey("product", p)).Val(); n != 0 {
+			t.Fatalf("a fenced publish wrote %d entries", n)
+		}
+	}
+	if res := b.publish(t, second, obj("product", "k", "fresh")); res.Published != 1 {
+		t.Fatalf("holder's publish: %+v", res)
+	}
+}
+
+func TestBadRecordParksItsKeyUntilReplay(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	res := b.publish(t, l,
+		obj("product", "k1", "v1"),
+		coord.Item{Model: "product", Key: "k1", Payload: []byte(`{"row":"v2"}`), Bad: true, Location: "public.products", Reason: "field price: expected number"},
+		obj("product", "k1", "v3"),
+		obj("product", "k2", "w1"),
+		obj("price", "k1", "p1"), // another model of the same key is not held back
+	)
+	if res.Published != 3 || res.DeadLettered != 1 || res.Diverted != 1 {
+		t.Fatalf("publish result %+v", res)
+	}
+	dls, err := b.c.DeadLetters(b.ctx, "src", "", 10)
+	if err != nil || len(dls) != 2 {
+		t.Fatalf("dead letters %v, %v", dls, err)
+	}
+	if d := dls[0]; d.Kind != coord.KindRecord || d.Stage != "receive" || d.Reason != "field price: expected number" || d.Location != "public.products" || string(d.Payload) != `{"row":"v2"}` || d.Time.IsZero() {
+		t.Fatalf("first dead letter %+v", d)
+	}
+	if d := dls[1]; d.Kind != coord.KindObject || string(d.Payload) != "v3" || !strings.Contains(d.Reason, "parked") {
+		t.Fatalf("second dead letter %+v", d)
+	}
+	if parked, _ := b.c.Parked(b.ctx, "src", "receive"); !reflect.DeepEqual(parked, map[string]int64{"product|k1": 2}) {
+		t.Fatalf("parked %v", parked)
+	}
+
+	// A replay that cannot map the record (config not fixed yet) keeps both.
+	failing := func(_ context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
+		if d.Kind == coord.KindRecord {
+			return nil, errors.New("still invalid")
+		}
+		return []coord.Item{{Model: d.Model, Payload: d.Payload}}, nil
+	}
+	rr, err := b.c.Replay(b.ctx, "src", nil, failing)
+	if err != nil || rr.Failed != 1 || rr.Skipped != 1 || rr.Replayed != 0 {
+		t.Fatalf("failed replay: %+v, %v", rr, err)
+	}
+	// After the fix, the record maps to v2 and both go out in order.
+	fixed := func(_ context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
+		if d.Kind == coord.KindRecord {
+			return []coord.Item{{Model: d.Model, Payload: []byte("v2")}}, nil
+		}
+		return []coord.Item{{Model: d.Model, Payload: d.Payload}}, nil
+	}
+	rr, err = b.c.Replay(b.ctx, "src", nil, fixed)
+	if err != nil || rr.Replayed != 2 {
+		t.Fatalf("replay: %+v, %v", rr, err)
+	}
+	msgs := b.rdb.XRange(b.ctx, b.c.StreamKey("product", 0), "-", "+").Val()
+	var k1 []string
+	for _, m := range msgs {
+		if m.Values["k"] == "k1" {
+			k1 = append(k1, m.Values["d"].(string))
+		}
+	}
+	if !reflect.DeepEqual(k1, []string{"v1", "v2", "v3"}) {
+		t.Fatalf("k1 in the stream: %v", k1)
+	}
+	if parked, _ := b.c.Parked(b.ctx, "src", "receive"); len(parked) != 0 {
+		t.Fatalf("still parked: %v", parked)
+	}
+	if n, _ := b.c.DeadLetterCount(b.ctx, "src"); n != 0 {
+		t.Fatalf("%d dead letters left", n)
+	}
+	// Unparked: the next change goes straight to the stream.
+	if res := b.publish(t, l, obj("product", "k1", "v4")); res.Published != 1 {
+		t.Fatalf("after replay: %+v", res)
+	}
+}
+
+func TestPoisonEntryIsDeadLetteredAndReplayed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	var poisonTries atomic.Int64
+	healed := atomic.Bool{}
+	rec.fail = func(batch []coord.Delivery) error {
+		for _, d := range batch {
+			if string(d.Payload) == "poison" && !healed.Load() {
+				poisonTries.Add(1)
+				return errors.New("deadlock detected") // transient
+			}
+		}
+		return nil
+	}
+	runConsumer(t, b, "tgt", rec, "product")
+	b.publish(t, l, obj("product", "a", "a1"), obj("product", "p", "poison"), obj("product", "a", "a2"), obj("product", "b", "b1"))
+	waitFor(t, "the rest of the partition", 10*time.Second, rec.notify, func() bool { return rec.count() >= 3 })
+	if got := rec.get("a"); !reflect.DeepEqual(got, []string{"a1", "a2"}) {
+		t.Fatalf("a: %v", got)
+	}
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
+	if len(dls) != 1 || string(dls[0].Payload) != "poison" || dls[0].Attempts != 3 || dls[0].Reason != "deadlock detected" || dls[0].Origin == "" {
+		t.Fatalf("dead letters: %+v", dls)
+	}
+	if n := poisonTries.Load(); n < 3 {
+		t.Fatalf("poison tried %d times, want at least MaxAttempts=3", n)
+	}
+	// A later change of the parked key waits behind it.
+	b.publish(t, l, obj("product", "p", "p2"), obj("product", "b", "b2"))
+	waitFor(t, "b2", 10*time.Second, rec.notify, func() bool { return len(rec.get("b")) == 2 })
+	if got := rec.get("p"); len(got) != 0 {
+		t.Fatalf("parked key applied: %v", got)
+	}
+	if n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); n != 2 {
+		t.Fatalf("%d dead letters, want the poison and the entry parked behind it", n)
+	}
+	// Replay into the target (as `remix dlq replay` does) once it is fixed.
+	healed.Store(true)
+	rr, err := b.c.Replay(b.ctx, "tgt", nil, func(ctx context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
+		return nil, rec.Handle(ctx, []coord.Delivery{{Model: d.Model, Key: d.Key, Payload: d.Payload}})
+	})
+	if err != nil || rr.Replayed != 2 {
+		t.Fatalf("replay %+v, %v", rr, err)
+	}
+	if got := rec.get("p"); !reflect.DeepEqual(got, []string{"poison", "p2"}) {
+		t.Fatalf("p after replay: %v", got)
+	}
+	b.publish(t, l, obj("product", "p", "p3"))
+	waitFor(t, "p3 flows again", 10*time.Second, rec.notify, func() bool { return len(rec.get("p")) == 3 })
+}
+
+func TestPermanentErrorsAreIsolated(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	rec.fail = func(batch []coord.Delivery) error {
+		for i, d := range batch {
+			switch string(d.Payload) {
+			case "bad-item": // the handler knows which entry
+				return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("violates check constraint"))}
+			case "bad-batch": // it does not: the consumer bisects
+				return coord.Permanent(errors.New("invalid input syntax for type bigint"))
+			}
+		}
+		return nil
+	}
+	runConsumer(t, b, "tgt", rec, "product")
+	var items []coord.Item
+	for i := 0; i < 40; i++ {
+		p := fmt.Sprintf("ok-%02d", i)
+		switch i {
+		case 7:
+			p = "bad-item"
+		case 23:
+			p = "bad-batch"
+		}
+		items = append(items, obj("product", fmt.Sprintf("k%d", i), p))
+	}
+	b.publish(t, l, items...)
+	waitFor(t, "38 good entries", 10*time.Second, rec.notify, func() bool { return rec.count() >= 38 })
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
+	reasons := map[string]string{}
+	for _, d := range dls {
+		reasons[string(d.Payload)] = d.Reason
+	}
+	if len(dls) != 2 || !strings.Contains(reasons["bad-item"], "violates check constraint") || !strings.Contains(reasons["bad-batch"], "invalid input syntax") {
+		t.Fatalf("dead letters: %v", reasons)
+	}
+}
+
+func TestUnavailableTargetIsRetriedWithoutEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	var down atomic.Int64
+	down.Store(20) // far more failures than MaxAttempts
+	rec.fail = func([]coord.Delivery) error {
+		if down.Add(-1) >= 0 {
+			return coord.Unavailable(errors.New("connection refused"))
+		}
+		return nil
+	}
+	runConsumer(t, b, "tgt", rec, "product")
+	b.publish(t, l, obj("product", "a", "1"), obj("product", "b", "1"))
+	waitFor(t, "both applied after the outage", 15*time.Second, rec.notify, func() bool { return rec.count() == 2 })
+	if n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); n != 0 {
+		t.Fatalf("%d entries dead-lettered for an outage", n)
+	}
+}
+
+func TestEntryDeliveredTooOftenIsSetAside(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	b.publish(t, l, obj("product", "crash", "boom"), obj("product", "fine", "ok"))
+	stream := b.c.StreamKey("product", 0)
+	if err := b.c.EnsureGroups(b.ctx, "product", []string{"tgt"}); err != nil {
+		t.Fatal(err)
+	}
+	// Earlier pushers took the entry and died without acknowledging it, four
+	// times over (each claim counts a delivery).
+	msgs := b.rdb.XReadGroup(b.ctx, &redisXReadGroupArgs{Group: "tgt", Consumer: "dead-0", Streams: []string{stream, ">"}, Count: 1}).Val()
+	id := msgs[0].Messages[0].ID
+	for i := 1; i <= 3; i++ {
+		b.rdb.XClaim(b.ctx, &redisXClaimArgs{Stream: stream, Group: "tgt", Consumer: fmt.Sprintf("dead-%d", i), Messages: []string{id}})
+	}
+	rec := newRecorder()
+	runConsumer(t, b, "tgt", rec, "product")
+	waitFor(t, "the healthy entry", 10*time.Second, rec.notify, func() bool { return rec.count() >= 1 })
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
+	if len(dls) != 1 || string(dls[0].Payload) != "boom" || !strings.Contains(dls[0].Reason, "delivered 5 times without being acknowledged") {
+		t.Fatalf("dead letters: %+v", dls)
+	}
+	if got := rec.get("crash"); len(got) != 0 {
+		t.Fatalf("the crashing entry was applied: %v", got)
+	}
+}
+
+func TestTrimNeverPassesAnyGroup(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	if err := b.c.EnsureGroups(b.ctx, "product", []string{"fast", "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	var items []coord.Item
+	for i := 0; i < 10; i++ {
+		items = append(items, obj("product", "k", seqPayload(i)))
+	}
+	b.publish(t, l, items...)
+	stream := b.c.StreamKey("product", 0)
+	read := func(group string, n int64) []string {
+		res := b.rdb.XReadGroup(b.ctx, &redisXReadGroupArgs{Group: group, Consumer: "c", Streams: []string{stream, ">"}, Count: n}).Val()
+		var ids []string
+		for _, m := range res[0].Messages {
+			ids = append(ids, m.ID)
+		}
+		return ids
+	}
+	fast := read("fast", 10)
+	b.rdb.XAck(b.ctx, stream, "fast", fast...)
+	if n, err := b.c.Trim(b.ctx, "product", 0); err != nil || n != 0 {
+		t.Fatalf("trim with an idle group removed %d (%v)", n, err)
+	}
+	slow := read("slow", 6) // 6 delivered, the first 4 acknowledged, 2 pending
+	b.rdb.XAck(b.ctx, stream, "slow", slow[:4]...)
+	if n, err := b.c.Trim(b.ctx, "product", 0); err != nil || n != 4 {
+		t.Fatalf("trim removed %d (%v), want the 4 entries both groups acknowledged", n, err)
+	}
+	first := b.rdb.XRangeN(b.ctx, stream, "-", "+", 1).Val()
+	if len(first) != 1 || first[0].ID != slow[4] {
+		t.Fatalf("first entry left is %v, want the oldest pending %s", first, slow[4])
+	}
+	b.rdb.XAck(b.ctx, stream, "slow", slow[4:]...)
+	if n, _ := b.c.Trim(b.ctx, "product", 0); n != 2 {
+		t.Fatalf("trim after the pending ones were acknowledged removed %d, want 2", n)
+	}
+	if left := b.rdb.XLen(b.ctx, stream).Val(); left != 4 {
+		t.Fatalf("%d entries left, want the 4 the slow group has not read", left)
+	}
+}
+
+func TestTopologyMustAgree(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	if err := b.c.EnsureTopology(b.ctx, []string{"product"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := b.c.Config()
+	cfg.Partitions = 8
+	other, _ := coord.New(b.rdb, cfg)
+	err := other.EnsureTopology(b.ctx, []string{"product"})
+	if !errors.Is(err, coord.ErrTopology) || !strings.Contains(err.Error(), "model product has 4 partitions in Redis but this process is configured with 8") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestPartitionOfIsStable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 16 })
+	// Pinned: changing the hash would send a key's changes to two partitions
+	// during an upgrade and break their order.
+	want := map[string]int{"prod-db/public.products/1": 2, "prod-db/public.products/2": 8, "payment-gateway/product/prod_NWjs8kKbJWmuuc": 9, "": 9}
+	for key, p := range want {
+		if got := b.c.PartitionOf(key); got != p {
+			t.Errorf("PartitionOf(%q) = %d, want %d", key, got, p)
+		}
+	}
+}
+
+func TestCheckpointEncodingIsStable(t *testing.T) {
+	t.Parallel()
+	cp := coord.Checkpoint{Position: "evt_1NG8Du2eZvKYlo2CUI79vXWy", Extra: []byte(`{"created":1680000000}`),
+		Updated: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), Holder: 7}
+	got, err := coord.EncodeCheckpoint(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "checkpoint_v1.golden")
+	if *update {
+		_ = os.MkdirAll("testdata", 0o755)
+		_ = os.WriteFile(golden, append(got, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got)+"\n" != string(want) {
+		t.Fatalf("checkpoint encoding changed:\n got %s\nwant %s", got, want)
+	}
+	back, err := coord.DecodeCheckpoint(want)
+	if err != nil || back.Position != cp.Position || !back.Updated.Equal(cp.Updated) || string(back.Extra) != string(cp.Extra) {
+		t.Fatalf("decode: %+v, %v", back, err)
+	}
+	if _, err := coord.DecodeCheckpoint([]byte(`{"v":2}`)); err == nil {
+		t.Fatal("a future version decoded")
+	}
+}
+
+func TestCheckpointSaveLoad(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	l := b.lock(t, "stripe")
+	if _, ok, err := b.c.LoadCheckpoint(b.ctx, "stripe", "events"); ok || err != nil {
+		t.Fatalf("empty load: %v %v", ok, err)
+	}
+	if err := b.c.SaveCheckpoint(b.ctx, "stripe", "events", l, coord.Checkpoint{Position: "evt_9"}); err != nil {
+		t.Fatal(err)
+	}
+	cp, ok, err := b.c.LoadCheckpoint(b.ctx, "stripe", "events")
+	if err != nil || !ok || cp.Position != "evt_9" || cp.Holder != l.Token() {
+		t.Fatalf("load: %+v %v %v", cp, ok, err)
+	}
+}
+
+func TestReaderLockStandbyTakesOver(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	leader := b.lock(t, "src")
+	got := make(chan *coord.ReaderLock, 1)
+	go func() {
+		l, err := b.c.AcquireReader(b.ctx, "src")
+		if err != nil {
+			t.Error(err)
+			close(got)
+			return
+		}
+		got <- l
+	}()
+	select {
+	case <-got:
+		t.Fatal("the standby took the lock while the leader holds it")
+	case <-time.After(2 * b.c.Config().LockTTL): // the leader keeps extending
+	}
+	start := time.Now()
+	if err := leader.Release(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	standby := <-got
+	if standby == nil {
+		t.FailNow()
+	}
+	defer standby.Release(context.Background())
+	t.Logf("standby took over %v after a release", time.Since(start))
+	if standby.Token() <= leader.Token() {
+		t.Fatal("the standby's token is not larger")
+	}
+	select {
+	case <-leader.Lost():
+	default:
+		t.Fatal("a released lock does not say it is gone")
+	}
+}
+
+func TestDurabilityCheck(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	d, err := b.c.CheckDurability(b.ctx)
+	if err != nil || !d.AOF || d.RequireDurable(false) != nil {
+		t.Fatalf("shared test redis: %+v %v", d, err)
+	}
+	volatile := testenv.StartRedis(t, false)
+	rdb := redisClient(t, volatile.URL())
+	c, _ := coord.New(rdb, fastConfig("t"))
+	d, err = c.CheckDurability(b.ctx)
+	if err != nil || d.AOF {
+		t.Fatalf("redis without AOF: %+v %v", d, err)
+	}
+	err = d.RequireDurable(false)
+	if !errors.Is(err, coord.ErrNotDurable) || !strings.Contains(err.Error(), "appendonly") || !strings.Contains(err.Error(), "--accept-redis-data-loss") {
+		t.Fatalf("refusal: %v", err)
+	}
+	if d.RequireDurable(true) != nil {
+		t.Fatal("the accepted risk is still refused")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		cfg  coord.Config
+		want string
+	}{
+		{coord.Config{Namespace: "a b"}, "namespace"},
+		{coord.Config{Partitions: 5000}, "partitions"},
+		{coord.Config{LeaseTTL: time.Second, ReadBlock: time.Second}, "read block"},
+		{coord.Config{LockTTL: time.Millisecond}, "lock TTL"},
+	}
+	for _, c := range cases {
+		if err := c.cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	if err := (coord.Config{}).Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+}

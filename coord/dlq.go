@@ -1,0 +1,199 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The two stages where a change can be dead-lettered.
+const (
+	stageReceive = "receive" // an ingest could not map or validate a source record
+	stagePush    = "push"    // a target refused an object
+)
+
+// Kinds of dead letters.
+const (
+	KindRecord = "record" // a source record that failed its receive mixer or model
+	KindObject = "object" // an object held back behind an earlier dead letter of its key
+	KindEntry  = "entry"  // a stream entry a target could not apply
+)
+
+// DeadLetter is one entry of a system's dead-letter queue. While a model and
+// key have dead letters, later changes of the same key are parked behind
+// them (dead-lettered too, as KindObject or KindEntry), so replaying the queue
+// in order keeps every key's changes in order.
+type DeadLetter struct {
+	ID        string // the dead letter's own id, in queue order
+	System    string
+	Stage     string // "receive" or "push"
+	Kind      string
+	Key       string // partition key
+	Model     string
+	Location  string // KindRecord: the source location
+	Partition int
+	Origin    string // KindEntry: the id of the stream entry
+	Reason    string
+	Attempts  int
+	Time      time.Time
+	Payload   []byte
+}
+
+// ParkKey is what the dead letter parks: model|key.
+func (d *DeadLetter) ParkKey() string { return d.Model + "|" + d.Key }
+
+func parseDeadLetter(system string, m redis.XMessage) DeadLetter {
+	str := func(k string) string { s, _ := m.Values[k].(string); return s }
+	d := DeadLetter{ID: m.ID, System: system, Stage: str("stage"), Kind: str("kind"), Key: str("key"), Model: str("model"),
+		Location: str("location"), Origin: str("origin"), Reason: str("reason"), Payload: []byte(str("payload"))}
+	d.Partition, _ = strconv.Atoi(str("partition"))
+	d.Attempts, _ = strconv.Atoi(str("attempts"))
+	if ms, err := strconv.ParseInt(str("time"), 10, 64); err == nil {
+		d.Time = time.UnixMilli(ms).UTC()
+	}
+	return d
+}
+
+// DeadLetters lists up to count dead letters of a system after the id
+// after ("" for the start), oldest first.
+func (c *Client) DeadLetters(ctx context.Context, system, after string, count int) ([]DeadLetter, error) {
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	msgs, err := c.rdb.XRangeN(ctx, c.keys.dlq(system), start, "+", int64(count)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing dead letters of %s: %w", system, err)
+	}
+	out := make([]DeadLetter, len(msgs))
+	for i, m := range msgs {
+		out[i] = parseDeadLetter(system, m)
+	}
+	return out, nil
+}
+
+// DeadLetterCount returns how many dead letters a system has.
+func (c *Client) DeadLetterCount(ctx context.Context, system string) (int64, error) {
+	return c.rdb.XLen(ctx, c.keys.dlq(system)).Result()
+}
+
+// Parked returns the parked model|keys of a system's stage ("receive" or
+// "push") with the number of dead letters holding each.
+func (c *Client) Parked(ctx context.Context, system, stage string) (map[string]int64, error) {
+	m, err := c.rdb.HGetAll(ctx, c.keys.parked(system, stage)).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k], _ = strconv.ParseInt(v, 10, 64)
+	}
+	return out, nil
+}
+
+// Resolve removes a dead letter (dropped, or replayed into its target) and
+// unparks its key when it was the last one holding it. It returns how many
+// dead letters still hold the key; -1 when d was already gone.
+func (c *Client) Resolve(ctx context.Context, d *DeadLetter) (int64, error) {
+	n, err := resolveScript.Run(ctx, c.rdb, []string{c.keys.dlq(d.System), c.keys.parked(d.System, d.Stage)}, d.ID, d.ParkKey()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("resolving dead letter %s of %s: %w", d.ID, d.System, err)
+	}
+	return n, nil
+}
+
+// Republish puts a receive-stage dead letter's objects (re-mapped by the
+// caller from the stored record, or the stored object itself) into their
+// partition streams and resolves it, in one atomic step. It returns how many
+// dead letters still hold the key, -1 when d was already gone.
+func (c *Client) Republish(ctx context.Context, d *DeadLetter, objects []Item) (int64, error) {
+	if d.Stage != stageReceive {
+		return 0, fmt.Errorf("dead letter %s is from the %s stage: replay it into its target", d.ID, d.Stage)
+	}
+	keys := []string{c.keys.dlq(d.System), c.keys.parked(d.System, d.Stage)}
+	args := []any{d.ID, d.ParkKey(), d.Key}
+	p := c.PartitionOf(d.Key)
+	for _, o := range objects {
+		keys = append(keys, c.keys.stream(o.Model, p))
+		args = append(args, o.Payload)
+	}
+	n, err := replayPublishScript.Run(ctx, c.rdb, keys, args...).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("republishing dead letter %s of %s: %w", d.ID, d.System, err)
+	}
+	return n, nil
+}
+
+// ReplayResult counts what a replay did.
+type ReplayResult struct {
+	Replayed int
+	Failed   int // tried and failed again; they stay, with the key still parked
+	Skipped  int // not tried: behind a failed dead letter of the same key, or filtered out
+}
+
+// ErrReplayBusy means another replay of the same system is running.
+var ErrReplayBusy = errors.New("another replay of this system is running")
+
+// Replay walks a system's dead letters in order. For each one that filter
+// accepts (nil accepts all), apply either republishes it (receive stage:
+// apply returns the objects to publish, see Republish) or writes it to the
+// target (push stage: apply returns nil objects), after which it is
+// resolved. When apply fails, the dead letter stays and every later one of
+// the same model|key is skipped, so no key's changes overtake each other.
+func (c *Client) Replay(ctx context.Context, system string, filter func(*DeadLetter) bool,
+	apply func(context.Context, *DeadLetter) ([]Item, error)) (ReplayResult, error) {
+	var res ReplayResult
+	lockKey := c.keys.replayLock(system)
+	token := strconv.FormatInt(time.Now().UnixNano(), 36)
+	ok, err := c.rdb.SetNX(ctx, lockKey, token, 10*time.Minute).Result()
+	if err != nil {
+		return res, err
+	}
+	if !ok {
+		return res, ErrReplayBusy
+	}
+	defer releaseScript.Run(context.WithoutCancel(ctx), c.rdb, []string{lockKey}, token)
+
+	blocked := map[string]bool{}
+	after := ""
+	for {
+		batch, err := c.DeadLetters(ctx, system, after, 200)
+		if err != nil {
+			return res, err
+		}
+		if len(batch) == 0 {
+			return res, nil
+		}
+		for i := range batch {
+			d := &batch[i]
+			after = d.ID
+			if blocked[d.ParkKey()] || filter != nil && !filter(d) {
+				res.Skipped++
+				blocked[d.ParkKey()] = true // a skipped one must not be overtaken either
+				continue
+			}
+			objects, err := apply(ctx, d)
+			if err == nil {
+				if d.Stage == stageReceive {
+					_, err = c.Republish(ctx, d, objects)
+				} else {
+					_, err = c.Resolve(ctx, d)
+				}
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				c.log.Warn("replay failed; later dead letters of the key wait", "system", system, "id", d.ID, "model", d.Model, "key", d.Key, "error", err)
+				res.Failed++
+				blocked[d.ParkKey()] = true
+				continue
+			}
+			res.Replayed++
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrFenced means a publish or checkpoint was refused because the writer
+	// no longer holds its source's reader lock: another ingest took over.
+	ErrFenced = errors.New("fenced: the reader lock is held by another ingest or has expired")
+	// ErrLockLost means the reader lock could not be extended before it
+	// expired; the holder must stop reading and publishing.
+	ErrLockLost = errors.New("reader lock lost")
+	// ErrNotDurable means Redis keeps no append-only file, so an ingest
+	// would confirm source positions for data a Redis crash could lose.
+	ErrNotDurable = errors.New("redis is not durable")
+	// ErrTopology means this process disagrees with Redis about a model's
+	// partition count.
+	ErrTopology = errors.New("partition count mismatch")
+
+	// ErrPermanent marks an error that retrying cannot fix (a bad record, a
+	// constraint violation): the entry goes to the dead-letter queue at once.
+	ErrPermanent = errors.New("permanent")
+	// ErrUnavailable marks an error of the target as a whole (down,
+	// unreachable): entries are retried without end and never dead-lettered
+	// for it. Any other error is transient: retried up to MaxAttempts.
+	ErrUnavailable = errors.New("target unavailable")
+)
+
+// ItemError says which entry of a batch a handler could not apply. With
+// ErrPermanent in Err, that entry is dead-lettered and the rest retried
+// without it.
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+func (e *ItemError) Error() string { return fmt.Sprintf("entry %d: %v", e.Index, e.Err) }
+func (e *ItemError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as permanent.
+func Permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
+
+// Unavailable wraps err as a whole-target outage.
+func Unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
+
+// scriptError maps the error replies of our Lua scripts to sentinels.
+func scriptError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if strings.HasPrefix(err.Error(), "FENCED") {
+		return ErrFenced
+	}
+	return err
+}

@@ -1,0 +1,76 @@
+package coord
+
+import (
+	"strconv"
+	"strings"
+)
+
+// keys builds every Redis key of a namespace. Curly braces are hash tags:
+// a partition's stream and its leases share {model:partition}; a queue's
+// entries and parked keys share {dlq:system}.
+type keys struct{ ns string }
+
+// stream is the partition stream of a model: entries with fields k (the
+// partition key) and d (the payload).
+func (k keys) stream(model string, partition int) string {
+	return k.ns + ":{" + model + ":" + strconv.Itoa(partition) + "}:stream"
+}
+
+// lease is the lease of one partition for one target's consumer group.
+func (k keys) lease(model string, partition int, target string) string {
+	return k.ns + ":{" + model + ":" + strconv.Itoa(partition) + "}:lease:" + target
+}
+
+// members is the sorted set of a target's live pushers, scored by expiry.
+func (k keys) members(target string) string { return k.ns + ":{grp:" + target + "}:members" }
+
+// dlq is the dead-letter stream of a system (its receive and push stages).
+func (k keys) dlq(system string) string { return k.ns + ":{dlq:" + system + "}:entries" }
+
+// parked is the hash of parked keys of a system's stage, with the number of
+// dead letters that hold each one.
+func (k keys) parked(system, stage string) string {
+	return k.ns + ":{dlq:" + system + "}:parked:" + stage
+}
+
+// replayLock keeps two replays of one system's dead letters apart.
+func (k keys) replayLock(system string) string { return k.ns + ":{dlq:" + system + "}:replaying" }
+
+// readerLock is the reader lock of a source system.
+func (k keys) readerLock(source string) string { return k.ns + ":{src:" + source + "}:lock" }
+
+// fenceCounter numbers the holders of a source's reader lock.
+func (k keys) fenceCounter(source string) string { return k.ns + ":{src:" + source + "}:fence" }
+
+// checkpoint is a named cursor of a source system.
+func (k keys) checkpoint(source, name string) string {
+	return k.ns + ":{src:" + source + "}:checkpoint:" + name
+}
+
+// rateLimit is the GCRA state of a system's shared limit; redis_rate adds
+// its own "rate:" prefix in front.
+func (k keys) rateLimit(system string) string { return k.ns + ":{rl:" + system + "}" }
+
+// topology records the partition count of each model.
+func (k keys) topology() string { return k.ns + ":topology" }
+
+// parseStream splits a stream key into model and partition.
+func (k keys) parseStream(key string) (model string, partition int, ok bool) {
+	rest, found := strings.CutPrefix(key, k.ns+":{")
+	if !found {
+		return "", 0, false
+	}
+	rest, found = strings.CutSuffix(rest, "}:stream")
+	if !found {
+		return "", 0, false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return "", 0, false
+	}
+	p, err := strconv.Atoi(rest[i+1:])
+	if err != nil {
+		return "", 0, false
+	}
+	return rest[:i], p, true
+}

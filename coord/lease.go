@@ -1,0 +1,309 @@
+package coord
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// partition is one partition stream a consumer may own.
+type partition struct {
+	model  string
+	index  int
+	stream string
+	lease  string
+	// backlog holds entries claimed from the pending list of the previous
+	// owner; they are handled before anything new is read.
+	backlog []Delivery
+	// releasing is set when the consumer owns more than its share: nothing
+	// new is read from it, and its lease is released after the batch in
+	// flight.
+	releasing bool
+}
+
+// leaseTick is how often leases are renewed and rebalanced.
+func (c *Consumer) leaseTick() time.Duration { return c.c.cfg.LeaseTTL / 3 }
+
+// leaseLoop renews, acquires and releases partition leases until ctx ends.
+func (c *Consumer) leaseLoop(ctx context.Context) {
+	defer close(c.leaseDone)
+	lastTrim := time.Now()
+	for {
+		if err := c.rebalance(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("lease rebalance failed", "target", c.target, "error", err)
+		}
+		if time.Since(lastTrim) >= c.c.cfg.TrimInterval {
+			c.trimOwned(ctx)
+			lastTrim = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.leaseTick()):
+		}
+	}
+}
+
+// rebalance runs one round: heartbeat, renew what is owned, then take or
+// give up partitions so every live consumer of the target owns its share
+// (the partition count over the live consumers, rounded up).
+func (c *Consumer) rebalance(ctx context.Context) error {
+	ttl := c.c.cfg.LeaseTTL.Milliseconds()
+	live, err := heartbeatScript.Run(ctx, c.c.rdb, []string{c.c.keys.members(c.target)}, c.id, ttl).Int64()
+	if err != nil {
+		return err
+	}
+	if err := c.renew(ctx, ttl); err != nil {
+		return err
+	}
+	total := len(c.all)
+	share := (total + int(live) - 1) / max(int(live), 1)
+
+	c.mu.Lock()
+	owned := len(c.owned)
+	var extra []*partition
+	if owned > share {
+		for _, p := range c.owned {
+			if len(extra) == owned-share {
+				break
+			}
+			if !p.releasing {
+				extra = append(extra, p)
+			}
+		}
+	}
+	for _, p := range extra {
+		p.releasing = true
+	}
+	var free []*partition
+	if owned < share {
+		for _, p := range c.all {
+			if _, mine := c.owned[p.stream]; !mine {
+				free = append(free, p)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(extra) > 0 {
+		c.signal()
+	}
+	if len(free) == 0 {
+		return nil
+	}
+	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
+	return c.acquire(ctx, free, share-owned, ttl)
+}
+
+// renew extends every owned lease; a lease that is no longer ours is
+// dropped with its backlog (the new owner claims those entries).
+func (c *Consumer) renew(ctx context.Context, ttl int64) error {
+	c.mu.Lock()
+	owned := make([]*partition, 0, len(c.owned))
+	for _, p := range c.owned {
+		owned = append(owned, p)
+	}
+	c.mu.Unlock()
+	if len(owned) == 0 {
+		return nil
+	}
+	pipe := c.c.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(owned))
+	for i, p := range owned {
+		cmds[i] = renewScript.Eval(ctx, pipe, []string{p.lease}, c.id, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
+		// Network trouble: keep the leases for now; they expire on their own
+		// if renewal keeps failing, and process() stops writing for lost ones.
+		return err
+	}
+	lost := 0
+	c.mu.Lock()
+	for i, p := range owned {
+		if n, _ := cmds[i].Int64(); n != 1 {
+			delete(c.owned, p.stream)
+			lost++
+		}
+	}
+	c.mu.Unlock()
+	if lost > 0 {
+		c.log.Warn("partition leases lost", "target", c.target, "count", lost)
+		c.signal()
+	}
+	return nil
+}
+
+// acquire tries to take up to want of the free partitions, then claims the
+// pending entries their previous owners left.
+func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl int64) error {
+	if want <= 0 {
+		return nil
+	}
+	var got []*partition
+	for len(free) > 0 && len(got) < want {
+		n := min(want-len(got), len(free))
+		try := free[:n]
+		free = free[n:]
+		pipe := c.c.rdb.Pipeline()
+		cmds := make([]*redis.BoolCmd, len(try))
+		for i, p := range try {
+			cmds[i] = pipe.SetNX(ctx, p.lease, c.id, time.Duration(ttl)*time.Millisecond)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
+			return err
+		}
+		for i, p := range try {
+			if ok, _ := cmds[i].Result(); ok {
+				got = append(got, p)
+			}
+		}
+	}
+	for _, p := range got {
+		backlog, err := c.claim(ctx, p)
+		if err != nil {
+			// Without the claim the partition cannot be handled in order:
+			// give it back and try again next round.
+			releaseScript.Run(ctx, c.c.rdb, []string{p.lease}, c.id)
+			return err
+		}
+		fresh := &partition{model: p.model, index: p.index, stream: p.stream, lease: p.lease, backlog: backlog}
+		c.mu.Lock()
+		c.owned[p.stream] = fresh
+		c.mu.Unlock()
+		c.takeovers.Add(1)
+		if len(backlog) > 0 {
+			c.log.Info("claimed pending entries of a partition", "target", c.target, "model", p.model, "partition", p.index, "entries", len(backlog))
+		}
+	}
+	if len(got) > 0 {
+		c.signal()
+	}
+	return nil
+}
+
+// claim moves every pending entry of the partition's group to this consumer
+// (the previous owner's lease is gone, so none is in flight elsewhere) and
+// returns them in order with their delivery counts.
+func (c *Consumer) claim(ctx context.Context, p *partition) ([]Delivery, error) {
+	var out []Delivery
+	start := "0-0"
+	for {
+		msgs, next, err := c.c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: p.stream, Group: c.target, Consumer: c.id, MinIdle: 0, Start: start, Count: int64(c.c.cfg.ReadCount),
+		}).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			out = append(out, toDelivery(p, m, 1))
+		}
+		if next == "0-0" || len(msgs) == 0 {
+			break
+		}
+		start = next
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	pending, err := c.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: p.stream, Group: c.target, Start: out[0].ID, End: out[len(out)-1].ID, Count: int64(len(out)), Consumer: c.id,
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int64, len(pending))
+	for _, pe := range pending {
+		counts[pe.ID] = pe.RetryCount
+	}
+	for i := range out {
+		if n := counts[out[i].ID]; n > 0 {
+			out[i].Deliveries = int(n)
+		}
+	}
+	return out, nil
+}
+
+// releaseIdle gives up the leases of partitions marked for release; it is
+// called between batches, when none of their entries is in flight.
+func (c *Consumer) releaseIdle(ctx context.Context) {
+	c.mu.Lock()
+	var rel []*partition
+	for k, p := range c.owned {
+		if p.releasing {
+			rel = append(rel, p)
+			delete(c.owned, k)
+		}
+	}
+	c.mu.Unlock()
+	c.release(ctx, rel)
+}
+
+func (c *Consumer) release(ctx context.Context, parts []*partition) {
+	if len(parts) == 0 {
+		return
+	}
+	pipe := c.c.rdb.Pipeline()
+	for _, p := range parts {
+		releaseScript.Eval(ctx, pipe, []string{p.lease}, c.id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
+		c.log.Warn("releasing leases failed; they expire on their own", "target", c.target, "error", err)
+	}
+}
+
+// releaseAll gives up every lease and leaves the member set, so the other
+// consumers take over at once instead of after the lease TTL.
+func (c *Consumer) releaseAll(ctx context.Context) {
+	c.mu.Lock()
+	parts := make([]*partition, 0, len(c.owned))
+	for k, p := range c.owned {
+		parts = append(parts, p)
+		delete(c.owned, k)
+	}
+	c.mu.Unlock()
+	c.release(ctx, parts)
+	c.c.rdb.ZRem(ctx, c.c.keys.members(c.target), c.id)
+}
+
+// trimOwned trims the owned partitions below what every group acknowledged.
+func (c *Consumer) trimOwned(ctx context.Context) {
+	c.mu.Lock()
+	streams := make([]string, 0, len(c.owned))
+	for k := range c.owned {
+		streams = append(streams, k)
+	}
+	c.mu.Unlock()
+	if len(streams) == 0 {
+		return
+	}
+	pipe := c.c.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(streams))
+	for i, s := range streams {
+		cmds[i] = trimScript.Eval(ctx, pipe, []string{s})
+	}
+	_, _ = pipe.Exec(ctx)
+	var trimmed int64
+	for _, cmd := range cmds {
+		n, err := cmd.Int64()
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("trimming failed", "target", c.target, "error", err)
+			return
+		}
+		trimmed += n
+	}
+	c.trimmed.Add(trimmed)
+}
+
+func toDelivery(p *partition, m redis.XMessage, deliveries int) Delivery {
+	k, _ := m.Values["k"].(string)
+	d, _ := m.Values["d"].(string)
+	return Delivery{Model: p.model, Partition: p.index, ID: m.ID, Key: k, Payload: []byte(d), Deliveries: deliveries, stream: p.stream}
+}
+
+func isRedisNil(err error) bool { return err == redis.Nil }
+
+func consumerName(host string) string {
+	return host + "-" + strconv.Itoa(pid) + "-" + strconv.FormatUint(rand.Uint64()&0xffffff, 36)
+}

@@ -1,0 +1,230 @@
+package coord
+
+import "github.com/redis/go-redis/v9"
+
+// Timestamps inside scripts come from Redis's clock (TIME), so the clocks of
+// the fleet's machines never matter. Scripts are replicated by effects (the
+// default since Redis 7), which makes TIME safe to use.
+
+// publishScript appends a batch of an ingest's items, fenced by the source's
+// reader lock.
+//
+// KEYS[1] the source's reader lock
+// KEYS[2] the source's parked hash of the receive stage
+// KEYS[3] the source's dead-letter stream
+// KEYS[4..] the partition streams the objects go to
+// ARGV[1] the caller's lock value (its fencing token)
+// ARGV[2] the number of items n; then 7 values per item:
+//
+//	kind   "o" an object, "r" a bad record
+//	index  for an object, the KEYS index of its stream
+//	key    the partition key (the change's source identity)
+//	model  the model
+//	payload
+//	extra1 object: its partition; record: its location
+//	extra2 record: why it is bad
+//
+// An object whose model|key is parked (an earlier change of that key is
+// dead-lettered) is diverted to the dead-letter stream behind it, so per-key
+// order survives a replay. A bad record is dead-lettered and parks its key.
+//
+// Returns {published, diverted, dead-lettered}, or the error "FENCED ..."
+// when the lock holds another value (or none): nothing is written then.
+var publishScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED reader lock not held')
+end
+local t = redis.call('TIME')
+local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+local n = tonumber(ARGV[2])
+local pub, div, bad = 0, 0, 0
+for i = 0, n - 1 do
+  local b = 3 + i * 7
+  local kind, idx, key, model, payload = ARGV[b], tonumber(ARGV[b+1]), ARGV[b+2], ARGV[b+3], ARGV[b+4]
+  local park = model .. '|' .. key
+  if kind == 'o' then
+    if redis.call('HEXISTS', KEYS[2], park) == 1 then
+      redis.call('XADD', KEYS[3], '*', 'stage', 'receive', 'kind', 'object', 'key', key, 'model', model,
+        'partition', ARGV[b+5], 'reason', 'parked behind an earlier dead letter of the same key',
+        'attempts', '0', 'time', now, 'payload', payload)
+      redis.call('HINCRBY', KEYS[2], park, 1)
+      div = div + 1
+    else
+      redis.call('XADD', KEYS[idx], '*', 'k', key, 'd', payload)
+      pub = pub + 1
+    end
+  else
+    redis.call('XADD', KEYS[3], '*', 'stage', 'receive', 'kind', 'record', 'key', key, 'model', model,
+      'location', ARGV[b+5], 'reason', ARGV[b+6], 'attempts', '1', 'time', now, 'payload', payload)
+    redis.call('HINCRBY', KEYS[2], park, 1)
+    bad = bad + 1
+  end
+end
+return {pub, div, bad}
+`)
+
+// deadLetterScript moves one stream entry of a target to the target's
+// dead-letter stream, atomically with its acknowledgement, and parks its key.
+//
+// KEYS[1] the partition stream
+// KEYS[2] the target's dead-letter stream
+// KEYS[3] the target's parked hash of the push stage
+// ARGV[1] group (the target), ARGV[2] entry id, ARGV[3] partition key,
+// ARGV[4] model, ARGV[5] partition, ARGV[6] reason, ARGV[7] attempts,
+// ARGV[8] payload, ARGV[9] "1" to act only if model|key is already parked
+//
+// Returns 1 when moved, 0 when ARGV[9] asked for a parked key that is not.
+var deadLetterScript = redis.NewScript(`
+local park = ARGV[4] .. '|' .. ARGV[3]
+if ARGV[9] == '1' and redis.call('HEXISTS', KEYS[3], park) == 0 then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+redis.call('XADD', KEYS[2], '*', 'stage', 'push', 'kind', 'entry', 'key', ARGV[3], 'model', ARGV[4],
+  'partition', ARGV[5], 'origin', ARGV[2], 'reason', ARGV[6], 'attempts', ARGV[7], 'time', now, 'payload', ARGV[8])
+redis.call('HINCRBY', KEYS[3], park, 1)
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// resolveScript removes a dead letter that was replayed or dropped, and
+// unparks its key when it was the key's last one.
+//
+// KEYS[1] the dead-letter stream, KEYS[2] the stage's parked hash
+// ARGV[1] the dead letter's id, ARGV[2] its model|key
+//
+// Returns the number of dead letters still holding the key, or -1 when the
+// entry was already gone (replayed or dropped by someone else).
+var resolveScript = redis.NewScript(`
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then
+  return -1
+end
+local left = redis.call('HINCRBY', KEYS[2], ARGV[2], -1)
+if left <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  left = 0
+end
+return left
+`)
+
+// replayPublishScript republishes a receive-stage dead letter's objects into
+// their partition streams and resolves it, atomically, so no publish of the
+// same key can come between.
+//
+// KEYS[1] the dead-letter stream, KEYS[2] the receive stage's parked hash,
+// KEYS[3..] the streams, one per object
+// ARGV[1] the dead letter's id, ARGV[2] its model|key, ARGV[3] partition key,
+// then one payload per stream
+//
+// Returns the number of dead letters still holding the key, or -1 when the
+// entry was already gone (nothing is published then).
+var replayPublishScript = redis.NewScript(`
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  return -1
+end
+for i = 3, #KEYS do
+  redis.call('XADD', KEYS[i], '*', 'k', ARGV[3], 'd', ARGV[i + 1])
+end
+redis.call('XDEL', KEYS[1], ARGV[1])
+local left = redis.call('HINCRBY', KEYS[2], ARGV[2], -1)
+if left <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  left = 0
+end
+return left
+`)
+
+// trimScript trims a partition stream below what every consumer group has
+// acknowledged: for each group, its oldest pending entry, or the entry after
+// its last delivered one when nothing is pending. A stream without groups is
+// left alone (its readers have not registered yet).
+//
+// KEYS[1] the stream
+//
+// Returns the number of entries removed.
+var trimScript = redis.NewScript(`
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then
+  return 0
+end
+local floor = nil
+for _, g in ipairs(groups) do
+  local name, pending, last
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1]
+    elseif g[i] == 'pending' then pending = g[i + 1]
+    elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+  end
+  local f
+  if pending > 0 then
+    f = redis.call('XPENDING', KEYS[1], name)[2]
+  else
+    local ms, seq = parse(last)
+    f = string.format('%d-%d', ms, seq + 1)
+  end
+  if floor == nil or less(f, floor) then floor = f end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', floor)
+`)
+
+// renewScript extends a lease or lock the caller holds.
+//
+// KEYS[1] the lease; ARGV[1] the holder's value; ARGV[2] the TTL in ms
+//
+// Returns 1 when extended, 0 when the key holds another value or none.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// releaseScript deletes a lease the caller holds.
+//
+// KEYS[1] the lease; ARGV[1] the holder's value
+//
+// Returns 1 when deleted, 0 when the key holds another value or none.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// heartbeatScript records a pusher as alive until now+TTL and forgets the
+// members whose time ran out.
+//
+// KEYS[1] the members sorted set; ARGV[1] the member; ARGV[2] the TTL in ms
+//
+// Returns the number of live members, this one included.
+var heartbeatScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
+return redis.call('ZCARD', KEYS[1])
+`)
+
+// saveCheckpointScript writes a checkpoint, fenced by the reader lock.
+//
+// KEYS[1] the reader lock; KEYS[2] the checkpoint
+// ARGV[1] the caller's lock value; ARGV[2] the encoded checkpoint
+//
+// Returns "OK", or the error "FENCED ..." when the lock is not the caller's.
+var saveCheckpointScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED reader lock not held')
+end
+return redis.call('SET', KEYS[2], ARGV[2])
+`)
