@@ -32,7 +32,13 @@ func fastConfig(ns string) coord.Config {
 	}
 }
 
-func setup(t *testing.T, mod func(*coord.Config)) *bundle {
+func setup(t *testing.T, mod func(*coord.Config)) *bundle { return setupTB(t, mod) }
+
+func setupB(b *testing.B) *bundle {
+	return setupTB(b, func(c *coord.Config) { c.Partitions = 16; c.LeaseTTL = 10 * time.Second; c.ReadBlock = time.Second; c.LockTTL = 10 * time.Second })
+}
+
+func setupTB(t testing.TB, mod func(*coord.Config)) *bundle {
 	t.Helper()
 	rdb, ns := testenv.Redis(t)
 	cfg := fastConfig(ns)
@@ -47,7 +53,7 @@ func setup(t *testing.T, mod func(*coord.Config)) *bundle {
 }
 
 // lock takes the reader lock of source for the test.
-func (b *bundle) lock(t *testing.T, source string) *coord.ReaderLock {
+func (b *bundle) lock(t testing.TB, source string) *coord.ReaderLock {
 	t.Helper()
 	l, err := b.c.AcquireReader(b.ctx, source)
 	if err != nil {
