@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ToModel converts a source value to what the model property holds. It never
@@ -44,6 +46,9 @@ func ToModel(v any, p *Property) (any, error) {
 		}
 		return numberToModel(n, p, types)
 	case string:
+		if !utf8.ValidString(x) {
+			return nil, fmt.Errorf("string is not valid UTF-8 (model values are JSON strings): %s", shortValue(strings.ToValidUTF8(x, "\uFFFD")))
+		}
 		if types.Has(TypeString) {
 			return x, nil
 		}

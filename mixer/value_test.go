@@ -112,6 +112,7 @@ func TestToModel(t *testing.T) {
 		{name: "text to integer", in: "seven", p: prop(TypeInteger, ""), err: `cannot convert string "seven" to integer`},
 		{name: "string to boolean", in: "true", p: prop(TypeBoolean, ""), want: true},
 		{name: "string kept", in: "Gold Plan", p: prop(TypeString, ""), want: "Gold Plan"},
+		{name: "invalid UTF-8", in: "Gold\xffPlan", p: prop(TypeString, ""), err: "not valid UTF-8"},
 		{name: "bool to string", in: false, p: prop(TypeString, ""), want: "false"},
 		{name: "bool to number", in: true, p: prop(TypeNumber, ""), err: "cannot convert boolean true to number"},
 		{name: "object to string as JSON", in: map[string]any{"a": json.Number("1")}, p: prop(TypeString, ""), want: `{"a":1}`},

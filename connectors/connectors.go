@@ -1,0 +1,100 @@
+// Package connectors declares what Remix needs of a system: a Source that
+// reads its changes and a Sink that writes to it. Each system type has its
+// own package (postgres, stripe); package builtin maps type names to them.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// Change is one change read from a source.
+type Change struct {
+	Record mixer.Record
+	// Key is the change's source identity, system/location/primary key: the
+	// partition key that keeps one row's changes in order.
+	Key string
+}
+
+// Batch is a run of changes handed over together, in commit order.
+type Batch struct {
+	Changes []Change
+	// Position, when not empty, may be confirmed (Source.Confirm) once the
+	// changes of this batch and of every earlier batch are durable
+	// downstream. A long transaction may span several batches; only its last
+	// one carries a position.
+	Position string
+	// CommitTime is the source commit time of the last change; zero if
+	// unknown.
+	CommitTime time.Time
+}
+
+// Source reads the changes of one system.
+type Source interface {
+	// Open checks the system and gets ready to read.
+	Open(ctx context.Context) error
+	// Next returns the next batch, waiting until there is one or ctx ends.
+	Next(ctx context.Context) (Batch, error)
+	// Confirm says that every batch up to the one that carried position is
+	// durable downstream: the source may let go of it.
+	Confirm(ctx context.Context, position string) error
+	// Close stops reading.
+	Close(ctx context.Context) error
+}
+
+// Sink writes records to one target system.
+type Sink interface {
+	// Open checks the target against its push mixer (locations, fields,
+	// search keys) and connects.
+	Open(ctx context.Context) error
+	// Write applies records in order, all or nothing: when it returns an
+	// error, none of them may have been applied. Errors are classified with
+	// ErrPermanent, ErrUnavailable and *RecordError; anything else is
+	// transient.
+	Write(ctx context.Context, records []mixer.TargetRecord) error
+	// Close releases connections.
+	Close(ctx context.Context) error
+}
+
+// Checkpoints persist a source's own progress (for example how far its
+// initial snapshot got), fenced so only the current reader writes them.
+type Checkpoints interface {
+	Load(ctx context.Context, name string) (value string, ok bool, err error)
+	Save(ctx context.Context, name, value string) error
+}
+
+// SourceDeps are what a source gets from the ingest.
+type SourceDeps struct {
+	Checkpoints Checkpoints
+	Logger      *slog.Logger
+}
+
+// SinkDeps are what a sink gets from the pusher.
+type SinkDeps struct {
+	Logger *slog.Logger
+}
+
+var (
+	// ErrPermanent marks what retrying cannot fix: a value the target
+	// refuses, a constraint violation. The record is dead-lettered.
+	ErrPermanent = errors.New("permanent")
+	// ErrUnavailable marks trouble of the target as a whole (down,
+	// unreachable, table missing): retried until it is fixed, never
+	// dead-lettered.
+	ErrUnavailable = errors.New("target unavailable")
+)
+
+// RecordError says which record of a Write failed; with ErrPermanent inside,
+// only that record is bad.
+type RecordError struct {
+	Index int
+	Err   error
+}
+
+func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %v", e.Index, e.Err) }
+func (e *RecordError) Unwrap() error { return e.Err }

@@ -1,0 +1,400 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// Sink writes records to PostgreSQL tables: idempotent upserts keyed by the
+// search key (INSERT ... ON CONFLICT on its unique index), deletes by the
+// search key, only mapped columns. A Write is one round trip: every
+// statement of the batch is pipelined and runs in one implicit transaction.
+type Sink struct {
+	sys    *config.System
+	log    *slog.Logger
+	pool   *pgxpool.Pool
+	tables map[string]*table // by location
+
+	mu  sync.Mutex
+	sql map[string]string // statement cache by shape
+}
+
+type table struct {
+	loc    string
+	quoted string
+	cols   map[string]*column
+}
+
+type column struct {
+	name   string
+	typ    string // format_type, used in casts
+	kind   mixer.ColumnKind
+	jsonb  bool
+	nested bool // written through nested paths: merged into the existing JSON
+}
+
+// NewSink returns a sink for a postgresql system with a push mixer.
+func NewSink(sys *config.System, deps connectors.SinkDeps) (connectors.Sink, error) {
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Sink{sys: sys, log: log.With("target", sys.Name), tables: map[string]*table{}, sql: map[string]string{}}, nil
+}
+
+// Open connects and checks every push location: the table exists, every
+// mapped column exists, nested paths go into jsonb columns, and every
+// search key is a primary key or has a unique index of its own.
+func (s *Sink) Open(ctx context.Context) error {
+	pool, err := newPool(ctx, s.sys, "remix-pusher")
+	if err != nil {
+		return fmt.Errorf("%w: %w", connectors.ErrUnavailable, err)
+	}
+	s.pool = pool
+	var problems []string
+	report := func(pos config.Pos, key, msg string) {
+		problems = append(problems, fmt.Sprintf("%s: %s: %s", pos, key, msg))
+	}
+	for _, model := range s.sys.Push.Models() {
+		for _, rule := range s.sys.Push.Rules(model) {
+			loc := rule.Location()
+			path := []string{"push_mixer", model, loc}
+			t, err := s.loadTable(ctx, loc)
+			if err != nil {
+				return err
+			}
+			if t == nil {
+				report(s.sys.PosOf(path...), s.sys.Name+".push_mixer."+model+"."+loc, fmt.Sprintf("table %s does not exist", loc))
+				continue
+			}
+			uniques, err := s.uniqueColumns(ctx, loc)
+			if err != nil {
+				return err
+			}
+			for _, f := range rule.Fields() {
+				fpath := append(append([]string(nil), path...), f.Field)
+				key := s.sys.Name + ".push_mixer." + model + "." + loc + "." + f.Field
+				c := t.cols[f.Target.Head()]
+				switch {
+				case c == nil:
+					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("table %s has no column %q", loc, f.Target.Head()))
+				case f.Target.Len() > 1 && !c.jsonb:
+					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("nested path %s needs a jsonb column, but %s is %s", f.Target, c.name, c.typ))
+				case f.SearchKey && f.Target.Len() > 1:
+					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("a search key must be a column, not the nested path %s", f.Target))
+				case f.SearchKey && !uniques[c.name]:
+					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("column %s of %s is a search key but neither its primary key nor covered by a unique index of its own; add one: CREATE UNIQUE INDEX ON %s (%s)", c.name, loc, quoteQualified(loc), quoteIdent(c.name)))
+				case f.Target.Len() > 1:
+					c.nested = true
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		pool.Close()
+		return fmt.Errorf("target %s does not fit its push mixer:\n%s", s.sys.Name, strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Sink) Close(context.Context) error {
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	return nil
+}
+
+func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
+	if t, ok := s.tables[loc]; ok {
+		return t, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), t.typname = 'jsonb'
+		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, quoteQualified(loc))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading columns of %s: %w", connectors.ErrUnavailable, loc, err)
+	}
+	t := &table{loc: loc, quoted: quoteQualified(loc), cols: map[string]*column{}}
+	for rows.Next() {
+		var c column
+		var oid uint32
+		if err := rows.Scan(&c.name, &oid, &c.typ, &c.jsonb); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.kind = kindOf(oid)
+		t.cols[c.name] = &c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%w: reading columns of %s: %w", connectors.ErrUnavailable, loc, err)
+	}
+	if len(t.cols) == 0 {
+		return nil, nil
+	}
+	s.tables[loc] = t
+	return t, nil
+}
+
+// uniqueColumns returns the columns that alone make up a unique index (or
+// the primary key) without predicate or expression: what ON CONFLICT needs.
+func (s *Sink) uniqueColumns(ctx context.Context, loc string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT a.attname FROM pg_index i
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+		WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnatts = 1
+		  AND i.indpred IS NULL AND i.indexprs IS NULL`, quoteQualified(loc))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading indexes of %s: %w", connectors.ErrUnavailable, loc, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out[name] = true
+	}
+	return out, rows.Err()
+}
+
+// Write applies records in order, all or nothing, in one round trip.
+func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord) error {
+	b := &pgx.Batch{}
+	if err := s.plan(recs, b); err != nil {
+		return err
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	br := s.pool.SendBatch(ctx, b)
+	var first error
+	for i := 0; i < b.Len(); i++ {
+		if _, err := br.Exec(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := br.Close(); err != nil && first == nil {
+		first = err
+	}
+	return mapError(first)
+}
+
+// rowState is what a batch does to one row, found by its search key: an
+// optional delete, then an optional upsert whose columns merge every upsert
+// of the row in the batch (later values win; absent columns stay absent).
+type rowState struct {
+	loc, keyCol, key string
+	del              bool
+	up               map[string]*string
+}
+
+// plan turns records into statements. Records collapse per row so each row
+// is touched at most twice; rows then go out in one statement per table,
+// key column and set of columns. A truncate record ends a segment: what
+// came before is flushed, then the table is emptied.
+func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch) error {
+	rows := map[string]*rowState{}
+	var order []*rowState
+	var inserts []*rowState
+	flush := func() {
+		s.queueRows(b, order, inserts)
+		rows, order, inserts = map[string]*rowState{}, nil, nil
+	}
+	for i := range recs {
+		r := &recs[i]
+		t := s.tables[r.Location]
+		if t == nil {
+			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: no table for location %s", connectors.ErrPermanent, r.Location)}
+		}
+		if r.Op == mixer.OpTruncate {
+			flush()
+			b.Queue("DELETE FROM " + t.quoted)
+			continue
+		}
+		cols, err := s.columns(t, r)
+		if err != nil {
+			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: %w", connectors.ErrPermanent, err)}
+		}
+		if r.Key == nil {
+			if r.Op == mixer.OpDelete {
+				return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: delete without a search key", connectors.ErrPermanent)}
+			}
+			inserts = append(inserts, &rowState{loc: r.Location, up: cols})
+			continue
+		}
+		keyCol := r.Key.Target.Head()
+		kp := cols[keyCol]
+		if kp == nil {
+			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: search key %s is null", connectors.ErrPermanent, keyCol)}
+		}
+		id := r.Location + "\x00" + keyCol + "\x00" + *kp
+		st := rows[id]
+		if st == nil {
+			st = &rowState{loc: r.Location, keyCol: keyCol, key: *kp}
+			rows[id] = st
+			order = append(order, st)
+		}
+		if r.Op == mixer.OpDelete {
+			st.del, st.up = true, nil
+			continue
+		}
+		if st.up == nil {
+			st.up = cols
+			continue
+		}
+		for c, v := range cols {
+			st.up[c] = v
+		}
+	}
+	flush()
+	return nil
+}
+
+// columns renders a record's fields as column texts (nil for NULL).
+func (s *Sink) columns(t *table, r *mixer.TargetRecord) (map[string]*string, error) {
+	out := make(map[string]*string, len(r.Fields))
+	for name, v := range r.Fields {
+		c := t.cols[name]
+		if c == nil {
+			return nil, fmt.Errorf("table %s has no column %q", t.loc, name)
+		}
+		text, null, err := mixer.PGText(v, c.kind)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", name, err)
+		}
+		if !null {
+			out[name] = &text
+		} else {
+			out[name] = nil
+		}
+	}
+	return out, nil
+}
+
+// queueRows adds the statements for collapsed rows: deletes first (a row
+// deleted then upserted in the batch is deleted, then inserted anew), then
+// upserts, then plain inserts.
+func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
+	type group struct {
+		sql  string
+		args [][]*string
+	}
+	var groups []*group
+	byShape := map[string]*group{}
+	add := func(shape string, mk func() string, vals []*string) {
+		g := byShape[shape]
+		if g == nil {
+			g = &group{sql: s.cached(shape, mk), args: make([][]*string, len(vals))}
+			byShape[shape] = g
+			groups = append(groups, g)
+		}
+		for i, v := range vals {
+			g.args[i] = append(g.args[i], v)
+		}
+	}
+	for _, st := range order {
+		if st.del {
+			t := s.tables[st.loc]
+			add("d\x00"+st.loc+"\x00"+st.keyCol, func() string { return s.deleteSQL(t, st.keyCol) }, []*string{&st.key})
+		}
+	}
+	for pass := 0; pass < 2; pass++ {
+		list := order
+		if pass == 1 {
+			list = inserts
+		}
+		for _, st := range list {
+			if st.up == nil {
+				continue
+			}
+			t := s.tables[st.loc]
+			cols := make([]string, 0, len(st.up))
+			for c := range st.up {
+				cols = append(cols, c)
+			}
+			sort.Strings(cols)
+			vals := make([]*string, len(cols))
+			for i, c := range cols {
+				vals[i] = st.up[c]
+			}
+			keyCol := st.keyCol
+			shape := "u\x00" + st.loc + "\x00" + keyCol + "\x00" + strings.Join(cols, "\x00")
+			add(shape, func() string { return s.upsertSQL(t, keyCol, cols) }, vals)
+		}
+	}
+	for _, g := range groups {
+		args := make([]any, len(g.args))
+		for i, a := range g.args {
+			args[i] = a
+		}
+		b.Queue(g.sql, args...)
+	}
+}
+
+func (s *Sink) cached(shape string, mk func() string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q, ok := s.sql[shape]; ok {
+		return q
+	}
+	q := mk()
+	if len(s.sql) < 4096 {
+		s.sql[shape] = q
+	}
+	return q
+}
+
+func (s *Sink) deleteSQL(t *table, keyCol string) string {
+	c := t.cols[keyCol]
+	return fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1::text[]::%s[])", t.quoted, quoteIdent(keyCol), c.typ)
+}
+
+// upsertSQL inserts rows from text arrays, cast to the column types; with a
+// key column, a conflict on it updates the given columns only (a jsonb
+// column written through nested paths is merged into what it holds).
+func (s *Sink) upsertSQL(t *table, keyCol string, cols []string) string {
+	var sel, list, params, aliases, set []string
+	for i, name := range cols {
+		c := t.cols[name]
+		alias := "c" + strconv.Itoa(i)
+		list = append(list, quoteIdent(name))
+		params = append(params, "$"+strconv.Itoa(i+1)+"::text[]")
+		aliases = append(aliases, alias)
+		sel = append(sel, "u."+alias+"::"+c.typ)
+		if name == keyCol {
+			continue
+		}
+		if c.nested {
+			set = append(set, fmt.Sprintf("%s = COALESCE(t.%s, '{}'::jsonb) || EXCLUDED.%s", quoteIdent(name), quoteIdent(name), quoteIdent(name)))
+		} else {
+			set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quoteIdent(name), quoteIdent(name)))
+		}
+	}
+	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)",
+		t.quoted, strings.Join(list, ", "), strings.Join(sel, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "))
+	switch {
+	case keyCol == "":
+	case len(set) == 0:
+		q += fmt.Sprintf(" ON CONFLICT (%s) DO NOTHING", quoteIdent(keyCol))
+	default:
+		q += fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", quoteIdent(keyCol), strings.Join(set, ", "))
+	}
+	return q
+}
+

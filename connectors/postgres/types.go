@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// Type OIDs Remix reads specially; every other type arrives as its text.
+const (
+	oidBool        = 16
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidOID         = 26
+	oidJSON        = 114
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidDate        = 1082
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
+	oidNumeric     = 1700
+	oidJSONB       = 3802
+)
+
+// kindOf maps a column type to how values are written into it.
+func kindOf(oid uint32) mixer.ColumnKind {
+	switch oid {
+	case oidInt2, oidInt4, oidInt8, oidOID:
+		return mixer.ColInteger
+	case oidNumeric:
+		return mixer.ColNumeric
+	case oidFloat4, oidFloat8:
+		return mixer.ColFloat
+	case oidBool:
+		return mixer.ColBool
+	case oidTimestamptz:
+		return mixer.ColTimestamptz
+	case oidTimestamp:
+		return mixer.ColTimestamp
+	case oidDate:
+		return mixer.ColDate
+	case oidJSON, oidJSONB:
+		return mixer.ColJSON
+	}
+	return mixer.ColText
+}
+
+// decodeText turns a value in PostgreSQL's text output form into a Remix
+// value. Sessions that produce the text run with DateStyle=ISO and
+// TimeZone=UTC (both the replication and the snapshot connections), so
+// timestamps arrive as "2024-01-02 03:04:05.123456+00".
+func decodeText(oid uint32, b []byte) (any, error) {
+	switch oid {
+	case oidInt2, oidInt4, oidInt8, oidOID:
+		return json.Number(b), nil
+	case oidNumeric, oidFloat4, oidFloat8:
+		s := string(b)
+		switch s {
+		case "NaN", "Infinity", "-Infinity":
+			return s, nil // no JSON number for these; a string model field can hold them
+		}
+		return mixer.NormalizeNumber(s)
+	case oidBool:
+		switch string(b) {
+		case "t":
+			return true, nil
+		case "f":
+			return false, nil
+		}
+		return nil, fmt.Errorf("boolean %q", b)
+	case oidTimestamptz:
+		return isoTimestamp(string(b), true), nil
+	case oidTimestamp:
+		return isoTimestamp(string(b), false), nil
+	case oidJSON, oidJSONB:
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("json column: %w", err)
+		}
+		return normalizeJSON(v)
+	}
+	return string(b), nil
+}
+
+// normalizeJSON rewrites numbers inside a decoded JSON value in plain
+// decimal.
+func normalizeJSON(v any) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		return mixer.NormalizeNumber(string(x))
+	case map[string]any:
+		for k, e := range x {
+			n, err := normalizeJSON(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = n
+		}
+	case []any:
+		for i, e := range x {
+			n, err := normalizeJSON(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = n
+		}
+	}
+	return v, nil
+}
+
+// isoTimestamp turns PostgreSQL's ISO output into RFC 3339:
+// "2024-01-02 03:04:05.5+00" -> "2024-01-02T03:04:05.5Z". A timestamp
+// without time zone is read as UTC. Values RFC 3339 cannot hold (infinity,
+// BC dates) are kept as PostgreSQL wrote them.
+func isoTimestamp(s string, withZone bool) string {
+	if len(s) < 19 || s[10] != ' ' || strings.HasSuffix(s, " BC") {
+		return s
+	}
+	t := s[:10] + "T" + s[11:]
+	if !withZone {
+		return t + "Z"
+	}
+	// The zone is +HH, +HH:MM or +HH:MM:SS after the time.
+	i := strings.LastIndexAny(t, "+-")
+	if i < 19 {
+		return s
+	}
+	zone := t[i:]
+	switch {
+	case zone == "+00" || zone == "-00":
+		return t[:i] + "Z"
+	case len(zone) == 3:
+		return t + ":00"
+	case len(zone) == 9: // seconds in an offset: RFC 3339 has none
+		return s
+	}
+	return t
+}
+
+// quoteIdent quotes an identifier for SQL.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// quoteQualified quotes schema.table.
+func quoteQualified(loc string) string {
+	schema, table, _ := strings.Cut(loc, ".")
+	return quoteIdent(schema) + "." + quoteIdent(table)
+}
+
+// quoteLiteral quotes a string literal for SQL.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -1,0 +1,188 @@
+package mixer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Envelope is an object on its way from an ingest to the pushers, with where
+// it came from. Its encoding is what the streams store (pinned by a golden
+// file); a change to it needs a new version number.
+type Envelope struct {
+	Object
+	Source     string    // the source system
+	Location   string    // the location in the source
+	Position   string    // the source position of the change (an LSN, an event id)
+	CommitTime time.Time // when the source committed the change; zero if unknown
+}
+
+// envelopeVersion is written as "v" in every envelope.
+const envelopeVersion = 1
+
+// wireEnvelope is the JSON form:
+//
+//	{"v":1,"m":"product","op":"u","f":{"id":3,"name":"Gold"},"s":"prod-db","l":"public.products","p":"0/16B3748","t":1700000000123456}
+//
+// op is "u" (upsert), "d" (delete) or "t" (truncate: every object of the model from
+// this source location is gone); t is the commit time in microseconds since
+// the Unix epoch.
+type wireEnvelope struct {
+	V  int            `json:"v"`
+	M  string         `json:"m"`
+	Op string         `json:"op"`
+	F  map[string]any `json:"f"`
+	S  string         `json:"s"`
+	L  string         `json:"l"`
+	P  string         `json:"p,omitempty"`
+	T  int64          `json:"t,omitempty"`
+}
+
+// OpTruncate says every object of the model that came from the envelope's
+// source location is gone (a TRUNCATE of the source table).
+const OpTruncate Op = 3
+
+func opCode(o Op) (string, error) {
+	switch o {
+	case OpUpsert:
+		return "u", nil
+	case OpDelete:
+		return "d", nil
+	case OpTruncate:
+		return "t", nil
+	}
+	return "", fmt.Errorf("unknown op %d", o)
+}
+
+// AppendEnvelope appends the encoding of e to dst. Field names are sorted,
+// numbers written as they are held (exact, no exponent).
+func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
+	op, err := opCode(e.Op)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, `{"v":`...)
+	dst = strconv.AppendInt(dst, envelopeVersion, 10)
+	dst = append(dst, `,"m":`...)
+	dst = appendJSONString(dst, e.Model)
+	dst = append(dst, `,"op":"`...)
+	dst = append(dst, op...)
+	dst = append(dst, `","f":{`...)
+	names := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for i, k := range names {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = appendValue(dst, e.Fields[k]); err != nil {
+			return dst, fmt.Errorf("field %s: %w", k, err)
+		}
+	}
+	dst = append(dst, `},"s":`...)
+	dst = appendJSONString(dst, e.Source)
+	dst = append(dst, `,"l":`...)
+	dst = appendJSONString(dst, e.Location)
+	if e.Position != "" {
+		dst = append(dst, `,"p":`...)
+		dst = appendJSONString(dst, e.Position)
+	}
+	if !e.CommitTime.IsZero() {
+		dst = append(dst, `,"t":`...)
+		dst = strconv.AppendInt(dst, e.CommitTime.UnixMicro(), 10)
+	}
+	return append(dst, '}'), nil
+}
+
+func appendValue(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case bool:
+		return strconv.AppendBool(dst, x), nil
+	case json.Number:
+		if !plainNumber(string(x)) {
+			n, err := NormalizeNumber(string(x))
+			if err != nil {
+				return dst, err
+			}
+			x = n
+		}
+		return append(dst, x...), nil
+	case string:
+		return appendJSONString(dst, x), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// appendJSONString appends s as a JSON string, escaping what JSON requires
+// and the HTML-sensitive characters encoding/json escapes too.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// DecodeEnvelope reads an encoded envelope.
+func DecodeEnvelope(b []byte) (Envelope, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var w wireEnvelope
+	if err := dec.Decode(&w); err != nil {
+		return Envelope{}, fmt.Errorf("decoding envelope: %w", err)
+	}
+	if w.V != envelopeVersion {
+		return Envelope{}, fmt.Errorf("envelope version %d is not supported (this build reads %d)", w.V, envelopeVersion)
+	}
+	e := Envelope{Object: Object{Model: w.M, Fields: w.F}, Source: w.S, Location: w.L, Position: w.P}
+	switch w.Op {
+	case "u":
+		e.Op = OpUpsert
+	case "d":
+		e.Op = OpDelete
+	case "t":
+		e.Op = OpTruncate
+	default:
+		return Envelope{}, fmt.Errorf("envelope op %q is unknown", w.Op)
+	}
+	if e.Fields == nil {
+		e.Fields = map[string]any{}
+	}
+	if w.T != 0 {
+		e.CommitTime = time.UnixMicro(w.T).UTC()
+	}
+	return e, nil
+}

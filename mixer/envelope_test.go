@@ -1,0 +1,106 @@
+package mixer
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestEnvelopeEncodingIsStable(t *testing.T) {
+	t.Parallel()
+	e := &Envelope{
+		Object: Object{Model: "product", Op: OpUpsert, Fields: map[string]any{
+			"id": json.Number("9007199254740993"), "name": "Gold \"Plan\" <b>\n", "price": json.Number("12.50"),
+			"stripe_id": nil, "active": true, "big": json.Number("1e+06"),
+		}},
+		Source: "prod-db", Location: "public.products", Position: "0/16B3748",
+		CommitTime: time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC),
+	}
+	got, err := AppendEnvelope(nil, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "envelope_v1.golden")
+	if *update {
+		_ = os.MkdirAll("testdata", 0o755)
+		_ = os.WriteFile(golden, append(got, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got)+"\n" != string(want) {
+		t.Fatalf("envelope encoding changed:\n got %s\nwant %s", got, want)
+	}
+	if !json.Valid(got) {
+		t.Fatal("not valid JSON")
+	}
+	back, err := DecodeEnvelope(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Fields["big"] = json.Number("1000000")
+	if !reflect.DeepEqual(back.Fields, e.Fields) || back.Op != OpUpsert || back.Source != e.Source || back.Location != e.Location ||
+		back.Position != e.Position || !back.CommitTime.Equal(e.CommitTime) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", back, e)
+	}
+	for _, op := range []Op{OpDelete, OpTruncate} {
+		b, _ := AppendEnvelope(nil, &Envelope{Object: Object{Model: "m", Op: op}})
+		if d, err := DecodeEnvelope(b); err != nil || d.Op != op || d.Fields == nil {
+			t.Fatalf("op %v: %+v %v", op, d, err)
+		}
+	}
+	if _, err := DecodeEnvelope([]byte(`{"v":2}`)); err == nil {
+		t.Fatal("a future version decoded")
+	}
+}
+
+func FuzzEnvelopeRoundTrip(f *testing.F) {
+	f.Add("name", "Gold", "12.5", true)
+	f.Add("a\"b", "\x00\u2028<>&", "-0", false)
+	f.Fuzz(func(t *testing.T, k, s, num string, b bool) {
+		if !utf8.ValidString(k) || !utf8.ValidString(s) {
+			return // the receive mixer refuses such strings before they get here
+		}
+		n, err := NormalizeNumber(num)
+		if err != nil {
+			n = "0"
+		}
+		e := &Envelope{Object: Object{Model: "m", Op: OpUpsert, Fields: map[string]any{k: s, k + "n": n, k + "b": b, k + "z": nil}}, Source: s, Location: k}
+		enc, err := AppendEnvelope(nil, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(enc) {
+			t.Fatalf("invalid JSON %q", enc)
+		}
+		back, err := DecodeEnvelope(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back.Fields, e.Fields) || back.Source != s || back.Location != k {
+			t.Fatalf("round trip of %q: %#v", enc, back)
+		}
+	})
+}
+
+func BenchmarkEnvelope(b *testing.B) {
+	e := &Envelope{Object: Object{Model: "product", Op: OpUpsert, Fields: map[string]any{
+		"id": json.Number("42"), "name": "Gold Plan", "price": json.Number("1000"), "stripe_id": "prod_NWjs8kKbJWmuuc"}},
+		Source: "prod-db", Location: "public.products", Position: "0/16B3748", CommitTime: time.Now()}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = AppendEnvelope(buf[:0], e)
+		if _, err := DecodeEnvelope(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
