@@ -19,6 +19,9 @@ type Change struct {
 	// Key is the change's source identity, system/location/primary key: the
 	// partition key that keeps one row's changes in order.
 	Key string
+	// Err is set when the source could not decode the change: the ingest
+	// dead-letters it with this reason instead of mapping it.
+	Err error
 }
 
 // Batch is a run of changes handed over together, in commit order.

@@ -118,4 +118,3 @@ func describe(e *pgconn.PgError) string {
 	b.WriteString(" [SQLSTATE " + e.Code + "]")
 	return b.String()
 }
-

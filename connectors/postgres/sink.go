@@ -397,4 +397,3 @@ func (s *Sink) upsertSQL(t *table, keyCol string, cols []string) string {
 	}
 	return q
 }
-

@@ -1,0 +1,385 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/internal/testenv"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// memCheckpoints keeps checkpoints in memory (the ingest keeps them in
+// Redis, fenced by the reader lock).
+type memCheckpoints struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (c *memCheckpoints) Load(_ context.Context, name string) (string, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[name]
+	return v, ok, nil
+}
+
+func (c *memCheckpoints) Save(_ context.Context, name, value string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]string{}
+	}
+	c.m[name] = value
+	return nil
+}
+
+const itemModel = `{"title": "item", "type": "object", "properties": {
+	"id": {"type": "integer"}, "name": {"type": ["string", "null"]}, "body": {"type": ["string", "null"]}, "qty": {"type": ["integer", "null"]}}}`
+
+// newSrcEnv makes a database with table items and a system that maps it.
+func newSrcEnv(t *testing.T) (string, *pgx.Conn, func(settings map[string]any) *Source, *memCheckpoints) {
+	t.Helper()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE items (id bigint PRIMARY KEY, name text, body text, qty int, secret text)`)
+	model, err := mixer.CompileModel("mem:///item.json", []byte(itemModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule, err := mixer.NewReceiveRule(model, []mixer.ReceiveField{
+		{Source: mixer.MustPath("id"), Field: "id"}, {Source: mixer.MustPath("name"), Field: "name"},
+		{Source: mixer.MustPath("body"), Field: "body"}, {Source: mixer.MustPath("qty"), Field: "qty"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := mixer.NewReceiver()
+	recv.Add("public.items", rule)
+	cps := &memCheckpoints{}
+	name := testenv.UniqueName("src")
+	open := func(settings map[string]any) *Source {
+		all := map[string]any{SettingStatusInterval: 100 * time.Millisecond}
+		for k, v := range settings {
+			all[k] = v
+		}
+		src, err := NewSource(testSystem(name, url, recv, nil, all), connectors.SourceDeps{Checkpoints: cps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src.(*Source)
+	}
+	return url, conn, open, cps
+}
+
+func openSource(t *testing.T, s *Source) *Source {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Open(ctx); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+// collect reads batches until want changes arrived, confirming each batch.
+func collect(t *testing.T, s *Source, want int, confirm bool) []connectors.Change {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []connectors.Change
+	for len(out) < want {
+		b, err := s.Next(ctx)
+		if err != nil {
+			t.Fatalf("next after %d of %d changes: %v", len(out), want, err)
+		}
+		out = append(out, b.Changes...)
+		if confirm && b.Position != "" {
+			if err := s.Confirm(ctx, b.Position); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+func confirmedLSN(t *testing.T, conn *pgx.Conn, slot string) pglogrepl.LSN {
+	t.Helper()
+	var s string
+	if err := conn.QueryRow(context.Background(), `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	lsn, _ := pglogrepl.ParseLSN(s)
+	return lsn
+}
+
+func currentLSN(t *testing.T, conn *pgx.Conn) pglogrepl.LSN {
+	t.Helper()
+	var s string
+	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	lsn, _ := pglogrepl.ParseLSN(s)
+	return lsn
+}
+
+func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSnapshotThenStreamWithoutGapOrDouble(t *testing.T) {
+	t.Parallel()
+	_, conn, open, cps := newSrcEnv(t)
+	exec(t, conn, `INSERT INTO items SELECT g, 'before ' || g, NULL, g, 'not mapped' FROM generate_series(1, 2500) g`)
+	src := openSource(t, open(map[string]any{SettingSnapshotChunk: int64(1000)}))
+	// Written after the slot's consistent point, while the copy runs: they
+	// must come through the stream only.
+	exec(t, conn, `INSERT INTO items SELECT g, 'after ' || g, NULL, g, 'x' FROM generate_series(2501, 2600) g`,
+		`UPDATE items SET name = 'updated' WHERE id = 5`)
+	changes := collect(t, src, 2601, true)
+	seen := map[string]int{}
+	for _, c := range changes {
+		if c.Err != nil {
+			t.Fatalf("change error: %v", c.Err)
+		}
+		if _, leaked := c.Record.Fields["secret"]; leaked {
+			t.Fatal("an unmapped column was read")
+		}
+		if c.Record.Op == mixer.OpUpsert && c.Record.Fields["name"] != "updated" {
+			seen[c.Key]++
+		}
+	}
+	for id := 1; id <= 2600; id++ {
+		key := fmt.Sprintf("%s/public.items/%d", src.sys.Name, id)
+		if seen[key] != 1 {
+			t.Fatalf("row %d arrived %d times (want exactly once through snapshot or stream)", id, seen[key])
+		}
+	}
+	last := changes[len(changes)-1]
+	if last.Record.Fields["name"] != "updated" || last.Record.Fields["id"] != json.Number("5") {
+		t.Fatalf("the update came last? %+v", last)
+	}
+	if st, _, _ := cps.Load(context.Background(), checkpointName); !strings.Contains(st, `"snapshot":"done"`) {
+		t.Fatalf("checkpoint after the snapshot: %s", st)
+	}
+}
+
+func TestConfirmOnlyWhatIsDurable(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	exec(t, conn, `INSERT INTO items (id, name) VALUES (1, 'a')`)
+	ctx := context.Background()
+	b, err := src.Next(ctx)
+	if err != nil || len(b.Changes) != 1 || b.Position == "" {
+		t.Fatalf("batch %+v, %v", b, err)
+	}
+	pos, _ := pglogrepl.ParseLSN(b.Position)
+	time.Sleep(500 * time.Millisecond) // several status updates go out
+	if got := confirmedLSN(t, conn, src.slot); got >= pos {
+		t.Fatalf("slot confirmed %s before the ingest confirmed %s", got, pos)
+	}
+	if err := src.Confirm(ctx, b.Position); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the slot to confirm the transaction", 5*time.Second, func() bool { return confirmedLSN(t, conn, src.slot) >= pos })
+
+	// Writes the source does not publish still move the slot once nothing
+	// is in flight, so WAL does not pile up behind an idle table.
+	exec(t, conn, `CREATE TABLE other (id int)`, `INSERT INTO other SELECT generate_series(1, 1000)`)
+	after := currentLSN(t, conn)
+	waitUntil(t, "the slot to follow an idle table", 10*time.Second, func() bool { return confirmedLSN(t, conn, src.slot) >= after })
+}
+
+func TestUnchangedToastIsAbsentAndNullIsNull(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	exec(t, conn, `ALTER TABLE items ALTER COLUMN body SET STORAGE EXTERNAL`)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	big := strings.Repeat("toasted ", 2000)
+	exec(t, conn, `INSERT INTO items (id, name, body, qty) VALUES (1, 'a', '`+big+`', 1)`,
+		`UPDATE items SET qty = 2 WHERE id = 1`,
+		`UPDATE items SET name = NULL WHERE id = 1`)
+	changes := collect(t, src, 3, true)
+	if changes[0].Record.Fields["body"] != big || !changes[0].Record.Complete {
+		t.Fatal("the insert lacks the TOASTed body")
+	}
+	for _, c := range changes[1:] {
+		if _, has := c.Record.Fields["body"]; has {
+			t.Fatalf("unchanged TOASTed body arrived in %+v", c.Record.Fields)
+		}
+		if c.Record.Complete {
+			t.Fatal("a change without its TOASTed column says it is complete")
+		}
+	}
+	if v, has := changes[2].Record.Fields["name"]; !has || v != nil {
+		t.Fatal("name set to NULL did not arrive as null")
+	}
+}
+
+func TestKeyChangeAndDeleteAndTruncate(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	exec(t, conn, `INSERT INTO items (id, name) VALUES (1, 'a')`, `UPDATE items SET id = 2 WHERE id = 1`,
+		`DELETE FROM items WHERE id = 2`, `TRUNCATE items`)
+	changes := collect(t, src, 5, true)
+	ops := []string{}
+	for _, c := range changes {
+		ops = append(ops, fmt.Sprintf("%s:%v", c.Record.Op, c.Record.Fields["id"]))
+	}
+	want := "upsert:1 delete:1 upsert:2 delete:2 op(3):<nil>"
+	if strings.Join(ops, " ") != want {
+		t.Fatalf("ops = %v, want %s", ops, want)
+	}
+	if del := changes[3].Record.Fields; len(del) != 1 {
+		t.Fatalf("a delete should carry the key only: %v", del)
+	}
+}
+
+func TestStreamedTransactionsAbortAndSpill(t *testing.T) {
+	t.Parallel()
+	url, conn, open, _ := newSrcEnv(t)
+	// Make PostgreSQL stream transactions above 64 kB before they commit.
+	dbname := url[strings.LastIndex(url, "/")+1:]
+	if i := strings.IndexByte(dbname, '?'); i >= 0 {
+		dbname = dbname[:i]
+	}
+	exec(t, conn, `ALTER DATABASE `+dbname+` SET logical_decoding_work_mem = '64kB'`)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false, SettingMaxTransactionMB: int64(1)}))
+	pad := strings.Repeat("x", 500)
+	ctx := context.Background()
+	// Rolled back whole: nothing may come out.
+	tx, _ := conn.Begin(ctx)
+	tx.Exec(ctx, `INSERT INTO items (id, name) SELECT g, '`+pad+`' FROM generate_series(100000, 103000) g`)
+	tx.Rollback(ctx)
+	// Committed, with a subtransaction rolled back in the middle, and large
+	// enough to spill past 1 MB.
+	tx, _ = conn.Begin(ctx)
+	tx.Exec(ctx, `INSERT INTO items (id, name) SELECT g, '`+pad+`' FROM generate_series(1, 3000) g`)
+	tx.Exec(ctx, `SAVEPOINT s`)
+	tx.Exec(ctx, `INSERT INTO items (id, name) SELECT g, 'aborted' FROM generate_series(5001, 6000) g`)
+	tx.Exec(ctx, `ROLLBACK TO SAVEPOINT s`)
+	tx.Exec(ctx, `INSERT INTO items (id, name) SELECT g, 'kept' FROM generate_series(7001, 7100) g`)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, conn, `INSERT INTO items (id, name) VALUES (9999, 'last')`)
+	changes := collect(t, src, 3101, true)
+	if len(changes) != 3101 {
+		t.Fatalf("%d changes, want 3101", len(changes))
+	}
+	for _, c := range changes {
+		id, _ := c.Record.Fields["id"].(json.Number).Int64()
+		if id >= 5001 && id <= 6000 || id >= 100000 {
+			t.Fatalf("row %d of an aborted (sub)transaction arrived", id)
+		}
+	}
+	if changes[3100].Record.Fields["name"] != "last" {
+		t.Fatal("order lost")
+	}
+}
+
+func TestRestartResumesFromTheSlot(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	first := open(map[string]any{SettingInitialSnapshot: false})
+	openSource(t, first)
+	exec(t, conn, `INSERT INTO items (id) VALUES (1)`)
+	collect(t, first, 1, true)
+	waitUntil(t, "confirmation", 5*time.Second, func() bool {
+		return confirmedLSN(t, conn, first.slot) >= pglogrepl.LSN(first.durable.Load())
+	})
+	first.Close(context.Background())
+	// Changed while no ingest ran.
+	exec(t, conn, `INSERT INTO items (id) VALUES (2)`, `UPDATE items SET qty = 3 WHERE id = 1`)
+	second := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	changes := collect(t, second, 2, true)
+	if changes[0].Record.Fields["id"] != json.Number("2") || changes[1].Record.Fields["qty"] != json.Number("3") {
+		t.Fatalf("after restart: %+v", changes)
+	}
+}
+
+func TestInterruptedSnapshotResumes(t *testing.T) {
+	t.Parallel()
+	_, conn, open, cps := newSrcEnv(t)
+	exec(t, conn, `INSERT INTO items (id, name) SELECT g, 'v1' FROM generate_series(1, 3000) g`)
+	first := openSource(t, open(map[string]any{SettingSnapshotChunk: int64(1000)}))
+	ctx := context.Background()
+	b, err := first.Next(ctx)
+	if err != nil || len(b.Changes) != 1000 {
+		t.Fatalf("first chunk: %d, %v", len(b.Changes), err)
+	}
+	if err := first.Confirm(ctx, b.Position); err != nil { // durable: progress saved
+		t.Fatal(err)
+	}
+	first.Close(ctx) // the ingest dies before the rest
+	exec(t, conn, `UPDATE items SET name = 'v2' WHERE id IN (10, 2000)`, `DELETE FROM items WHERE id = 2500`)
+	second := openSource(t, open(nil))
+	// The rest of the copy (rows 1001 to 3000 but the deleted 2500), then
+	// the stream from the slot's position: two updates and a delete.
+	changes := collect(t, second, 1999+3, true)
+	final := map[string]any{}
+	for _, c := range changes {
+		id := c.Record.Fields["id"]
+		if c.Record.Op == mixer.OpDelete {
+			final[fmt.Sprint(id)] = "deleted"
+		} else {
+			final[fmt.Sprint(id)] = c.Record.Fields["name"]
+		}
+	}
+	if v, ok := final["500"]; ok {
+		t.Fatalf("row 500 was copied again (%v): resuming must start after the saved key", v)
+	}
+	if final["10"] != "v2" || final["2000"] != "v2" || final["2500"] != "deleted" || final["3000"] != "v1" {
+		t.Fatalf("final state from the resumed copy and the stream: 10=%v 2000=%v 2500=%v 3000=%v", final["10"], final["2000"], final["2500"], final["3000"])
+	}
+	if st, _, _ := cps.Load(ctx, checkpointName); !strings.Contains(st, `"snapshot":"done"`) {
+		t.Fatalf("checkpoint %s", st)
+	}
+}
+
+func TestLostSlotIsALoudStop(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	first := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	first.Close(context.Background())
+	exec(t, conn, `SELECT pg_drop_replication_slot('`+first.slot+`')`)
+	err := open(map[string]any{SettingInitialSnapshot: false}).Open(context.Background())
+	if !errors.Is(err, ErrSlotLost) || !strings.Contains(err.Error(), "will not create a new slot") {
+		t.Fatalf("open after the slot was dropped: %v", err)
+	}
+	var n int
+	conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, first.slot).Scan(&n)
+	if n != 0 {
+		t.Fatal("a new slot was created silently")
+	}
+}
+
+func TestStartupChecks(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	exec(t, conn, `ALTER TABLE items DROP COLUMN qty`, `ALTER TABLE items DROP CONSTRAINT items_pkey`)
+	err := open(nil).Open(context.Background())
+	for _, want := range []string{`table public.items has no column "qty"`, "table public.items has no primary key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("open: %v; want %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// chunkChanges is the most changes handed over at once from inside a
+// transaction; a transaction's position goes with its last chunk only.
+const chunkChanges = 1000
+
+// reader decodes the replication stream. It runs on one goroutine.
+type reader struct {
+	s         *Source
+	conn      *pgconn.PgConn
+	relations map[uint32]*relation
+	cur       *item // the open non-streamed transaction's pending changes
+	inStream  bool
+	streamXid uint32
+	streamed  map[uint32]*streamBuf
+	received  pglogrepl.LSN
+	interval  time.Duration
+	next      time.Time // next status update
+}
+
+// stream starts replication at start (the slot's confirmed position) and
+// reads until ctx ends or the connection fails.
+func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
+	args := []string{"proto_version '2'", "publication_names " + quoteLiteral(s.pub), "streaming 'on'", "messages 'false'"}
+	if err := pglogrepl.StartReplication(ctx, s.repl, s.slot, start, pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: args}); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			switch pgErr.Code {
+			case "55006": // object in use: another session reads the slot
+				return fmt.Errorf("%w: replication slot %s is being read by another process: %s", connectors.ErrUnavailable, s.slot, pgErr.Message)
+			case "42704": // undefined object
+				return fmt.Errorf("%w: %s: replication slot %s disappeared; run `remix reset %s` to start over with a fresh snapshot", ErrSlotLost, s.sys.Name, s.slot, s.sys.Name)
+			}
+		}
+		return fmt.Errorf("starting replication from %s: %w", start, err)
+	}
+	s.log.Info("streaming changes", "slot", s.slot, "from", start.String())
+	interval := min(s.sys.Settings.Duration(SettingStatusInterval), 10*time.Second)
+	r := &reader{s: s, conn: s.repl, relations: map[uint32]*relation{}, streamed: map[uint32]*streamBuf{}, received: start, interval: interval}
+	defer r.dropStreamed()
+	return r.loop(ctx)
+}
+
+func (r *reader) loop(ctx context.Context) error {
+	r.next = time.Now().Add(r.interval)
+	for {
+		if !time.Now().Before(r.next) {
+			if err := r.status(ctx, r.idle()); err != nil {
+				return err
+			}
+		}
+		// One deadline context per status period, not one per message.
+		rctx, cancel := context.WithDeadline(ctx, r.next)
+		err := r.receive(ctx, rctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// receive handles messages until the next status update is due.
+func (r *reader) receive(ctx, rctx context.Context) error {
+	for {
+		msg, err := r.conn.ReceiveMessage(rctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if pgconn.Timeout(err) {
+				return nil
+			}
+			return fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if err := r.copyData(ctx, m.Data); err != nil {
+				return err
+			}
+		case *pgproto3.ErrorResponse:
+			pgErr := pgconn.ErrorResponseToPgError(m)
+			if pgErr.Code == "42704" || strings.Contains(pgErr.Message, "does not exist") && strings.Contains(pgErr.Message, "slot") {
+				return fmt.Errorf("%w: %s: %s", ErrSlotLost, r.s.sys.Name, pgErr.Message)
+			}
+			return fmt.Errorf("replication: %w", pgErr)
+		}
+		if !time.Now().Before(r.next) {
+			return nil
+		}
+	}
+}
+
+// idle reports whether nothing read is waiting to be confirmed: then the
+// slot can move to the server's position, so WAL of unrelated tables does
+// not pile up.
+func (r *reader) idle() bool {
+	return r.cur == nil && len(r.streamed) == 0 && !r.s.snapshotPending.Load() &&
+		r.s.durable.Load() >= r.s.lastEmitted.Load()
+}
+
+// status tells the server how far the ingest has made changes durable.
+// Write, flush and apply are all set: pglogrepl fills a zero flush position
+// with the write position, which would confirm what is not yet durable.
+func (r *reader) status(ctx context.Context, reply bool) error {
+	flush := pglogrepl.LSN(r.s.durable.Load())
+	write := max(r.received, flush)
+	err := pglogrepl.SendStandbyStatusUpdate(ctx, r.conn, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: write, WALFlushPosition: flush, WALApplyPosition: flush, ReplyRequested: reply,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: sending replication status: %w", connectors.ErrUnavailable, err)
+	}
+	r.next = time.Now().Add(r.interval)
+	return nil
+}
+
+func (r *reader) copyData(ctx context.Context, data []byte) error {
+	switch data[0] {
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		if err != nil {
+			return err
+		}
+		// A logical walsender's keepalive carries how far it has decoded and
+		// sent: nothing before it is still to come.
+		if r.idle() && uint64(ka.ServerWALEnd) > r.s.durable.Load() {
+			r.s.durable.Store(uint64(ka.ServerWALEnd))
+			r.s.lastEmitted.Store(uint64(ka.ServerWALEnd))
+			r.s.stats.ConfirmedLSN.Store(uint64(ka.ServerWALEnd))
+		}
+		if ka.ReplyRequested {
+			return r.status(ctx, false)
+		}
+	case pglogrepl.XLogDataByteID:
+		xld, err := pglogrepl.ParseXLogData(data[1:])
+		if err != nil {
+			return err
+		}
+		if end := xld.WALStart + pglogrepl.LSN(len(xld.WALData)); end > r.received {
+			r.received = end
+			r.s.stats.ReceivedLSN.Store(uint64(end))
+		}
+		return r.message(ctx, xld.WALData)
+	}
+	return nil
+}
+
+// message handles one pgoutput message.
+func (r *reader) message(ctx context.Context, data []byte) error {
+	msg, err := pglogrepl.ParseV2(data, r.inStream)
+	if err != nil {
+		return fmt.Errorf("decoding a pgoutput message: %w", err)
+	}
+	switch m := msg.(type) {
+	case *pglogrepl.RelationMessageV2:
+		r.relation(&m.RelationMessage)
+	case *pglogrepl.BeginMessage:
+		r.cur = &item{commit: m.CommitTime}
+	case *pglogrepl.CommitMessage:
+		it := r.cur
+		if it == nil {
+			it = &item{}
+		}
+		r.cur = nil
+		it.pos, it.commit = m.TransactionEndLSN.String(), m.CommitTime
+		r.s.stats.Transactions.Add(1)
+		return r.emit(ctx, *it, m.TransactionEndLSN)
+	case *pglogrepl.InsertMessageV2:
+		return r.add(ctx, m.Xid, m.RelationID, func(rel *relation) ([]connectors.Change, error) {
+			c, err := r.s.changeFromTuple(rel, m.Tuple, mixer.OpUpsert, false)
+			return []connectors.Change{c}, err
+		})
+	case *pglogrepl.UpdateMessageV2:
+		return r.add(ctx, m.Xid, m.RelationID, func(rel *relation) ([]connectors.Change, error) {
+			return r.update(rel, &m.UpdateMessage)
+		})
+	case *pglogrepl.DeleteMessageV2:
+		return r.add(ctx, m.Xid, m.RelationID, func(rel *relation) ([]connectors.Change, error) {
+			c, err := r.s.changeFromTuple(rel, m.OldTuple, mixer.OpDelete, m.OldTupleType == pglogrepl.DeleteMessageTupleTypeKey)
+			return []connectors.Change{c}, err
+		})
+	case *pglogrepl.TruncateMessageV2:
+		var changes []connectors.Change
+		for _, id := range m.RelationIDs {
+			if rel := r.relations[id]; rel != nil && rel.table != nil {
+				changes = append(changes, connectors.Change{Record: mixer.Record{Location: rel.loc, Op: mixer.OpTruncate, Fields: map[string]any{}},
+					Key: r.s.sys.Name + "/" + rel.loc})
+			}
+		}
+		return r.addChanges(ctx, m.Xid, changes)
+	case *pglogrepl.StreamStartMessageV2:
+		r.inStream, r.streamXid = true, m.Xid
+		if r.streamed[m.Xid] == nil {
+			r.streamed[m.Xid] = r.s.newStreamBuf(m.Xid)
+		}
+	case *pglogrepl.StreamStopMessageV2:
+		r.inStream = false
+	case *pglogrepl.StreamAbortMessageV2:
+		if b := r.streamed[m.Xid]; b != nil {
+			if m.Xid == m.SubXid {
+				b.close()
+				delete(r.streamed, m.Xid)
+			} else {
+				b.aborted[m.SubXid] = true
+			}
+		}
+	case *pglogrepl.StreamCommitMessageV2:
+		b := r.streamed[m.Xid]
+		delete(r.streamed, m.Xid)
+		r.s.stats.Transactions.Add(1)
+		if b == nil {
+			return r.emit(ctx, item{pos: m.TransactionEndLSN.String(), commit: m.CommitTime}, m.TransactionEndLSN)
+		}
+		defer b.close()
+		return b.replay(func(changes []connectors.Change, last bool) error {
+			it := item{changes: changes}
+			if last {
+				it.pos, it.commit = m.TransactionEndLSN.String(), m.CommitTime
+				return r.emit(ctx, it, m.TransactionEndLSN)
+			}
+			return r.emit(ctx, it, 0)
+		})
+	}
+	return nil
+}
+
+func (r *reader) relation(m *pglogrepl.RelationMessage) {
+	rel := r.s.newRelation(m)
+	if old := r.relations[m.RelationID]; old != nil {
+		rel.version = old.version + 1
+		if rel.table != nil && !sameColumns(old, rel) {
+			r.s.log.Warn("schema of a mapped table changed", "table", rel.loc, "columns", columnNames(rel))
+			for c := range rel.table.need {
+				if !hasColumn(rel, c) {
+					r.s.log.Error("a mapped column is gone from the table: its field will be absent", "table", rel.loc, "column", c)
+				}
+			}
+		}
+	}
+	r.relations[m.RelationID] = rel
+}
+
+// update turns an update into changes: when the row's key changed, the row
+// under the old key is deleted first. With REPLICA IDENTITY FULL the old
+// row fills the unchanged TOASTed columns the new one leaves out.
+func (r *reader) update(rel *relation, m *pglogrepl.UpdateMessage) ([]connectors.Change, error) {
+	newTuple := m.NewTuple
+	if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld && m.OldTuple != nil {
+		filled := *newTuple
+		filled.Columns = append([]*pglogrepl.TupleDataColumn(nil), newTuple.Columns...)
+		for i, c := range filled.Columns {
+			if c.DataType == pglogrepl.TupleDataTypeToast && i < len(m.OldTuple.Columns) {
+				filled.Columns[i] = m.OldTuple.Columns[i]
+			}
+		}
+		newTuple = &filled
+	}
+	upd, err := r.s.changeFromTuple(rel, newTuple, mixer.OpUpsert, false)
+	if err != nil || m.OldTuple == nil {
+		return []connectors.Change{upd}, err
+	}
+	old, err := r.s.changeFromTuple(rel, m.OldTuple, mixer.OpDelete, m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey)
+	if err != nil {
+		return nil, err
+	}
+	if sameKey(old, upd) {
+		return []connectors.Change{upd}, nil
+	}
+	return []connectors.Change{old, upd}, nil
+}
+
+// add decodes a row change of a mapped relation and queues it.
+func (r *reader) add(ctx context.Context, xid uint32, relID uint32, decode func(*relation) ([]connectors.Change, error)) error {
+	rel := r.relations[relID]
+	if rel == nil {
+		return fmt.Errorf("a change of relation %d arrived before its description", relID)
+	}
+	if rel.table == nil {
+		return nil // published but not mapped
+	}
+	changes, err := decode(rel)
+	if err != nil {
+		// Not a reason to stop: the change is dead-lettered with the reason.
+		changes = []connectors.Change{{Record: mixer.Record{Location: rel.loc, Op: mixer.OpUpsert}, Key: r.s.sys.Name + "/" + rel.loc, Err: err}}
+	}
+	return r.addChanges(ctx, xid, changes)
+}
+
+func (r *reader) addChanges(ctx context.Context, xid uint32, changes []connectors.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	r.s.stats.Changes.Add(int64(len(changes)))
+	if r.inStream {
+		b := r.streamed[r.streamXid]
+		if b == nil {
+			b = r.s.newStreamBuf(r.streamXid)
+			r.streamed[r.streamXid] = b
+		}
+		return b.add(xid, changes)
+	}
+	if r.cur == nil {
+		r.cur = &item{}
+	}
+	r.cur.changes = append(r.cur.changes, changes...)
+	if len(r.cur.changes) >= chunkChanges {
+		// A non-streamed transaction is sent once committed: its first
+		// chunks can go ahead; its position travels with the last one.
+		it := item{changes: r.cur.changes, commit: r.cur.commit}
+		r.cur.changes = nil
+		return r.emit(ctx, it, 0)
+	}
+	return nil
+}
+
+// emit hands an item over. While Next does not take it, status updates keep
+// going every half second so the server does not time the connection out.
+func (r *reader) emit(ctx context.Context, it item, pos pglogrepl.LSN) error {
+	if pos != 0 {
+		r.s.lastEmitted.Store(uint64(pos))
+	}
+	select {
+	case r.s.out <- it:
+		return nil
+	default:
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r.s.out <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if err := r.status(ctx, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (r *reader) dropStreamed() {
+	for _, b := range r.streamed {
+		b.close()
+	}
+}
+
+func sameColumns(a, b *relation) bool {
+	if len(a.cols) != len(b.cols) {
+		return false
+	}
+	for i := range a.cols {
+		if a.cols[i].name != b.cols[i].name || a.cols[i].oid != b.cols[i].oid {
+			return false
+		}
+	}
+	return true
+}
+
+func columnNames(r *relation) string {
+	names := make([]string, len(r.cols))
+	for i, c := range r.cols {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func hasColumn(r *relation, name string) bool {
+	for _, c := range r.cols {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,169 @@
+package postgres
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// streamBuf holds the changes of one large transaction that PostgreSQL
+// streams before it commits (protocol 2, streaming on). They are handed over
+// only when the transaction commits, and dropped if it (or one of its
+// subtransactions) aborts. Above max_buffered_transaction_mb the changes
+// spill to a temporary file, so a huge transaction does not take the memory.
+type streamBuf struct {
+	s       *Source
+	xid     uint32
+	mem     []subChange
+	bytes   int
+	limit   int
+	file    *os.File
+	w       *bufio.Writer
+	spilled int
+	aborted map[uint32]bool
+}
+
+type subChange struct {
+	xid uint32 // the (sub)transaction the change belongs to
+	c   connectors.Change
+}
+
+func (s *Source) newStreamBuf(xid uint32) *streamBuf {
+	return &streamBuf{s: s, xid: xid, limit: int(s.sys.Settings.Int(SettingMaxTransactionMB)) << 20, aborted: map[uint32]bool{}}
+}
+
+func (b *streamBuf) add(xid uint32, changes []connectors.Change) error {
+	for _, c := range changes {
+		b.mem = append(b.mem, subChange{xid: xid, c: c})
+		b.bytes += sizeOf(c)
+	}
+	if b.bytes > b.limit {
+		return b.spill()
+	}
+	return nil
+}
+
+// sizeOf estimates a change's memory.
+func sizeOf(c connectors.Change) int {
+	n := 96 + len(c.Key) + len(c.Record.Location)
+	for k, v := range c.Record.Fields {
+		n += 48 + len(k)
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
+}
+
+// spilled form of a change, one JSON object per line.
+type spillLine struct {
+	X uint32         `json:"x"`
+	K string         `json:"k"`
+	L string         `json:"l"`
+	O mixer.Op       `json:"o"`
+	C bool           `json:"c,omitempty"`
+	F map[string]any `json:"f"`
+	E string         `json:"e,omitempty"`
+}
+
+func (b *streamBuf) spill() error {
+	if b.file == nil {
+		f, err := os.CreateTemp("", fmt.Sprintf("remix-xid%d-*.jsonl", b.xid))
+		if err != nil {
+			return fmt.Errorf("spilling transaction %d: %w", b.xid, err)
+		}
+		b.file, b.w = f, bufio.NewWriterSize(f, 1<<20)
+		b.s.log.Info("large transaction spills to disk", "xid", b.xid, "file", f.Name())
+	}
+	enc := json.NewEncoder(b.w)
+	for _, sc := range b.mem {
+		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, F: sc.c.Record.Fields}
+		if sc.c.Err != nil {
+			l.E = sc.c.Err.Error()
+		}
+		if err := enc.Encode(&l); err != nil {
+			return fmt.Errorf("spilling transaction %d: %w", b.xid, err)
+		}
+	}
+	b.spilled += len(b.mem)
+	b.mem, b.bytes = nil, 0
+	return nil
+}
+
+// replay hands the transaction's changes over in order, in chunks, leaving
+// out those of aborted subtransactions; the last call has last set.
+func (b *streamBuf) replay(fn func(changes []connectors.Change, last bool) error) error {
+	var chunk []connectors.Change
+	push := func(sc subChange) error {
+		if b.aborted[sc.xid] {
+			return nil
+		}
+		chunk = append(chunk, sc.c)
+		if len(chunk) >= chunkChanges {
+			err := fn(chunk, false)
+			chunk = nil
+			return err
+		}
+		return nil
+	}
+	if b.file != nil {
+		if err := b.w.Flush(); err != nil {
+			return err
+		}
+		if _, err := b.file.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		dec := json.NewDecoder(bufio.NewReaderSize(b.file, 1<<20))
+		dec.UseNumber()
+		for {
+			var l spillLine
+			err := dec.Decode(&l)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("reading spilled transaction %d: %w", b.xid, err)
+			}
+			if l.F == nil {
+				l.F = map[string]any{}
+			}
+			for k, v := range l.F {
+				if n, err := normalizeJSON(v); err == nil {
+					l.F[k] = n
+				}
+			}
+			c := connectors.Change{Key: l.K, Record: mixer.Record{Location: l.L, Op: l.O, Complete: l.C, Fields: l.F}}
+			if l.E != "" {
+				c.Err = errors.New(l.E)
+			}
+			if err := push(subChange{xid: l.X, c: c}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, sc := range b.mem {
+		if err := push(sc); err != nil {
+			return err
+		}
+	}
+	return fn(chunk, true)
+}
+
+func (b *streamBuf) close() {
+	if b.file != nil {
+		name := b.file.Name()
+		b.file.Close()
+		if strings.Contains(name, "remix-xid") {
+			os.Remove(name)
+		}
+		b.file = nil
+	}
+	b.mem = nil
+}
