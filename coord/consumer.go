@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,8 +183,14 @@ func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
 	cs.mu.Lock()
 	var batch []Delivery
 	var streams []string
+	paused := false
+	now := time.Now()
 	for _, p := range cs.owned {
 		if p.releasing {
+			continue
+		}
+		if now.Before(p.pausedUntil) {
+			paused = true
 			continue
 		}
 		if len(p.backlog) > 0 {
@@ -198,11 +205,15 @@ func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
 	if len(batch) > 0 {
 		return batch, nil
 	}
-	if len(streams) == 0 { // nothing owned yet: wait for the lease loop
+	if len(streams) == 0 { // nothing owned yet, or all paused: wait
+		wait := cs.c.cfg.ReadBlock
+		if paused {
+			wait = deferPause
+		}
 		select {
 		case <-ctx.Done():
 		case <-cs.changed:
-		case <-time.After(cs.c.cfg.ReadBlock):
+		case <-time.After(wait):
 		}
 		return nil, nil
 	}
@@ -213,8 +224,12 @@ func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
 		args = append(args, ">")
 	}
 	count := min(cs.c.cfg.ReadCount, max(1, cs.c.cfg.MaxBatch/len(streams)))
+	block := cs.c.cfg.ReadBlock
+	if paused { // come back soon for the paused partitions
+		block = deferPause
+	}
 	res, err := cs.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: cs.target, Consumer: cs.id, Streams: args, Count: int64(count), Block: cs.c.cfg.ReadBlock,
+		Group: cs.target, Consumer: cs.id, Streams: args, Count: int64(count), Block: block,
 	}).Result()
 	if err == redis.Nil {
 		return nil, nil
@@ -299,6 +314,10 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 				return ctx.Err()
 			}
 			queue = append([][]Delivery{cur}, queue...)
+		case errors.As(herr, &item) && errors.Is(herr, ErrDefer) && item.Index >= 0 && item.Index < len(cur):
+			var rest []Delivery
+			rest, queue = cs.deferFrom(cur, item.Index, queue)
+			queue = append([][]Delivery{rest}, queue...)
 		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index >= 0 && item.Index < len(cur):
 			bad := cur[item.Index]
 			if err := cs.deadLetter(ctx, bad, item.Err.Error(), attempts[bad.ID], parked); err != nil {
@@ -342,6 +361,45 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 		}
 	}
 	return nil
+}
+
+// deferPause is how long a deferred partition waits before it is tried again.
+const deferPause = 100 * time.Millisecond
+
+// deferFrom holds back cur[i] and every later entry of its partition, in
+// cur and in the queued sub-batches, putting them in front of the
+// partition's backlog; it returns what remains to apply now.
+func (cs *Consumer) deferFrom(cur []Delivery, i int, queue [][]Delivery) ([]Delivery, [][]Delivery) {
+	stream := cur[i].stream
+	var held, rest []Delivery
+	for j, d := range cur {
+		if d.stream == stream && j >= i {
+			held = append(held, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	newQueue := make([][]Delivery, 0, len(queue))
+	for _, q := range queue {
+		var keep []Delivery
+		for _, d := range q {
+			if d.stream == stream {
+				held = append(held, d)
+			} else {
+				keep = append(keep, d)
+			}
+		}
+		if len(keep) > 0 {
+			newQueue = append(newQueue, keep)
+		}
+	}
+	cs.mu.Lock()
+	if p := cs.owned[stream]; p != nil {
+		p.backlog = append(held, p.backlog...)
+		p.pausedUntil = time.Now().Add(deferPause)
+	}
+	cs.mu.Unlock()
+	return rest, newQueue
 }
 
 func split(b []Delivery) [][]Delivery {
@@ -412,6 +470,9 @@ func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[s
 }
 
 func (cs *Consumer) deadLetter(ctx context.Context, d Delivery, reason string, attempts int, parked map[string]bool) error {
+	for strings.HasPrefix(reason, ErrPermanent.Error()+": ") { // the class is not news in a dead letter
+		reason = strings.TrimPrefix(reason, ErrPermanent.Error()+": ")
+	}
 	if _, err := cs.deadLetterScript(ctx, d, reason, attempts, false); err != nil {
 		return err
 	}

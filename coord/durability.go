@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	)
+)
 
 // Durability is what Redis promises about data it acknowledged.
 type Durability struct {

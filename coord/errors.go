@@ -27,6 +27,10 @@ var (
 	// unreachable): entries are retried without end and never dead-lettered
 	// for it. Any other error is transient: retried up to MaxAttempts.
 	ErrUnavailable = errors.New("target unavailable")
+	// ErrDefer, in an *ItemError, holds that entry and the rest of its
+	// partition back for a moment (a barrier not yet reached by every
+	// partition) while the other partitions flow. Nothing is counted.
+	ErrDefer = errors.New("deferred")
 )
 
 // ItemError says which entry of a batch a handler could not apply. With

@@ -35,7 +35,12 @@ func fastConfig(ns string) coord.Config {
 func setup(t *testing.T, mod func(*coord.Config)) *bundle { return setupTB(t, mod) }
 
 func setupB(b *testing.B) *bundle {
-	return setupTB(b, func(c *coord.Config) { c.Partitions = 16; c.LeaseTTL = 10 * time.Second; c.ReadBlock = time.Second; c.LockTTL = 10 * time.Second })
+	return setupTB(b, func(c *coord.Config) {
+		c.Partitions = 16
+		c.LeaseTTL = 10 * time.Second
+		c.ReadBlock = time.Second
+		c.LockTTL = 10 * time.Second
+	})
 }
 
 func setupTB(t testing.TB, mod func(*coord.Config)) *bundle {

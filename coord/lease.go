@@ -18,6 +18,8 @@ type partition struct {
 	// backlog holds entries claimed from the pending list of the previous
 	// owner; they are handled before anything new is read.
 	backlog []Delivery
+	// pausedUntil holds the partition back after a deferral.
+	pausedUntil time.Time
 	// releasing is set when the consumer owns more than its share: nothing
 	// new is read from it, and its lease is released after the batch in
 	// flight.

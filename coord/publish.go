@@ -24,6 +24,10 @@ type Item struct {
 	Bad      bool
 	Location string
 	Reason   string
+	// AllPartitions puts a copy of the object in every partition of its
+	// model, in the same atomic step: a change that concerns every key (a
+	// truncate) then stands at the same point of every partition's order.
+	AllPartitions bool
 }
 
 // PublishResult counts what a publish did.
@@ -91,21 +95,30 @@ func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string
 	keys := []string{c.keys.readerLock(source), c.keys.parked(source, stageReceive), c.keys.dlq(source)}
 	streamIdx := map[string]int{}
 	args := make([]any, 0, 2+len(items)*7)
-	args = append(args, fence.Value(), len(items))
+	args = append(args, fence.Value(), 0) // the count is filled in below
 	for _, it := range items {
 		if it.Bad {
 			args = append(args, "r", 0, it.Key, it.Model, it.Payload, it.Location, it.Reason)
 			continue
 		}
-		p := c.PartitionOf(it.Key)
-		sk := c.keys.stream(it.Model, p)
-		idx, ok := streamIdx[sk]
-		if !ok {
-			keys = append(keys, sk)
-			idx = len(keys) // Lua indexes from 1
-			streamIdx[sk] = idx
+		parts := []int{c.PartitionOf(it.Key)}
+		if it.AllPartitions {
+			parts = make([]int, c.cfg.Partitions)
+			for i := range parts {
+				parts[i] = i
+			}
 		}
-		args = append(args, "o", idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), "")
+		for _, p := range parts {
+			sk := c.keys.stream(it.Model, p)
+			idx, ok := streamIdx[sk]
+			if !ok {
+				keys = append(keys, sk)
+				idx = len(keys) // Lua indexes from 1
+				streamIdx[sk] = idx
+			}
+			args = append(args, "o", idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), "")
+		}
 	}
+	args[1] = (len(args) - 2) / 7
 	return keys, args
 }

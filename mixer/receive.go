@@ -103,6 +103,10 @@ type Result struct {
 // to say about the model.
 func (r *Receiver) Receive(rec *Record, dst []Result) []Result {
 	for _, rule := range r.rules[rec.Location] {
+		if rec.Op == OpTruncate { // every object of the model from here is gone
+			dst = append(dst, Result{Model: rule.model.Title, Object: Object{Model: rule.model.Title, Op: OpTruncate, Fields: map[string]any{}}})
+			continue
+		}
 		obj, err := rule.apply(rec)
 		if err == nil && obj.Fields == nil {
 			continue

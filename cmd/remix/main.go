@@ -1,26 +1,40 @@
-// Command remix checks configurations, runs a whole Remix in one process and
-// manages dead letters.
+// Command remix checks configurations, runs a whole Remix in one process,
+// and manages dead letters and sources.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/sqlpipe/remix/internal/app"
+	"github.com/sqlpipe/remix/internal/cli"
 )
 
 const usage = `usage: remix <command> [flags]
 
 commands:
-  validate   check the configuration offline and print every problem
+  validate                      check the configuration offline and print every problem
+  run                           run an ingest and a pusher in one process
+  dlq list [--system S]...      list dead letters
+  dlq replay SYSTEM [--id ID]   replay dead letters in order with the current configuration
+  dlq drop SYSTEM (--id ID|--all)
+                                drop dead letters and unpark their keys
+  reset SYSTEM                  drop a source's slot and checkpoint: the next start copies the tables again
+
+every command takes --systems and --models (or SYSTEMS_DIR and MODELS_DIR);
+those that reach Redis take --redis (REDIS_URL) and --namespace.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	cli.Main(func(ctx context.Context) error {
+		if code := run(ctx, os.Args[1:], os.Stdout, os.Stderr); code != 0 {
+			os.Exit(code)
+		}
+		return nil
+	})
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -28,13 +42,88 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	switch args[0] {
+	cmd, rest := args[0], args[1:]
+	if cmd == "dlq" && len(rest) > 0 {
+		cmd, rest = "dlq "+rest[0], rest[1:]
+	}
+	switch cmd {
 	case "validate":
-		return validate(args[1:], stdout, stderr)
+		return validate(rest, stdout, stderr)
+	case "run":
+		return runAll(ctx, rest, stderr)
+	case "dlq list", "dlq replay", "dlq drop", "reset":
+		return operate(ctx, cmd, rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "remix: unknown command %q\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "remix: unknown command %q\n%s", cmd, usage)
 	return 2
+}
+
+func runAll(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("remix run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o app.Options
+	o.Common.Register(fs)
+	o.Fleet.Register(fs)
+	fs.StringVar(&o.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz and /metrics")
+	fs.BoolVar(&o.AcceptLoss, "accept-redis-data-loss", false, "run on a Redis without AOF, accepting that a Redis restart can lose confirmed changes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o.Ingest, o.Pusher = true, true
+	if err := app.Run(ctx, o, stderr); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("remix "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common cli.Common
+	var fleet cli.Fleet
+	common.Register(fs)
+	fleet.Register(fs)
+	var systems, ids cli.Systems
+	fs.Var(&systems, "system", "system whose dead letters to list (repeatable; default all)")
+	fs.Var(&ids, "id", "dead letter id (repeatable)")
+	all := fs.Bool("all", false, "drop every dead letter of the system")
+	limit := fs.Int("limit", 100, "most dead letters listed per system")
+	asJSON := fs.Bool("json", false, "list as JSON lines")
+	// The system name comes first for replay, drop and reset.
+	var system string
+	if cmd != "dlq list" {
+		if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
+			fmt.Fprintf(stderr, "remix %s: name the system first\n", cmd)
+			return 2
+		}
+		system, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	env, err := app.Setup(ctx, common, fleet, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	defer env.Coord.Redis().Close()
+	switch cmd {
+	case "dlq list":
+		err = app.ListDeadLetters(ctx, env, systems, *limit, *asJSON, stdout)
+	case "dlq replay":
+		err = app.ReplayDeadLetters(ctx, env, system, ids, stdout)
+	case "dlq drop":
+		err = app.DropDeadLetters(ctx, env, system, ids, *all, stdout)
+	case "reset":
+		err = app.Reset(ctx, env, system, stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	return 0
 }

@@ -4,14 +4,23 @@
 package builtin
 
 import (
+	"context"
+
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/connectors/postgres"
 	"github.com/sqlpipe/remix/connectors/stripe"
 )
 
-// Connector is one connector type's description and constructors.
+// Connector is one connector type: its configuration keys and constructors.
+// A nil constructor means the type cannot play that role in this build.
 type Connector struct {
-	Spec *config.Spec
+	Spec      *config.Spec
+	NewSource func(*config.System, connectors.SourceDeps) (connectors.Source, error)
+	NewSink   func(*config.System, connectors.SinkDeps) (connectors.Sink, error)
+	// Reset forgets a source's replication state so it starts over with a
+	// snapshot (`remix reset`); nil when there is nothing to forget.
+	Reset func(context.Context, *config.System, connectors.Checkpoints) error
 }
 
 // Registry maps a connector type to its implementation.
@@ -20,7 +29,7 @@ type Registry map[string]Connector
 // Connectors returns the built-in connectors.
 func Connectors() Registry {
 	return Registry{
-		postgres.Type: {Spec: postgres.Spec()},
+		postgres.Type: {Spec: postgres.Spec(), NewSource: postgres.NewSource, NewSink: postgres.NewSink, Reset: postgres.Reset},
 		stripe.Type:   {Spec: stripe.Spec()},
 	}
 }

@@ -51,7 +51,7 @@ func NewSink(sys *config.System, deps connectors.SinkDeps) (connectors.Sink, err
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Sink{sys: sys, log: log.With("target", sys.Name), tables: map[string]*table{}, sql: map[string]string{}}, nil
+	return &Sink{sys: sys, log: log, tables: map[string]*table{}, sql: map[string]string{}}, nil
 }
 
 // Open connects and checks every push location: the table exists, every

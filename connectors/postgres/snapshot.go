@@ -58,7 +58,10 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 	var estimate int64
 	for _, loc := range locs {
 		var n float64
-		if err := conn.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = to_regclass($1)`, quoteQualified(loc)).Scan(&n); err == nil {
+		// reltuples is -1 until the table is first analyzed; the statistics
+		// collector's live tuple count is the next best cheap guess.
+		if err := conn.QueryRow(ctx, `SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples ELSE COALESCE(s.n_live_tup, 0) END
+			FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass($1)`, quoteQualified(loc)).Scan(&n); err == nil {
 			estimate += int64(n)
 		}
 	}

@@ -87,7 +87,7 @@ func NewSource(sys *config.System, deps connectors.SourceDeps) (connectors.Sourc
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Source{sys: sys, deps: deps, log: log.With("source", sys.Name), tables: map[string]*srcTable{},
+	s := &Source{sys: sys, deps: deps, log: log, tables: map[string]*srcTable{},
 		slot: sys.Settings.String(SettingSlotName), pub: sys.Settings.String(SettingPublicationName)}
 	if s.slot == "" {
 		s.slot = DefaultName(sys.Name)

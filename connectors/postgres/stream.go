@@ -53,7 +53,15 @@ func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
 	interval := min(s.sys.Settings.Duration(SettingStatusInterval), 10*time.Second)
 	r := &reader{s: s, conn: s.repl, relations: map[uint32]*relation{}, streamed: map[uint32]*streamBuf{}, received: start, interval: interval}
 	defer r.dropStreamed()
-	return r.loop(ctx)
+	err := r.loop(ctx)
+	if ctx.Err() != nil {
+		// A graceful stop: tell the server what is durable, so the next
+		// reader does not read it again.
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = r.status(sctx, false)
+		cancel()
+	}
+	return err
 }
 
 func (r *reader) loop(ctx context.Context) error {

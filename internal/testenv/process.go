@@ -159,3 +159,20 @@ func (p *Process) Output() []string {
 	defer p.mu.Unlock()
 	return append([]string(nil), p.out...)
 }
+
+// WaitStderr waits until the process has written substr to stderr.
+func (p *Process) WaitStderr(substr string, within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.Stderr(), substr) {
+		select {
+		case <-p.done:
+			p.t.Fatalf("%s ended before writing %q; stderr:\n%s", p.Name, substr, tail(p.Stderr(), 3000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s did not write %q within %v; stderr:\n%s", p.Name, substr, within, tail(p.Stderr(), 3000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

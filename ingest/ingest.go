@@ -1,0 +1,182 @@
+// Package ingest runs the first half of Remix: for each source system it
+// takes the source's reader lock (or stands by while another ingest holds
+// it), reads changes, maps them through the receive mixer, validates them
+// against the models and publishes the objects to Redis, confirming a source
+// position only once everything before it is durable there. Records that
+// cannot be mapped or validated go to the source's dead-letter queue.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors/builtin"
+	"github.com/sqlpipe/remix/coord"
+	"github.com/sqlpipe/remix/internal/metrics"
+)
+
+// Config holds what an ingest needs.
+type Config struct {
+	// Config is the loaded configuration. Required.
+	Config *config.Config
+	// Coord is the Redis substrate. Required.
+	Coord *coord.Client
+	// Connectors builds sources by type. Required.
+	Connectors builtin.Registry
+	// Systems limits the sources this process reads. Default: every system
+	// with a receive mixer whose connector can read.
+	Systems []string
+	// AcceptNonDurableRedis lets the ingest run against a Redis that keeps no
+	// AOF, where a Redis restart loses objects whose source positions were
+	// already confirmed. Default false: refuse.
+	AcceptNonDurableRedis bool
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Config == nil || c.Coord == nil || c.Connectors == nil {
+		return errors.New("ingest: Config, Coord and Connectors are required")
+	}
+	for _, name := range c.Systems {
+		s := c.Config.System(name)
+		if s == nil {
+			return fmt.Errorf("ingest: no system %q in the configuration", name)
+		}
+		if s.Receive == nil {
+			return fmt.Errorf("ingest: system %q has no receive_mixer", name)
+		}
+	}
+	return nil
+}
+
+// Service is a running ingest.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	sources []*sourceRunner
+}
+
+// New checks the configuration and prepares a runner per source.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger}
+	names := cfg.Systems
+	if len(names) == 0 {
+		for _, sys := range cfg.Config.Sources() {
+			if c, ok := cfg.Connectors[sys.Type]; ok && c.NewSource != nil {
+				names = append(names, sys.Name)
+			} else {
+				s.log.Warn("no source connector for this system type in this build; not reading it", "system", sys.Name, "type", sys.Type)
+			}
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		sys := cfg.Config.System(n)
+		if cfg.Connectors[sys.Type].NewSource == nil {
+			return nil, fmt.Errorf("ingest: %s systems cannot be read by this build", sys.Type)
+		}
+		s.sources = append(s.sources, &sourceRunner{svc: s, sys: sys, log: s.log.With("source", n)})
+	}
+	if len(s.sources) == 0 {
+		return nil, errors.New("ingest: no source to read: no system has a receive_mixer")
+	}
+	return s, nil
+}
+
+// Run checks Redis's durability, then reads every source until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	d, err := s.cfg.Coord.CheckDurability(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.RequireDurable(s.cfg.AcceptNonDurableRedis); err != nil {
+		return err
+	}
+	if !d.AOF {
+		s.log.Warn("running on a Redis without AOF: a Redis restart can lose changes already confirmed to the sources")
+	}
+	var wg sync.WaitGroup
+	for _, r := range s.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Ready reports whether every source is read or stood by for, and Redis
+// answers.
+func (s *Service) Ready(ctx context.Context) (bool, []string) {
+	ready := true
+	var reasons []string
+	if err := s.cfg.Coord.Redis().Ping(ctx).Err(); err != nil {
+		ready = false
+		reasons = append(reasons, "redis: "+err.Error())
+	}
+	for _, r := range s.sources {
+		st, detail := r.status()
+		reasons = append(reasons, fmt.Sprintf("%s: %s %s", r.sys.Name, st, detail))
+		if st != stateStreaming && st != stateSnapshot && st != stateStandby {
+			ready = false
+		}
+	}
+	return ready, reasons
+}
+
+// Source states, for readiness.
+const (
+	stateStarting  = "starting"
+	stateStandby   = "standby"   // another ingest holds the reader lock
+	stateSnapshot  = "snapshot"  // leading, copying the tables
+	stateStreaming = "streaming" // leading, reading changes
+	stateFailing   = "failing"   // leading attempt failed; retrying
+	stateStopped   = "stopped"   // needs an operator (a lost slot)
+)
+
+type sourceRunner struct {
+	svc *Service
+	sys *config.System
+	log *slog.Logger
+
+	mu     sync.Mutex
+	state  string
+	detail string
+	since  time.Time
+}
+
+func (r *sourceRunner) set(state, detail string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != state {
+		r.since = time.Now()
+	}
+	r.state, r.detail = state, detail
+}
+
+func (r *sourceRunner) status() (string, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == "" {
+		return stateStarting, ""
+	}
+	return r.state, r.detail
+}

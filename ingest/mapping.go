@@ -1,0 +1,183 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/coord"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// mapper turns a source's changes into items to publish.
+type mapper struct {
+	sys     *config.System
+	targets map[string][]string // model -> the systems that push it
+	results []mixer.Result
+	arena   []byte
+}
+
+func newMapper(cfg *config.Config, sys *config.System) *mapper {
+	m := &mapper{sys: sys, targets: map[string][]string{}}
+	for _, loc := range sys.Receive.Locations() {
+		for _, rule := range sys.Receive.Rules(loc) {
+			title := rule.Model().Title
+			if _, done := m.targets[title]; done {
+				continue
+			}
+			var names []string
+			for _, t := range cfg.TargetsOf(title) {
+				names = append(names, t.Name)
+			}
+			m.targets[title] = names
+		}
+	}
+	return m
+}
+
+func (m *mapper) models() []string {
+	out := make([]string, 0, len(m.targets))
+	for k := range m.targets {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// storedRecord is how a bad record is kept in the dead-letter queue: enough
+// to map it again after the configuration is fixed.
+type storedRecord struct {
+	Location string         `json:"location"`
+	Op       string         `json:"op"`
+	Complete bool           `json:"complete,omitempty"`
+	Fields   map[string]any `json:"fields"`
+}
+
+func encodeRecord(r *mixer.Record) []byte {
+	b, err := json.Marshal(storedRecord{Location: r.Location, Op: r.Op.String(), Complete: r.Complete, Fields: r.Fields})
+	if err != nil {
+		b, _ = json.Marshal(storedRecord{Location: r.Location, Op: r.Op.String()})
+	}
+	return b
+}
+
+func decodeRecord(b []byte) (mixer.Record, error) {
+	var s storedRecord
+	if err := unmarshalNumbers(b, &s); err != nil {
+		return mixer.Record{}, fmt.Errorf("decoding the stored record: %w", err)
+	}
+	r := mixer.Record{Location: s.Location, Complete: s.Complete, Fields: s.Fields}
+	switch s.Op {
+	case "upsert":
+		r.Op = mixer.OpUpsert
+	case "delete":
+		r.Op = mixer.OpDelete
+	default:
+		return r, fmt.Errorf("stored record has op %q", s.Op)
+	}
+	if r.Fields == nil {
+		r.Fields = map[string]any{}
+	}
+	return r, nil
+}
+
+// items maps a batch. Each object becomes an envelope for its model's
+// streams; a change that cannot be mapped or validated becomes a bad record
+// for the dead-letter queue, with the reason. Models no target pushes are
+// validated but not published.
+func (m *mapper) items(b connectors.Batch) []coord.Item {
+	out := make([]coord.Item, 0, len(b.Changes))
+	m.arena = m.arena[:0]
+	type span struct{ i, start, end int }
+	var spans []span
+	for ci := range b.Changes {
+		c := &b.Changes[ci]
+		if c.Err != nil {
+			for _, rule := range m.sys.Receive.Rules(c.Record.Location) {
+				out = append(out, coord.Item{Key: c.Key, Model: rule.Model().Title, Bad: true, Location: c.Record.Location,
+					Reason: "cannot read the change: " + c.Err.Error(), Payload: encodeRecord(&c.Record)})
+			}
+			continue
+		}
+		m.results = m.sys.Receive.Receive(&c.Record, m.results[:0])
+		for _, r := range m.results {
+			if r.Err != nil {
+				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,
+					Reason: r.Err.Error(), Payload: encodeRecord(&c.Record)})
+				continue
+			}
+			if len(m.targets[r.Model]) == 0 {
+				continue
+			}
+			start := len(m.arena)
+			var err error
+			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: b.Position, CommitTime: b.CommitTime}
+			if m.arena, err = mixer.AppendEnvelope(m.arena, &env); err != nil {
+				m.arena = m.arena[:start]
+				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,
+					Reason: err.Error(), Payload: encodeRecord(&c.Record)})
+				continue
+			}
+			out = append(out, coord.Item{Key: c.Key, Model: r.Model, AllPartitions: r.Object.Op == mixer.OpTruncate})
+			spans = append(spans, span{len(out) - 1, start, len(m.arena)})
+		}
+	}
+	// The arena may have moved while it grew: slice it once it is final.
+	// Each batch gets a new arena, since the items go out with it.
+	arena := m.arena
+	m.arena = nil
+	for _, s := range spans {
+		out[s.i].Payload = arena[s.start:s.end:s.end]
+	}
+	return out
+}
+
+// ReplayFunc returns what `remix dlq replay` calls for a source's receive
+// stage dead letters: a bad record is mapped again with the current
+// configuration (and fails again if it is still bad); an object held behind
+// one is published as it was.
+func ReplayFunc(cfg *config.Config, system string) (func(context.Context, *coord.DeadLetter) ([]coord.Item, error), error) {
+	sys := cfg.System(system)
+	if sys == nil || sys.Receive == nil {
+		return nil, fmt.Errorf("%s is not a source in this configuration", system)
+	}
+	return func(_ context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
+		switch d.Kind {
+		case coord.KindObject:
+			return []coord.Item{{Model: d.Model, Key: d.Key, Payload: d.Payload}}, nil
+		case coord.KindRecord:
+		default:
+			return nil, fmt.Errorf("dead letter %s is a %s, not a receive-stage one", d.ID, d.Kind)
+		}
+		rec, err := decodeRecord(d.Payload)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range sys.Receive.Receive(&rec, nil) {
+			if r.Model != d.Model {
+				continue
+			}
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			env := mixer.Envelope{Object: r.Object, Source: system, Location: rec.Location, Position: "replay:" + d.ID}
+			b, err := mixer.AppendEnvelope(nil, &env)
+			if err != nil {
+				return nil, err
+			}
+			return []coord.Item{{Model: d.Model, Key: d.Key, Payload: b}}, nil
+		}
+		return nil, errors.New("the record no longer maps to model " + d.Model)
+	}, nil
+}
+
+func unmarshalNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}

@@ -1,0 +1,204 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/connectors/postgres"
+	"github.com/sqlpipe/remix/coord"
+	"github.com/sqlpipe/remix/internal/metrics"
+)
+
+// run keeps reading the source until ctx ends: take the lock (or stand by),
+// lead, and after a failure try again with a growing pause.
+func (r *sourceRunner) run(ctx context.Context) {
+	c := r.svc.cfg.Coord
+	pause := time.Second
+	for ctx.Err() == nil {
+		r.set(stateStandby, "waiting for the reader lock")
+		lock, err := c.AcquireReader(ctx, r.sys.Name)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("reader lock", "error", err)
+				sleep(ctx, pause)
+			}
+			continue
+		}
+		r.gauge(1)
+		err = r.lead(ctx, lock)
+		r.gauge(0)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = lock.Release(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case errors.Is(err, postgres.ErrSlotLost):
+			r.set(stateStopped, err.Error())
+			r.log.Error("SOURCE STOPPED: its replication slot is gone; nothing is read until an operator acts", "error", err)
+			sleep(ctx, time.Minute) // check again later: `remix reset` may have fixed it
+		case errors.Is(err, coord.ErrLockLost), errors.Is(err, coord.ErrFenced):
+			r.log.Warn("lost the reader lock; standing by", "error", err)
+		default:
+			r.set(stateFailing, err.Error())
+			r.log.Error("reading failed; trying again", "error", err, "in", pause)
+			sleep(ctx, pause)
+			pause = min(pause*2, 30*time.Second)
+			continue
+		}
+		pause = time.Second
+	}
+}
+
+func (r *sourceRunner) gauge(v float64) {
+	if m := r.svc.cfg.Metrics; m != nil {
+		m.IngestLeader.WithLabelValues(r.sys.Name).Set(v)
+	}
+}
+
+// lead reads the source while this process holds its lock: source →
+// receive mixer → fenced publish → confirm.
+func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lock.Lost():
+			cancel(coord.ErrLockLost)
+		case <-ctx.Done():
+		}
+	}()
+	c := r.svc.cfg.Coord
+	m := newMapper(r.svc.cfg.Config, r.sys)
+	if err := c.EnsureTopology(ctx, m.models()); err != nil {
+		return err
+	}
+	for model, targets := range m.targets {
+		if err := c.EnsureGroups(ctx, model, targets); err != nil {
+			return err
+		}
+	}
+	conn := r.svc.cfg.Connectors[r.sys.Type]
+	src, err := conn.NewSource(r.sys, connectors.SourceDeps{
+		Checkpoints: FencedCheckpoints(c, r.sys.Name, lock),
+		Logger:      r.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := src.Open(ctx); err != nil {
+		return causeOr(ctx, err)
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	r.log.Info("reading source", "token", lock.Token())
+	mt := r.svc.cfg.Metrics
+	stats := sourceStats(src)
+	for {
+		if stats != nil && stats.SnapshotRows.Load() > 0 && stats.SnapshotRows.Load() < stats.SnapshotEstimate.Load() {
+			r.set(stateSnapshot, fmt.Sprintf("%d of about %d rows", stats.SnapshotRows.Load(), stats.SnapshotEstimate.Load()))
+		} else {
+			r.set(stateStreaming, "")
+		}
+		batch, err := src.Next(ctx)
+		if err != nil {
+			return causeOr(ctx, err)
+		}
+		items := m.items(batch)
+		start := time.Now()
+		res, err := c.Publish(ctx, r.sys.Name, lock, items)
+		if err != nil {
+			return causeOr(ctx, err)
+		}
+		if batch.Position != "" {
+			if err := src.Confirm(ctx, batch.Position); err != nil {
+				return causeOr(ctx, err)
+			}
+		}
+		if res.DeadLettered > 0 {
+			r.log.Warn("records dead-lettered", "count", res.DeadLettered, "reason", firstBad(items))
+		}
+		observe(mt, r.sys.Name, m, batch, items, res, start, stats)
+	}
+}
+
+// causeOr prefers the reason ctx was cancelled (a lost lock) over the error
+// the cancellation produced.
+func causeOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+func firstBad(items []coord.Item) string {
+	for _, it := range items {
+		if it.Bad {
+			return it.Reason
+		}
+	}
+	return ""
+}
+
+func sourceStats(src connectors.Source) *postgres.Stats {
+	if s, ok := src.(interface{ Stats() *postgres.Stats }); ok {
+		return s.Stats()
+	}
+	return nil
+}
+
+func observe(m *metrics.Metrics, system string, mp *mapper, b connectors.Batch, items []coord.Item, res coord.PublishResult, start time.Time, st *postgres.Stats) {
+	if m == nil {
+		return
+	}
+	m.IngestChanges.WithLabelValues(system).Add(float64(len(b.Changes)))
+	m.IngestPublishTime.WithLabelValues(system).Observe(time.Since(start).Seconds())
+	m.IngestDeadLettered.WithLabelValues(system).Add(float64(res.DeadLettered + res.Diverted))
+	for _, it := range items {
+		if !it.Bad {
+			m.IngestPublished.WithLabelValues(system, it.Model).Inc()
+		}
+	}
+	if !b.CommitTime.IsZero() {
+		m.IngestLag.WithLabelValues(system).Set(time.Since(b.CommitTime).Seconds())
+	}
+	if st != nil {
+		m.SnapshotRows.WithLabelValues(system).Set(float64(st.SnapshotRows.Load()))
+		m.SnapshotEstimate.WithLabelValues(system).Set(float64(st.SnapshotEstimate.Load()))
+		m.SourceConfirmedLSN.WithLabelValues(system).Set(float64(st.ConfirmedLSN.Load()))
+		m.SourceReceivedLSN.WithLabelValues(system).Set(float64(st.ReceivedLSN.Load()))
+	}
+}
+
+// FencedCheckpoints keeps a source's checkpoints in Redis, written only by
+// the holder of its reader lock.
+func FencedCheckpoints(c *coord.Client, source string, lock *coord.ReaderLock) connectors.Checkpoints {
+	return &fencedCheckpoints{c: c, source: source, lock: lock}
+}
+
+type fencedCheckpoints struct {
+	c      *coord.Client
+	source string
+	lock   *coord.ReaderLock
+}
+
+func (f *fencedCheckpoints) Load(ctx context.Context, name string) (string, bool, error) {
+	cp, ok, err := f.c.LoadCheckpoint(ctx, f.source, name)
+	return cp.Position, ok, err
+}
+
+func (f *fencedCheckpoints) Save(ctx context.Context, name, value string) error {
+	return f.c.SaveCheckpoint(ctx, f.source, name, f.lock, coord.Checkpoint{Position: value})
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,180 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sqlpipe/remix/connectors/builtin"
+	"github.com/sqlpipe/remix/coord"
+	"github.com/sqlpipe/remix/ingest"
+	"github.com/sqlpipe/remix/pusher"
+)
+
+// ListDeadLetters prints the dead letters of the given systems (all when
+// none), as a table or as JSON lines.
+func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int, asJSON bool, w io.Writer) error {
+	if len(systems) == 0 {
+		for _, s := range env.Config.Systems {
+			systems = append(systems, s.Name)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	if !asJSON {
+		fmt.Fprintln(tw, "SYSTEM\tID\tSTAGE\tKIND\tMODEL\tKEY\tATTEMPTS\tTIME\tREASON")
+	}
+	for _, sys := range systems {
+		after := ""
+		shown := 0
+		for shown < limit {
+			dls, err := env.Coord.DeadLetters(ctx, sys, after, min(200, limit-shown))
+			if err != nil {
+				return err
+			}
+			if len(dls) == 0 {
+				break
+			}
+			for _, d := range dls {
+				after = d.ID
+				shown++
+				if asJSON {
+					b, _ := json.Marshal(map[string]any{"system": d.System, "id": d.ID, "stage": d.Stage, "kind": d.Kind, "model": d.Model,
+						"key": d.Key, "location": d.Location, "partition": d.Partition, "origin": d.Origin, "attempts": d.Attempts,
+						"time": d.Time.Format(time.RFC3339), "reason": d.Reason, "payload": json.RawMessage(validJSON(d.Payload))})
+					fmt.Fprintln(w, string(b))
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.System, d.ID, d.Stage, d.Kind, d.Model, d.Key, d.Attempts,
+					d.Time.Format(time.RFC3339), oneLine(d.Reason, 120))
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+func validJSON(b []byte) []byte {
+	if json.Valid(b) {
+		return b
+	}
+	q, _ := json.Marshal(string(b))
+	return q
+}
+
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
+// ReplayDeadLetters replays a system's dead letters in order with the
+// current configuration: receive-stage ones are mapped again and published,
+// push-stage ones are written to the target. ids, when given, limits the
+// replay to those (later dead letters of the same keys wait).
+func ReplayDeadLetters(ctx context.Context, env *Env, system string, ids []string, w io.Writer) error {
+	sys := env.Config.System(system)
+	if sys == nil {
+		return fmt.Errorf("no system %q in the configuration", system)
+	}
+	var receive, push func(context.Context, *coord.DeadLetter) ([]coord.Item, error)
+	if sys.Receive != nil {
+		f, err := ingest.ReplayFunc(env.Config, system)
+		if err != nil {
+			return err
+		}
+		receive = f
+	}
+	if sys.Push != nil {
+		f, closeFn, err := pusher.Replayer(ctx, pusher.Config{Config: env.Config, Coord: env.Coord, Connectors: builtin.Connectors(), Logger: env.Log}, system)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		push = f
+	}
+	var filter func(*coord.DeadLetter) bool
+	if len(ids) > 0 {
+		want := map[string]bool{}
+		for _, id := range ids {
+			want[id] = true
+		}
+		filter = func(d *coord.DeadLetter) bool { return want[d.ID] }
+	}
+	res, err := env.Coord.Replay(ctx, system, filter, func(ctx context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
+		if d.Stage == "receive" && receive != nil {
+			return receive(ctx, d)
+		}
+		if d.Stage == "push" && push != nil {
+			return push(ctx, d)
+		}
+		return nil, fmt.Errorf("%s is not a %s system in this configuration", system, d.Stage)
+	})
+	fmt.Fprintf(w, "replayed %d, failed %d (kept, with their keys parked), skipped %d\n", res.Replayed, res.Failed, res.Skipped)
+	return err
+}
+
+// DropDeadLetters removes dead letters (all of the system's when ids is
+// empty and all is set) and unparks their keys.
+func DropDeadLetters(ctx context.Context, env *Env, system string, ids []string, all bool, w io.Writer) error {
+	if len(ids) == 0 && !all {
+		return fmt.Errorf("name the dead letters to drop with --id, or drop them all with --all")
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	dropped, after := 0, ""
+	for {
+		dls, err := env.Coord.DeadLetters(ctx, system, after, 200)
+		if err != nil {
+			return err
+		}
+		if len(dls) == 0 {
+			break
+		}
+		for i := range dls {
+			after = dls[i].ID
+			if !all && !want[dls[i].ID] {
+				continue
+			}
+			if n, err := env.Coord.Resolve(ctx, &dls[i]); err != nil {
+				return err
+			} else if n >= 0 {
+				dropped++
+			}
+		}
+	}
+	fmt.Fprintf(w, "dropped %d\n", dropped)
+	return nil
+}
+
+// Reset drops a source's replication slot and checkpoint so its next start
+// takes a fresh snapshot. It takes the source's reader lock first: no
+// ingest may be reading.
+func Reset(ctx context.Context, env *Env, system string, w io.Writer) error {
+	sys := env.Config.System(system)
+	if sys == nil || sys.Receive == nil {
+		return fmt.Errorf("%s is not a source in this configuration", system)
+	}
+	conn := builtin.Connectors()[sys.Type]
+	if conn.Reset == nil {
+		return fmt.Errorf("%s sources keep nothing to reset", sys.Type)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 3*env.Coord.Config().LockTTL)
+	defer cancel()
+	lock, err := env.Coord.AcquireReader(lctx, system)
+	if err != nil {
+		return fmt.Errorf("an ingest is reading %s: stop it before a reset (%w)", system, err)
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+	if err := conn.Reset(ctx, sys, ingest.FencedCheckpoints(env.Coord, system, lock)); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s reset: its next ingest creates a new slot and copies the tables again\n", system)
+	return nil
+}

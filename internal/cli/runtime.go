@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sqlpipe/remix/coord"
+)
+
+// Fleet are the settings every process of a fleet must share, plus the
+// lease and lock timing.
+type Fleet struct {
+	Namespace  string        // --namespace, REMIX_NAMESPACE: prefix of every Redis key (remix)
+	Partitions int           // --partitions, REMIX_PARTITIONS: streams per model (16)
+	LeaseTTL   time.Duration // --lease-ttl, REMIX_LEASE_TTL: a dead pusher's partitions move after this (10s)
+	LockTTL    time.Duration // --lock-ttl, REMIX_LOCK_TTL: a dead ingest's source moves after this (8s)
+}
+
+// Register adds the fleet flags.
+func (f *Fleet) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Namespace, "namespace", envOr("REMIX_NAMESPACE", "remix"), "prefix of every Redis key (env REMIX_NAMESPACE)")
+	fs.IntVar(&f.Partitions, "partitions", envInt("REMIX_PARTITIONS", 16), "streams per model; fixed once used (env REMIX_PARTITIONS)")
+	fs.DurationVar(&f.LeaseTTL, "lease-ttl", envDuration("REMIX_LEASE_TTL", 10*time.Second), "partition lease time (env REMIX_LEASE_TTL)")
+	fs.DurationVar(&f.LockTTL, "lock-ttl", envDuration("REMIX_LOCK_TTL", 8*time.Second), "source reader lock time (env REMIX_LOCK_TTL)")
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// Coord connects to Redis and builds the coord client.
+func (c *Common) Coord(ctx context.Context, f Fleet, log *slog.Logger) (*coord.Client, error) {
+	opts, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	opts.ClientName = "remix"
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("connecting to Redis at %s: %w", opts.Addr, err)
+	}
+	readBlock := min(time.Second, f.LeaseTTL/4)
+	return coord.New(rdb, coord.Config{Namespace: f.Namespace, Partitions: f.Partitions, LeaseTTL: f.LeaseTTL, LockTTL: f.LockTTL,
+		ReadBlock: readBlock, Logger: log})
+}
+
+// Systems is a repeatable --system flag.
+type Systems []string
+
+func (s *Systems) String() string     { return strings.Join(*s, ",") }
+func (s *Systems) Set(v string) error { *s = append(*s, v); return nil }
+
+// Main runs a binary: the first SIGINT or SIGTERM cancels the context so
+// the process drains and stops; a second one exits at once.
+func Main(run func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "second signal: exiting now")
+		os.Exit(1)
+	}()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// redisLogger sends go-redis's own log lines to slog at debug level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+// QuietRedis routes go-redis's internal log lines into log.
+func QuietRedis(log *slog.Logger) { redis.SetLogger(redisLogger{log: log}) }

@@ -1,0 +1,83 @@
+// Package httpserver is the HTTP server of the ingest and pusher binaries:
+// /healthz (the process is up), /readyz (it does its job), /metrics, and
+// whatever else a service mounts (Stripe webhooks).
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sqlpipe/remix/internal/metrics"
+)
+
+// Readiness reports whether a service does its job; the reasons say what
+// is wrong when it does not.
+type Readiness func(ctx context.Context) (ready bool, reasons []string)
+
+// Server serves the endpoints on one address.
+type Server struct {
+	srv *http.Server
+	mux *http.ServeMux
+	log *slog.Logger
+	ln  net.Listener
+}
+
+// New builds the server. m may be nil (no /metrics).
+func New(addr string, ready Readiness, m *metrics.Metrics, log *slog.Logger) (*Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		ok, reasons := ready(ctx)
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:\n"+strings.Join(reasons, "\n"))
+			return
+		}
+		fmt.Fprintln(w, "ready")
+		for _, r := range reasons {
+			fmt.Fprintln(w, r)
+		}
+	})
+	if m != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http server on %s: %w", addr, err)
+	}
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, mux: mux, log: log, ln: ln}, nil
+}
+
+// Handle mounts a handler on a pattern.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Addr is where the server listens.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down within 5s.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err := s.srv.Shutdown(sctx)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		return err
+	}
+}

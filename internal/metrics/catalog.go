@@ -1,0 +1,78 @@
+// Package metrics declares every Prometheus metric Remix exports, in this
+// one catalogue, on a registry of its own (no global state). A nil *Metrics
+// is valid and records nothing, so components take metrics as an optional
+// collaborator.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the instruments of one process.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Ingest.
+	IngestChanges      *prometheus.CounterVec   // changes read from a source
+	IngestPublished    *prometheus.CounterVec   // objects appended to streams, by model
+	IngestDeadLettered *prometheus.CounterVec   // bad records and objects held behind them
+	IngestPublishTime  *prometheus.HistogramVec // seconds per publish round
+	IngestLag          *prometheus.GaugeVec     // seconds from source commit to publish, last batch
+	IngestLeader       *prometheus.GaugeVec     // 1 while this process reads the source
+	SnapshotRows       *prometheus.GaugeVec     // rows copied by the initial snapshot
+	SnapshotEstimate   *prometheus.GaugeVec     // rows the snapshot expects to copy
+	SourceConfirmedLSN *prometheus.GaugeVec     // position confirmed to PostgreSQL
+	SourceReceivedLSN  *prometheus.GaugeVec     // position received from PostgreSQL
+
+	// Pusher.
+	PushEntries      *prometheus.CounterVec   // stream entries applied to a target
+	PushWrites       *prometheus.CounterVec   // write round trips to a target, by outcome
+	PushWriteTime    *prometheus.HistogramVec // seconds per write
+	PushLatency      *prometheus.HistogramVec // seconds from source commit to target write
+	PushDeadLettered *prometheus.CounterVec   // entries a target refused
+	PushPartitions   *prometheus.GaugeVec     // partitions this process owns
+}
+
+// New builds the catalogue on a fresh registry, with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "remix", Name: name, Help: help}, labels)
+		f(c)
+		return c
+	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "remix", Name: name, Help: help}, labels)
+		f(g)
+		return g
+	}
+	hist := func(name, help string, labels ...string) *prometheus.HistogramVec {
+		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "remix", Name: name, Help: help,
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, labels)
+		f(h)
+		return h
+	}
+	return &Metrics{
+		Registry:           r,
+		IngestChanges:      counter("ingest_changes_total", "Changes read from a source.", "system"),
+		IngestPublished:    counter("ingest_objects_published_total", "Objects appended to the streams.", "system", "model"),
+		IngestDeadLettered: counter("ingest_dead_letters_total", "Bad records dead-lettered, and objects held behind them.", "system"),
+		IngestPublishTime:  hist("ingest_publish_seconds", "Time to publish one batch to Redis.", "system"),
+		IngestLag:          gauge("ingest_lag_seconds", "Seconds from the source commit to its publish, for the last batch.", "system"),
+		IngestLeader:       gauge("ingest_leader", "1 while this process holds the source's reader lock.", "system"),
+		SnapshotRows:       gauge("source_snapshot_rows", "Rows copied by the initial snapshot.", "system"),
+		SnapshotEstimate:   gauge("source_snapshot_estimated_rows", "Rows the initial snapshot expects to copy.", "system"),
+		SourceConfirmedLSN: gauge("source_confirmed_lsn", "WAL position confirmed to PostgreSQL as durable downstream.", "system"),
+		SourceReceivedLSN:  gauge("source_received_lsn", "WAL position received from PostgreSQL.", "system"),
+		PushEntries:        counter("pusher_entries_total", "Stream entries applied to a target.", "target", "model"),
+		PushWrites:         counter("pusher_writes_total", "Write round trips to a target, by outcome.", "target", "outcome"),
+		PushWriteTime:      hist("pusher_write_seconds", "Time of one write to a target.", "target"),
+		PushLatency:        hist("pusher_latency_seconds", "Seconds from the source commit to the target write.", "target"),
+		PushDeadLettered:   counter("pusher_dead_letters_total", "Entries a target refused.", "target"),
+		PushPartitions:     gauge("pusher_partitions_owned", "Partitions this process owns.", "target"),
+	}
+}

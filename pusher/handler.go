@@ -1,0 +1,212 @@
+package pusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/coord"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// handler writes batches of stream entries to one target.
+type handler struct {
+	t          *target
+	sink       connectors.Sink
+	limiter    *coord.Limiter
+	consumer   *coord.Consumer
+	partitions int
+	results    []mixer.PushResult
+	records    []mixer.TargetRecord
+	owners     []int // the entry each record came from; -1 for a truncate
+}
+
+// Handle maps a batch through the push mixer and writes it in one sink
+// write, all or nothing. An entry the push mixer cannot map is permanent for
+// that entry alone. A truncate waits, as a barrier, until every partition
+// of its model reached it (everything before it applied), then one pusher
+// empties the target locations before anything after it is written.
+func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
+	h.records, h.owners = h.records[:0], h.owners[:0]
+	var truncs []mixer.TargetRecord
+	var barriers []string
+	seen := make(map[string]bool, 8) // partitions with an entry earlier in the batch
+	commits := make([]time.Time, 0, len(batch))
+	for i := range batch {
+		d := &batch[i]
+		env, err := mixer.DecodeEnvelope(d.Payload)
+		if err != nil {
+			return &coord.ItemError{Index: i, Err: coord.Permanent(err)}
+		}
+		part := d.Model + "/" + strconv.Itoa(d.Partition)
+		if env.Op == mixer.OpTruncate {
+			if seen[part] { // what comes before it in its partition goes first
+				return &coord.ItemError{Index: i, Err: coord.ErrDefer}
+			}
+			id := barrierID(&env)
+			st, err := h.consumer.Barrier(ctx, id, d.Partition)
+			if err != nil {
+				return err
+			}
+			switch st {
+			case coord.BarrierWait:
+				return &coord.ItemError{Index: i, Err: coord.ErrDefer}
+			case coord.BarrierApply:
+				if !contains(barriers, id) {
+					barriers = append(barriers, id)
+					for _, rule := range h.t.sys.Push.Rules(env.Model) {
+						truncs = append(truncs, mixer.TargetRecord{Location: rule.Location(), Op: mixer.OpTruncate})
+					}
+				}
+			}
+			seen[part] = true
+			continue
+		}
+		seen[part] = true
+		h.results = h.t.sys.Push.Push(&env.Object, h.results[:0])
+		for _, r := range h.results {
+			if r.Err != nil {
+				return &coord.ItemError{Index: i, Err: coord.Permanent(r.Err)}
+			}
+			h.records = append(h.records, r.Record)
+			h.owners = append(h.owners, i)
+		}
+		if !env.CommitTime.IsZero() {
+			commits = append(commits, env.CommitTime)
+		}
+	}
+	records, owners := h.records, h.owners
+	if len(truncs) > 0 { // every partition has arrived: what follows in this batch comes after the truncate
+		records = append(append([]mixer.TargetRecord(nil), truncs...), records...)
+		owners = append(make([]int, len(truncs)), owners...)
+		for i := range truncs {
+			owners[i] = -1
+		}
+		h.t.log.Info("applying a truncate", "locations", len(truncs))
+	}
+	if len(records) > 0 {
+		if h.limiter != nil {
+			if err := h.limiter.Wait(ctx, 1); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		err := h.sink.Write(ctx, records)
+		h.observe(batch, commits, start, err)
+		if err != nil {
+			return mapError(err, owners)
+		}
+	}
+	for _, id := range barriers {
+		if err := h.consumer.BarrierDone(ctx, id); err != nil {
+			return fmt.Errorf("marking the truncate applied: %w", err)
+		}
+	}
+	return nil
+}
+
+// barrierID names a truncate: the same in every partition's copy.
+func barrierID(e *mixer.Envelope) string {
+	return e.Model + "|" + e.Source + "|" + e.Location + "|" + e.Position
+}
+
+func (h *handler) observe(batch []coord.Delivery, commits []time.Time, start time.Time, err error) {
+	m := h.t.svc.cfg.Metrics
+	if m == nil {
+		return
+	}
+	name := h.t.sys.Name
+	m.PushWriteTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		m.PushWrites.WithLabelValues(name, "error").Inc()
+		return
+	}
+	m.PushWrites.WithLabelValues(name, "ok").Inc()
+	now := time.Now()
+	for _, c := range commits {
+		m.PushLatency.WithLabelValues(name).Observe(now.Sub(c).Seconds())
+	}
+	for _, d := range batch {
+		m.PushEntries.WithLabelValues(name, d.Model).Inc()
+	}
+}
+
+// mapError turns a sink's error into the consumer's classes.
+func mapError(err error, owners []int) error {
+	var re *connectors.RecordError
+	if errors.As(err, &re) && errors.Is(err, connectors.ErrPermanent) && re.Index >= 0 && re.Index < len(owners) && owners[re.Index] >= 0 {
+		return &coord.ItemError{Index: owners[re.Index], Err: coord.Permanent(re.Err)}
+	}
+	switch {
+	case errors.Is(err, connectors.ErrPermanent):
+		return coord.Permanent(err)
+	case errors.Is(err, connectors.ErrUnavailable):
+		return coord.Unavailable(err)
+	}
+	return err
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Replayer opens a target's sink and returns what `remix dlq replay` calls
+// for each of the target's dead letters: map the stored object again with
+// the current push mixer and write it. close releases the sink.
+func Replayer(ctx context.Context, cfg Config, system string) (apply func(context.Context, *coord.DeadLetter) ([]coord.Item, error), closeFn func(), err error) {
+	sys := cfg.Config.System(system)
+	if sys == nil || sys.Push == nil {
+		return nil, nil, fmt.Errorf("%s is not a target in this configuration", system)
+	}
+	conn, ok := cfg.Connectors[sys.Type]
+	if !ok || conn.NewSink == nil {
+		return nil, nil, fmt.Errorf("%s systems cannot be written by this build", sys.Type)
+	}
+	sink, err := conn.NewSink(sys, connectors.SinkDeps{Logger: cfg.Logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sink.Open(ctx); err != nil {
+		return nil, nil, err
+	}
+	limiter, err := limiterFor(cfg.Coord, sys)
+	if err != nil {
+		return nil, nil, err
+	}
+	apply = func(ctx context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
+		env, err := mixer.DecodeEnvelope(d.Payload)
+		if err != nil {
+			return nil, err
+		}
+		var records []mixer.TargetRecord
+		for _, r := range sys.Push.Push(&env.Object, nil) {
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			records = append(records, r.Record)
+		}
+		if limiter != nil {
+			if err := limiter.Wait(ctx, 1); err != nil {
+				return nil, err
+			}
+		}
+		return nil, sink.Write(ctx, records)
+	}
+	return apply, func() { _ = sink.Close(context.WithoutCancel(ctx)) }, nil
+}
+
+func limiterFor(c *coord.Client, sys *config.System) (*coord.Limiter, error) {
+	if sys.RateLimit <= 0 {
+		return nil, nil
+	}
+	return c.NewLimiter(sys.Name, sys.RateLimit, sys.RateBucketSize)
+}

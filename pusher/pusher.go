@@ -1,0 +1,224 @@
+// Package pusher runs the second half of Remix: for each target system it
+// joins the target's consumer group on the streams of the models it pushes,
+// owns its share of the partitions, maps each object through the push mixer
+// and writes batches to the target under the rate limit the whole fleet
+// shares. Pushers are stateless: run as many as the target can take.
+package pusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/connectors/builtin"
+	"github.com/sqlpipe/remix/coord"
+	"github.com/sqlpipe/remix/internal/metrics"
+)
+
+// Config holds what a pusher needs.
+type Config struct {
+	// Config is the loaded configuration. Required.
+	Config *config.Config
+	// Coord is the Redis substrate. Required.
+	Coord *coord.Client
+	// Connectors builds sinks by type. Required.
+	Connectors builtin.Registry
+	// Systems limits the targets this process serves (--system, to scale one
+	// target on its own). Default: every system with a push mixer.
+	Systems []string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Config == nil || c.Coord == nil || c.Connectors == nil {
+		return errors.New("pusher: Config, Coord and Connectors are required")
+	}
+	for _, name := range c.Systems {
+		s := c.Config.System(name)
+		if s == nil {
+			return fmt.Errorf("pusher: no system %q in the configuration", name)
+		}
+		if s.Push == nil {
+			return fmt.Errorf("pusher: system %q has no push_mixer", name)
+		}
+	}
+	return nil
+}
+
+// Service is a running pusher.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	targets []*target
+}
+
+// New prepares a runner per target.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger}
+	names := cfg.Systems
+	if len(names) == 0 {
+		for _, sys := range cfg.Config.Targets() {
+			if c, ok := cfg.Connectors[sys.Type]; ok && c.NewSink != nil {
+				names = append(names, sys.Name)
+			} else {
+				s.log.Warn("no sink connector for this system type in this build; not pushing to it", "system", sys.Name, "type", sys.Type)
+			}
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		sys := cfg.Config.System(n)
+		if cfg.Connectors[sys.Type].NewSink == nil {
+			return nil, fmt.Errorf("pusher: %s systems cannot be written by this build", sys.Type)
+		}
+		s.targets = append(s.targets, &target{svc: s, sys: sys, log: s.log.With("target", n)})
+	}
+	if len(s.targets) == 0 {
+		return nil, errors.New("pusher: no target to push to: no system has a push_mixer")
+	}
+	return s, nil
+}
+
+// Run pushes to every target until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, t := range s.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Ready reports whether every target is open and writable, and Redis
+// answers.
+func (s *Service) Ready(ctx context.Context) (bool, []string) {
+	ready := true
+	var reasons []string
+	if err := s.cfg.Coord.Redis().Ping(ctx).Err(); err != nil {
+		ready = false
+		reasons = append(reasons, "redis: "+err.Error())
+	}
+	for _, t := range s.targets {
+		ok, detail := t.status()
+		reasons = append(reasons, t.sys.Name+": "+detail)
+		ready = ready && ok
+	}
+	return ready, reasons
+}
+
+type target struct {
+	svc *Service
+	sys *config.System
+	log *slog.Logger
+
+	mu     sync.Mutex
+	ok     bool
+	detail string
+}
+
+func (t *target) set(ok bool, detail string) {
+	t.mu.Lock()
+	t.ok, t.detail = ok, detail
+	t.mu.Unlock()
+}
+
+func (t *target) status() (bool, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.detail == "" {
+		return false, "starting"
+	}
+	return t.ok, t.detail
+}
+
+// run opens the sink (retrying while the target is down or does not fit its
+// push mixer) and consumes until ctx ends.
+func (t *target) run(ctx context.Context) {
+	pause := time.Second
+	for ctx.Err() == nil {
+		sink, err := t.svc.cfg.Connectors[t.sys.Type].NewSink(t.sys, connectors.SinkDeps{Logger: t.log})
+		if err == nil {
+			err = sink.Open(ctx)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			t.set(false, "cannot open: "+err.Error())
+			t.log.Error("cannot open the target; trying again", "error", err, "in", pause)
+			sleep(ctx, pause)
+			pause = min(pause*2, 30*time.Second)
+			continue
+		}
+		pause = time.Second
+		t.set(true, "pushing")
+		err = t.consume(ctx, sink)
+		_ = sink.Close(context.WithoutCancel(ctx))
+		if err != nil && ctx.Err() == nil {
+			t.set(false, err.Error())
+			t.log.Error("consuming failed; starting again", "error", err)
+			sleep(ctx, pause)
+		}
+	}
+}
+
+func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
+	c := t.svc.cfg.Coord
+	models := t.sys.Push.Models()
+	if err := c.EnsureTopology(ctx, models); err != nil {
+		return err
+	}
+	limiter, err := limiterFor(c, t.sys)
+	if err != nil {
+		return err
+	}
+	cs := c.NewConsumer(t.sys.Name, models)
+	h := &handler{t: t, sink: sink, limiter: limiter, consumer: cs, partitions: c.Config().Partitions}
+	t.log.Info("pushing", "models", models, "consumer", cs.ID())
+	stop := make(chan struct{})
+	defer close(stop)
+	if m := t.svc.cfg.Metrics; m != nil {
+		go func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					m.PushPartitions.WithLabelValues(t.sys.Name).Set(float64(len(cs.Owned())))
+				}
+			}
+		}()
+	}
+	return cs.Run(ctx, h)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+	case <-tm.C:
+	}
+}
