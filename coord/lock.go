@@ -61,7 +61,7 @@ func (c *Client) AcquireReader(ctx context.Context, source string) (*ReaderLock,
 		if err == nil {
 			break
 		}
-		var taken redsync.ErrTaken
+		var taken *redsync.ErrTaken
 		if !errors.As(err, &taken) && !errors.Is(err, redsync.ErrFailed) {
 			c.log.Warn("reader lock: trying again", "source", source, "error", err)
 		} else if !waiting {
