@@ -54,11 +54,20 @@ func (cs *Consumer) Barrier(ctx context.Context, id string, partition int) (Barr
 	c := cs.c
 	n, err := barrierScript.Run(ctx, c.rdb,
 		[]string{c.keys.barrier(cs.target, id, "arrived"), c.keys.barrier(cs.target, id, "owner"), c.keys.barrier(cs.target, id, "done")},
-		partition, c.cfg.Partitions, cs.id, c.cfg.LeaseTTL.Milliseconds()).Int64()
+		partition, c.cfg.Partitions, owner(ctx, cs.id), c.cfg.LeaseTTL.Milliseconds()).Int64()
 	if err != nil {
 		return BarrierWait, fmt.Errorf("barrier %s: %w", id, err)
 	}
 	return BarrierState(n), nil
+}
+
+// owner is who applies a barrier: the worker, so two workers of one
+// consumer never both apply it.
+func owner(ctx context.Context, fallback string) string {
+	if w := Worker(ctx); w != "" {
+		return w
+	}
+	return fallback
 }
 
 // BarrierDone marks a barrier applied; it is remembered for a week.

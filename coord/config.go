@@ -22,11 +22,17 @@ type Config struct {
 	LeaseTTL time.Duration
 	// ReadBlock is how long a read waits for new entries. Default 1s.
 	ReadBlock time.Duration
-	// ReadCount is the most entries read from one partition at a time.
-	// Default 500.
+	// ReadCount is the most stream entries read from one partition at a
+	// time; each entry packs the objects one publish sent to the partition.
+	// Default 4.
 	ReadCount int
-	// MaxBatch is the most entries handed to a handler at once. Default 2000.
+	// MaxBatch is the most objects handed to a handler at once. Default 5000.
 	MaxBatch int
+	// Workers is how many batches a consumer handles at once, each worker
+	// taking its own share of the owned partitions (so one key's changes
+	// still apply in order): one worker writes while another reads, and the
+	// target gets that many concurrent writers. Default 2.
+	Workers int
 	// MaxAttempts is how many times an entry is tried before it moves to the
 	// dead-letter queue; errors typed as permanent go at once. Default 5.
 	MaxAttempts int
@@ -62,10 +68,13 @@ func (c Config) withDefaults() Config {
 	set(&c.LeaseTTL, 10*time.Second)
 	set(&c.ReadBlock, time.Second)
 	if c.ReadCount == 0 {
-		c.ReadCount = 500
+		c.ReadCount = 4
 	}
 	if c.MaxBatch == 0 {
-		c.MaxBatch = 2000
+		c.MaxBatch = 5000
+	}
+	if c.Workers == 0 {
+		c.Workers = 2
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5
@@ -99,8 +108,8 @@ func (c Config) Validate() error {
 	if c.LockTTL < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("lock TTL %v: must be at least 300ms", c.LockTTL))
 	}
-	if c.ReadCount < 1 || c.MaxBatch < 1 || c.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("read count, max batch and max attempts must be at least 1"))
+	if c.ReadCount < 1 || c.MaxBatch < 1 || c.MaxAttempts < 1 || c.Workers < 1 || c.Workers > 64 {
+		errs = append(errs, fmt.Errorf("read count, max batch and max attempts must be at least 1, workers between 1 and 64"))
 	}
 	return errors.Join(errs...)
 }

@@ -18,11 +18,13 @@ import (
 
 var pid = os.Getpid()
 
-// Delivery is one stream entry handed to a handler.
+// Delivery is one object of a stream entry, handed to a handler.
 type Delivery struct {
 	Model     string
 	Partition int
-	ID        string // the entry's stream id
+	ID        string // the stream entry's id
+	Index     int    // the object's place in its entry
+	Count     int    // the entry's number of objects
 	Key       string // partition key
 	Payload   []byte
 	// Deliveries is how many times Redis has handed the entry to a consumer,
@@ -30,6 +32,12 @@ type Delivery struct {
 	Deliveries int
 	stream     string
 }
+
+// ref names the object across the consumer.
+func (d *Delivery) ref() string { return d.ID + "/" + strconv.Itoa(d.Index) }
+
+// entry names the delivery's stream entry.
+func (d *Delivery) entry() string { return d.stream + "|" + d.ID }
 
 // Handler writes a batch to a target, all or nothing: when it returns an
 // error, none of the batch may have been applied. Entries come in stream
@@ -67,7 +75,10 @@ type Consumer struct {
 
 	mu      sync.Mutex
 	owned   map[string]*partition
-	changed chan struct{} // signalled when ownership changes
+	changed atomic.Pointer[chan struct{}] // closed (and replaced) when ownership changes
+	// open counts, per stream entry read, its objects not yet applied or
+	// dead-lettered: an entry is acknowledged when its count reaches zero.
+	open map[string]int
 
 	leaseDone chan struct{}
 	parkedN   atomic.Int64 // parked keys of the target at the last look
@@ -81,12 +92,14 @@ type Consumer struct {
 func (c *Client) NewConsumer(target string, models []string) *Consumer {
 	host, _ := os.Hostname()
 	cs := &Consumer{c: c, target: target, id: consumerName(host), log: c.log.With("consumer", target),
-		owned: map[string]*partition{}, changed: make(chan struct{}, 1)}
+		owned: map[string]*partition{}, open: map[string]int{}}
+	ch := make(chan struct{})
+	cs.changed.Store(&ch)
 	sorted := append([]string(nil), models...)
 	sort.Strings(sorted)
 	for _, m := range sorted {
 		for p := 0; p < c.cfg.Partitions; p++ {
-			cs.all = append(cs.all, &partition{model: m, index: p, stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target)})
+			cs.all = append(cs.all, &partition{model: m, index: p, slot: len(cs.all), stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target)})
 		}
 	}
 	return cs
@@ -113,11 +126,10 @@ func (cs *Consumer) Stats() (acked, deadLettered, takeovers, trimmed int64) {
 	return cs.acked.Load(), cs.deadLettered.Load(), cs.takeovers.Load(), cs.trimmed.Load()
 }
 
+// signal wakes every worker waiting for ownership to change.
 func (cs *Consumer) signal() {
-	select {
-	case cs.changed <- struct{}{}:
-	default:
-	}
+	next := make(chan struct{})
+	close(*cs.changed.Swap(&next))
 }
 
 // Run consumes until ctx ends, handing batches to h. It creates the groups
@@ -150,9 +162,37 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 		cs.releaseAll(rctx)
 	}()
 
+	workers := cs.c.cfg.Workers
+	errc := make(chan error, workers)
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	for w := 0; w < workers; w++ {
+		go func() { errc <- cs.work(context.WithValue(wctx, workerKey{}, cs.id+"/"+strconv.Itoa(w)), h, w) }()
+	}
+	var first error
+	for w := 0; w < workers; w++ {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			stopWorkers()
+		}
+	}
+	return first
+}
+
+type workerKey struct{}
+
+// Worker names the consumer worker a handler runs in (from the handler's
+// context): the owner of barriers it applies.
+func Worker(ctx context.Context) string {
+	w, _ := ctx.Value(workerKey{}).(string)
+	return w
+}
+
+// work is one worker's loop over its share of the owned partitions.
+func (cs *Consumer) work(ctx context.Context, h Handler, w int) error {
 	var b backoff
 	for ctx.Err() == nil {
-		batch, err := cs.fetch(ctx)
+		batch, err := cs.fetch(ctx, w)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -172,21 +212,26 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 				return err
 			}
 		}
-		cs.releaseIdle(ctx)
+		cs.releaseIdle(ctx, w)
 	}
 	return nil
 }
 
-// fetch returns the next batch: claimed backlogs first, else new entries of
-// the owned partitions, waiting up to ReadBlock.
-func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
+// mine reports whether worker w handles a partition.
+func (cs *Consumer) mine(p *partition, w int) bool {
+	return cs.c.cfg.Workers == 1 || p.slot%cs.c.cfg.Workers == w
+}
+
+// fetch returns worker w's next batch: claimed backlogs first, else new
+// entries of its owned partitions, waiting up to ReadBlock.
+func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	cs.mu.Lock()
 	var batch []Delivery
 	var streams []string
 	paused := false
 	now := time.Now()
 	for _, p := range cs.owned {
-		if p.releasing {
+		if p.releasing || !cs.mine(p, w) {
 			continue
 		}
 		if now.Before(p.pausedUntil) {
@@ -212,7 +257,7 @@ func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-cs.changed:
+		case <-*cs.changed.Load():
 		case <-time.After(wait):
 		}
 		return nil, nil
@@ -223,7 +268,7 @@ func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
 	for range streams {
 		args = append(args, ">")
 	}
-	count := min(cs.c.cfg.ReadCount, max(1, cs.c.cfg.MaxBatch/len(streams)))
+	count := cs.c.cfg.ReadCount
 	block := cs.c.cfg.ReadBlock
 	if paused { // come back soon for the paused partitions
 		block = deferPause
@@ -250,7 +295,9 @@ func (cs *Consumer) fetch(ctx context.Context) ([]Delivery, error) {
 			continue
 		}
 		for _, m := range xs.Messages {
-			batch = append(batch, toDelivery(p, m, 1))
+			ds := entryDeliveries(p, m, 1)
+			cs.open[ds[0].entry()] = len(ds)
+			batch = append(batch, ds...)
 		}
 	}
 	cs.mu.Unlock()
@@ -262,7 +309,7 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 	cfg := cs.c.cfg
 	attempts := make(map[string]int, len(batch))
 	for _, d := range batch {
-		attempts[d.ID] = d.Deliveries
+		attempts[d.ref()] = d.Deliveries
 	}
 	parked, err := cs.parkedKeys(ctx, batch)
 	if err != nil {
@@ -320,14 +367,14 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			queue = append([][]Delivery{rest}, queue...)
 		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index >= 0 && item.Index < len(cur):
 			bad := cur[item.Index]
-			if err := cs.deadLetter(ctx, bad, item.Err.Error(), attempts[bad.ID], parked); err != nil {
+			if err := cs.deadLetter(ctx, bad, item.Err.Error(), attempts[bad.ref()], parked); err != nil {
 				return err
 			}
 			rest := append(append([]Delivery(nil), cur[:item.Index]...), cur[item.Index+1:]...)
 			queue = append([][]Delivery{rest}, queue...)
 		case errors.Is(herr, ErrPermanent):
 			if len(cur) == 1 {
-				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ID], parked); err != nil {
+				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()], parked); err != nil {
 					return err
 				}
 				continue
@@ -336,8 +383,8 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 		default:
 			worst := 0
 			for _, d := range cur {
-				attempts[d.ID]++
-				worst = max(worst, attempts[d.ID])
+				attempts[d.ref()]++
+				worst = max(worst, attempts[d.ref()])
 			}
 			if worst <= cfg.MaxAttempts {
 				cs.log.Debug("batch failed; retrying", "entries", len(cur), "attempt", worst, "error", herr)
@@ -348,14 +395,14 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 				continue
 			}
 			if len(cur) == 1 {
-				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ID]-1, parked); err != nil {
+				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()]-1, parked); err != nil {
 					return err
 				}
 				continue
 			}
 			// Give each half fresh tries to find the entry that fails.
 			for _, d := range cur {
-				attempts[d.ID] = cfg.MaxAttempts - 1
+				attempts[d.ref()] = cfg.MaxAttempts - 1
 			}
 			queue = append(split(cur), queue...)
 		}
@@ -488,24 +535,45 @@ func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason str
 		only = "1"
 	}
 	n, err := deadLetterScript.Run(ctx, cs.c.rdb,
-		[]string{d.stream, cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush)},
-		cs.target, d.ID, d.Key, d.Model, strconv.Itoa(d.Partition), reason, strconv.Itoa(attempts), d.Payload, only).Int64()
+		[]string{cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush)},
+		d.Key, d.Model, strconv.Itoa(d.Partition), d.ref(), reason, strconv.Itoa(attempts), d.Payload, only).Int64()
 	if err != nil {
-		return false, fmt.Errorf("dead-lettering %s: %w", d.ID, err)
+		return false, fmt.Errorf("dead-lettering %s: %w", d.ref(), err)
 	}
 	if n == 1 {
 		cs.deadLettered.Add(1)
+		if err := cs.ack(ctx, []Delivery{d}); err != nil { // its entry may be complete now
+			return true, err
+		}
 	}
 	return n == 1, nil
 }
 
-// ack acknowledges a batch, one XACK per stream in one round trip, and
-// refreshes the count of parked keys.
+// ack records objects as done and acknowledges the entries whose objects
+// are all done, one XACK per stream in one round trip; it also refreshes the
+// count of parked keys.
 func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
 	byStream := map[string][]string{}
-	for _, d := range b {
+	cs.mu.Lock()
+	for i := range b {
+		d := &b[i]
+		if cs.owned[d.stream] == nil {
+			continue // lost: its new owner claims and applies the entry again
+		}
+		e := d.entry()
+		left, tracked := cs.open[e]
+		if !tracked {
+			left = d.Count
+		}
+		left--
+		if left > 0 {
+			cs.open[e] = left
+			continue
+		}
+		delete(cs.open, e)
 		byStream[d.stream] = append(byStream[d.stream], d.ID)
 	}
+	cs.mu.Unlock()
 	var bo backoff
 	for {
 		pipe := cs.c.rdb.Pipeline()

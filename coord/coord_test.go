@@ -149,11 +149,10 @@ func TestBadRecordParksItsKeyUntilReplay(t *testing.T) {
 	if err != nil || rr.Replayed != 2 {
 		t.Fatalf("replay: %+v, %v", rr, err)
 	}
-	msgs := b.rdb.XRange(b.ctx, b.c.StreamKey("product", 0), "-", "+").Val()
 	var k1 []string
-	for _, m := range msgs {
-		if m.Values["k"] == "k1" {
-			k1 = append(k1, m.Values["d"].(string))
+	for _, o := range streamObjects(t, b, b.c.StreamKey("product", 0)) {
+		if o.Key == "k1" {
+			k1 = append(k1, string(o.Payload))
 		}
 	}
 	if !reflect.DeepEqual(k1, []string{"v1", "v2", "v3"}) {
@@ -289,7 +288,8 @@ func TestEntryDeliveredTooOftenIsSetAside(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
 	l := b.lock(t, "src")
-	b.publish(t, l, obj("product", "crash", "boom"), obj("product", "fine", "ok"))
+	b.publish(t, l, obj("product", "crash", "boom")) // two publishes: two entries
+	b.publish(t, l, obj("product", "fine", "ok"))
 	stream := b.c.StreamKey("product", 0)
 	if err := b.c.EnsureGroups(b.ctx, "product", []string{"tgt"}); err != nil {
 		t.Fatal(err)
@@ -320,11 +320,9 @@ func TestTrimNeverPassesAnyGroup(t *testing.T) {
 	if err := b.c.EnsureGroups(b.ctx, "product", []string{"fast", "slow"}); err != nil {
 		t.Fatal(err)
 	}
-	var items []coord.Item
-	for i := 0; i < 10; i++ {
-		items = append(items, obj("product", "k", seqPayload(i)))
+	for i := 0; i < 10; i++ { // one entry each
+		b.publish(t, l, obj("product", "k", seqPayload(i)))
 	}
-	b.publish(t, l, items...)
 	stream := b.c.StreamKey("product", 0)
 	read := func(group string, n int64) []string {
 		res := b.rdb.XReadGroup(b.ctx, &redisXReadGroupArgs{Group: group, Consumer: "c", Streams: []string{stream, ">"}, Count: n}).Val()

@@ -115,11 +115,11 @@ func (c *Client) Republish(ctx context.Context, d *DeadLetter, objects []Item) (
 		return 0, fmt.Errorf("dead letter %s is from the %s stage: replay it into its target", d.ID, d.Stage)
 	}
 	keys := []string{c.keys.dlq(d.System), c.keys.parked(d.System, d.Stage)}
-	args := []any{d.ID, d.ParkKey(), d.Key}
+	args := []any{d.ID, d.ParkKey()}
 	p := c.PartitionOf(d.Key)
 	for _, o := range objects {
 		keys = append(keys, c.keys.stream(o.Model, p))
-		args = append(args, o.Payload)
+		args = append(args, appendPacked(nil, d.Key, o.Payload))
 	}
 	n, err := replayPublishScript.Run(ctx, c.rdb, keys, args...).Int64()
 	if err != nil {

@@ -58,7 +58,7 @@ func helperClient() (*coord.Client, *redis.Client, error) {
 	cfg.Partitions = envInt("HELPER_PARTITIONS", 4)
 	cfg.LeaseTTL = envDuration("HELPER_LEASE_TTL", cfg.LeaseTTL)
 	cfg.LockTTL = envDuration("HELPER_LOCK_TTL", cfg.LockTTL)
-	cfg.ReadCount = envInt("HELPER_READ_COUNT", 500)
+	cfg.ReadCount = envInt("HELPER_READ_COUNT", 0)
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c, err := coord.New(rdb, cfg)
 	return c, rdb, err
@@ -151,7 +151,7 @@ func TestConsumerFleetKeepsOrderThroughKill(t *testing.T) {
 	leaseTTL := 1500 * time.Millisecond
 	b := setup(t, func(c *coord.Config) { c.Partitions = partitions; c.LeaseTTL = leaseTTL })
 	env := []string{"HELPER_REDIS=" + testenv.RedisURL(t), "HELPER_NS=" + b.ns, "HELPER_PARTITIONS=" + strconv.Itoa(partitions),
-		"HELPER_LEASE_TTL=" + leaseTTL.String(), "HELPER_APPLY_DELAY=40ms", "HELPER_READ_COUNT=25"}
+		"HELPER_LEASE_TTL=" + leaseTTL.String(), "HELPER_APPLY_DELAY=40ms", "HELPER_READ_COUNT=1"}
 	var procs []*testenv.Process
 	ids := map[string]*testenv.Process{}
 	for i := 0; i < 4; i++ {
@@ -374,7 +374,13 @@ func TestRedisKillLosesNothingAcknowledged(t *testing.T) {
 	stored := map[string]bool{}
 	for p := 0; p < cfg.Partitions; p++ {
 		for _, m := range rdb.XRange(ctx, c.StreamKey("m", p), "-", "+").Val() {
-			stored[m.Values["d"].(string)] = true
+			objs, err := coord.EntryObjects(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objs {
+				stored[string(o.Payload)] = true
+			}
 		}
 	}
 	var lost []string
@@ -429,14 +435,14 @@ func TestStalledLockHolderPublishesNothingAfterTakeover(t *testing.T) {
 	a.WaitLine("acquired", 30*time.Second)
 	standby := testenv.StartHelper(t, "standby", "locker", append(env, "HELPER_NAME=b")...)
 	stream := b.c.StreamKey("m", b.c.PartitionOf("k"))
-	waitFor(t, "the holder publishing", 10*time.Second, nil, func() bool { return b.rdb.XLen(b.ctx, stream).Val() > 10 })
+	waitFor(t, "the holder publishing", 10*time.Second, nil, func() bool { return len(streamObjects(t, b, stream)) > 10 })
 	a.Signal(syscall.SIGSTOP)
 	stoppedAt := time.Now()
 	standby.WaitLine("acquired", 10*time.Second)
 	t.Logf("the standby took over %v after the holder stalled (lock TTL %v)", time.Since(stoppedAt).Round(time.Millisecond), lockTTL)
 	waitFor(t, "the new holder publishing", 10*time.Second, nil, func() bool {
-		msgs := b.rdb.XRevRangeN(b.ctx, stream, "+", "-", 1).Val()
-		return len(msgs) == 1 && strings.HasPrefix(msgs[0].Values["d"].(string), "b:")
+		objs := streamObjects(t, b, stream)
+		return len(objs) > 0 && strings.HasPrefix(string(objs[len(objs)-1].Payload), "b:")
 	})
 	time.Sleep(time.Until(stoppedAt.Add(3 * lockTTL)))
 	a.Signal(syscall.SIGCONT)
@@ -451,10 +457,10 @@ func TestStalledLockHolderPublishesNothingAfterTakeover(t *testing.T) {
 	}
 	t.Logf("the stalled holder, resumed: %s", a.Output()[len(a.Output())-1])
 	time.Sleep(100 * time.Millisecond) // the new holder goes on publishing
-	msgs := b.rdb.XRange(b.ctx, stream, "-", "+").Val()
+	msgs := streamObjects(t, b, stream)
 	firstB := -1
 	for i, m := range msgs {
-		d := m.Values["d"].(string)
+		d := string(m.Payload)
 		if strings.HasPrefix(d, "b:") && firstB < 0 {
 			firstB = i
 		}

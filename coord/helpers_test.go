@@ -171,3 +171,17 @@ func redisClient(t *testing.T, url string) *redis.Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// streamObjects reads every object of a stream, in order.
+func streamObjects(t testing.TB, b *bundle, stream string) []coord.EntryObject {
+	t.Helper()
+	var out []coord.EntryObject
+	for _, m := range b.rdb.XRange(b.ctx, stream, "-", "+").Val() {
+		objs, err := coord.EntryObjects(m)
+		if err != nil {
+			t.Fatalf("entry %s: %v", m.ID, err)
+		}
+		out = append(out, objs...)
+	}
+	return out
+}

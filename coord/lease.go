@@ -13,6 +13,7 @@ import (
 type partition struct {
 	model  string
 	index  int
+	slot   int // its place among all partitions of the consumer, for splitting them among workers
 	stream string
 	lease  string
 	// backlog holds entries claimed from the pending list of the previous
@@ -126,6 +127,7 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 	for i, p := range owned {
 		if n, _ := cmds[i].Int64(); n != 1 {
 			delete(c.owned, p.stream)
+			c.forget(p.stream)
 			lost++
 		}
 	}
@@ -170,7 +172,7 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 			releaseScript.Run(ctx, c.c.rdb, []string{p.lease}, c.id)
 			return err
 		}
-		fresh := &partition{model: p.model, index: p.index, stream: p.stream, lease: p.lease, backlog: backlog}
+		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease, backlog: backlog}
 		c.mu.Lock()
 		c.owned[p.stream] = fresh
 		c.mu.Unlock()
@@ -199,7 +201,11 @@ func (c *Consumer) claim(ctx context.Context, p *partition) ([]Delivery, error) 
 			return nil, err
 		}
 		for _, m := range msgs {
-			out = append(out, toDelivery(p, m, 1))
+			ds := entryDeliveries(p, m, 1)
+			c.mu.Lock()
+			c.open[ds[0].entry()] = len(ds)
+			c.mu.Unlock()
+			out = append(out, ds...)
 		}
 		if next == "0-0" || len(msgs) == 0 {
 			break
@@ -211,7 +217,7 @@ func (c *Consumer) claim(ctx context.Context, p *partition) ([]Delivery, error) 
 	}
 	pending, err := c.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: p.stream, Group: c.target, Start: out[0].ID, End: out[len(out)-1].ID, Count: int64(len(out)), Consumer: c.id,
-	}).Result()
+	}).Result() // one row per entry; objects of an entry share its count
 	if err != nil {
 		return nil, err
 	}
@@ -227,15 +233,27 @@ func (c *Consumer) claim(ctx context.Context, p *partition) ([]Delivery, error) 
 	return out, nil
 }
 
-// releaseIdle gives up the leases of partitions marked for release; it is
-// called between batches, when none of their entries is in flight.
-func (c *Consumer) releaseIdle(ctx context.Context) {
+// forget drops the open entries of a stream whose lease is gone; the new
+// owner claims them whole. The caller holds c.mu.
+func (c *Consumer) forget(stream string) {
+	for e := range c.open {
+		if len(e) > len(stream) && e[:len(stream)] == stream && e[len(stream)] == '|' {
+			delete(c.open, e)
+		}
+	}
+}
+
+// releaseIdle gives up the leases of worker w's partitions marked for
+// release; it is called between the worker's batches, when none of their
+// entries is in flight.
+func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 	c.mu.Lock()
 	var rel []*partition
 	for k, p := range c.owned {
-		if p.releasing {
+		if p.releasing && c.mine(p, w) {
 			rel = append(rel, p)
 			delete(c.owned, k)
+			c.forget(k)
 		}
 	}
 	c.mu.Unlock()
@@ -296,12 +314,6 @@ func (c *Consumer) trimOwned(ctx context.Context) {
 		trimmed += n
 	}
 	c.trimmed.Add(trimmed)
-}
-
-func toDelivery(p *partition, m redis.XMessage, deliveries int) Delivery {
-	k, _ := m.Values["k"].(string)
-	d, _ := m.Values["d"].(string)
-	return Delivery{Model: p.model, Partition: p.index, ID: m.ID, Key: k, Payload: []byte(d), Deliveries: deliveries, stream: p.stream}
 }
 
 func isRedisNil(err error) bool { return err == redis.Nil }

@@ -32,21 +32,104 @@ type Item struct {
 
 // PublishResult counts what a publish did.
 type PublishResult struct {
-	Published    int // appended to partition streams
+	Published    int // objects appended to partition streams
 	Diverted     int // held in the dead-letter queue behind an earlier dead letter of their key
 	DeadLettered int // bad records
 }
 
-// maxItemsPerScript bounds one script call's arguments; a batch larger than
-// this is sent as several calls in one pipeline.
+// maxEntryBody bounds one packed entry; a partition's share of a batch
+// larger than this goes out as several entries, in order.
+const maxEntryBody = 1 << 20
+
+// maxItemsPerScript bounds one per-object script call's arguments.
 const maxItemsPerScript = 1000
 
 // Publish appends items for a source, in order, fenced by the source's
-// reader lock: every script call checks that fence is the current holder,
-// so a stalled former holder cannot publish after a takeover (ErrFenced).
-// When Publish returns nil, every item is in Redis (acknowledged by a server
-// that appends it to its AOF before replying). One round trip per batch.
+// reader lock: the script that writes checks that fence is the current
+// holder, so a stalled former holder cannot publish after a takeover
+// (ErrFenced). When Publish returns nil, every item is in Redis, acknowledged
+// by a server that appends it to its AOF before replying. The objects of one
+// partition go out packed into one entry; a batch with bad records, or
+// published while keys are parked, takes the slower per-object path that
+// parks and diverts.
 func (c *Client) Publish(ctx context.Context, source string, fence Fence, items []Item) (PublishResult, error) {
+	if len(items) == 0 {
+		return PublishResult{}, nil
+	}
+	bad := false
+	for i := range items {
+		bad = bad || items[i].Bad
+	}
+	if !bad {
+		res, parked, err := c.publishPacked(ctx, source, fence, items)
+		if err != nil || !parked {
+			return res, err
+		}
+	}
+	return c.publishEach(ctx, source, fence, items)
+}
+
+// publishPacked writes the batch as packed entries in one script call;
+// parked is true when nothing was written because keys are parked.
+func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, items []Item) (res PublishResult, parked bool, err error) {
+	type entry struct {
+		stream string
+		n      int
+		body   []byte
+	}
+	var entries []*entry
+	open := map[string]*entry{}
+	add := func(model string, p int, key string, payload []byte) {
+		sk := c.keys.stream(model, p)
+		e := open[sk]
+		if e == nil || len(e.body) >= maxEntryBody {
+			e = &entry{stream: sk}
+			open[sk] = e
+			entries = append(entries, e)
+		}
+		e.body = appendPacked(e.body, key, payload)
+		e.n++
+		res.Published++
+	}
+	for i := range items {
+		it := &items[i]
+		if it.AllPartitions {
+			for p := 0; p < c.cfg.Partitions; p++ {
+				add(it.Model, p, it.Key, it.Payload)
+			}
+			continue
+		}
+		add(it.Model, c.PartitionOf(it.Key), it.Key, it.Payload)
+	}
+	keys := make([]string, 0, 2+len(entries))
+	keys = append(keys, c.keys.readerLock(source), c.keys.parked(source, stageReceive))
+	args := make([]any, 0, 1+2*len(entries))
+	args = append(args, fence.Value())
+	for _, e := range entries {
+		keys = append(keys, e.stream)
+		args = append(args, strconv.Itoa(e.n), e.body)
+	}
+	// EVAL, not EVALSHA: after a Redis restart EVALSHA fails with NOSCRIPT,
+	// and the body is small next to the objects.
+	pipe := c.rdb.Pipeline()
+	cmd := packedPublishScript.Eval(ctx, pipe, keys, args...)
+	wait := c.waitAOFCmd(ctx, pipe)
+	_, _ = pipe.Exec(ctx)
+	if err := cmd.Err(); err != nil {
+		return PublishResult{}, false, fmt.Errorf("publishing %d items for %s: %w", len(items), source, scriptError(err))
+	}
+	if n, _ := cmd.Int64(); n < 0 {
+		return PublishResult{}, true, nil
+	}
+	if err := checkWaitAOF(wait); err != nil {
+		return res, false, fmt.Errorf("publishing for %s: %w", source, err)
+	}
+	return res, false, nil
+}
+
+// publishEach writes one entry per object, parking and diverting as the
+// script decides.
+func (c *Client) publishEach(ctx context.Context, source string, fence Fence, items []Item) (PublishResult, error) {
 	var res PublishResult
 	for start := 0; start < len(items); {
 		pipe := c.rdb.Pipeline()
@@ -54,22 +137,11 @@ func (c *Client) Publish(ctx context.Context, source string, fence Fence, items 
 		for start < len(items) && len(cmds) < 64 {
 			end := min(start+maxItemsPerScript, len(items))
 			keys, args := c.publishArgs(source, fence, items[start:end])
-			// EVAL, not EVALSHA: a pipeline of EVALSHA after a Redis restart
-			// fails with NOSCRIPT, and retrying one call after later ones ran
-			// would reorder a partition. The body is small next to the items.
 			cmds = append(cmds, publishScript.Eval(ctx, pipe, keys, args...))
 			start = end
 		}
-		var wait *redis.Cmd
-		if c.waitAOF.Load() {
-			wait = pipe.Do(ctx, "WAITAOF", 1, 0, 5000)
-		}
+		wait := c.waitAOFCmd(ctx, pipe)
 		_, _ = pipe.Exec(ctx)
-		if wait != nil {
-			if acks, err := wait.Slice(); err != nil || len(acks) == 0 || acks[0] != int64(1) {
-				return res, fmt.Errorf("publishing for %s: the AOF fsync was not confirmed within 5s (WAITAOF: %v)", source, err)
-			}
-		}
 		for i, cmd := range cmds {
 			if err := cmd.Err(); err != nil {
 				return res, fmt.Errorf("publishing %d items for %s (call %d): %w", len(items), source, i, scriptError(err))
@@ -79,8 +151,30 @@ func (c *Client) Publish(ctx context.Context, source string, fence Fence, items 
 			res.Diverted += toInt(counts, 1)
 			res.DeadLettered += toInt(counts, 2)
 		}
+		if err := checkWaitAOF(wait); err != nil {
+			return res, fmt.Errorf("publishing for %s: %w", source, err)
+		}
 	}
 	return res, nil
+}
+
+// waitAOFCmd ends a pipeline with WAITAOF when the server has it (see
+// CheckDurability): the same connection as the writes it covers.
+func (c *Client) waitAOFCmd(ctx context.Context, pipe redis.Pipeliner) *redis.Cmd {
+	if !c.waitAOF.Load() {
+		return nil
+	}
+	return pipe.Do(ctx, "WAITAOF", 1, 0, 5000)
+}
+
+func checkWaitAOF(cmd *redis.Cmd) error {
+	if cmd == nil {
+		return nil
+	}
+	if acks, err := cmd.Slice(); err != nil || len(acks) == 0 || acks[0] != int64(1) {
+		return fmt.Errorf("the AOF fsync was not confirmed within 5s (WAITAOF: %v)", err)
+	}
+	return nil
 }
 
 func toInt(vals []any, i int) int {
@@ -108,6 +202,7 @@ func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string
 				parts[i] = i
 			}
 		}
+		body := appendPacked(nil, it.Key, it.Payload)
 		for _, p := range parts {
 			sk := c.keys.stream(it.Model, p)
 			idx, ok := streamIdx[sk]
@@ -116,7 +211,7 @@ func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string
 				idx = len(keys) // Lua indexes from 1
 				streamIdx[sk] = idx
 			}
-			args = append(args, "o", idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), "")
+			args = append(args, "o", idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), body)
 		}
 	}
 	args[1] = (len(args) - 2) / 7

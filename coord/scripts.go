@@ -6,8 +6,34 @@ import "github.com/redis/go-redis/v9"
 // the fleet's machines never matter. Scripts are replicated by effects (the
 // default since Redis 7), which makes TIME safe to use.
 
-// publishScript appends a batch of an ingest's items, fenced by the source's
-// reader lock.
+// packedPublishScript appends packed entries (see entry.go), fenced by the
+// source's reader lock, as long as nothing of the source is parked; when
+// something is, it writes nothing and the caller uses publishScript, which
+// looks at each object.
+//
+// KEYS[1] the source's reader lock
+// KEYS[2] the source's parked hash of the receive stage
+// KEYS[3..] one stream per entry (a stream may come more than once)
+// ARGV[1] the caller's lock value; then per entry: its object count, its body
+//
+// Returns the number of entries written, -1 when something is parked, or
+// the error "FENCED ..." when the lock holds another value (or none).
+var packedPublishScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED reader lock not held')
+end
+if redis.call('HLEN', KEYS[2]) > 0 then
+  return -1
+end
+for i = 3, #KEYS do
+  redis.call('XADD', KEYS[i], '*', 'n', ARGV[2 * (i - 2)], 'b', ARGV[2 * (i - 2) + 1])
+end
+return #KEYS - 2
+`)
+
+// publishScript appends a batch of an ingest's items one object per entry,
+// fenced by the source's reader lock. It is the path for batches with bad
+// records or while keys are parked.
 //
 // KEYS[1] the source's reader lock
 // KEYS[2] the source's parked hash of the receive stage
@@ -22,7 +48,7 @@ import "github.com/redis/go-redis/v9"
 //	model  the model
 //	payload
 //	extra1 object: its partition; record: its location
-//	extra2 record: why it is bad
+//	extra2 object: the entry body (see entry.go); record: why it is bad
 //
 // An object whose model|key is parked (an earlier change of that key is
 // dead-lettered) is diverted to the dead-letter stream behind it, so per-key
@@ -38,53 +64,58 @@ local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 local n = tonumber(ARGV[2])
 local pub, div, bad = 0, 0, 0
+-- While nothing is parked (nearly always), objects go straight to their
+-- streams without a lookup each.
+local anyParked = redis.call('HLEN', KEYS[2]) > 0
 for i = 0, n - 1 do
   local b = 3 + i * 7
-  local kind, idx, key, model, payload = ARGV[b], tonumber(ARGV[b+1]), ARGV[b+2], ARGV[b+3], ARGV[b+4]
-  local park = model .. '|' .. key
-  if kind == 'o' then
-    if redis.call('HEXISTS', KEYS[2], park) == 1 then
-      redis.call('XADD', KEYS[3], '*', 'stage', 'receive', 'kind', 'object', 'key', key, 'model', model,
-        'partition', ARGV[b+5], 'reason', 'parked behind an earlier dead letter of the same key',
-        'attempts', '0', 'time', now, 'payload', payload)
-      redis.call('HINCRBY', KEYS[2], park, 1)
-      div = div + 1
-    else
-      redis.call('XADD', KEYS[idx], '*', 'k', key, 'd', payload)
-      pub = pub + 1
-    end
-  else
-    redis.call('XADD', KEYS[3], '*', 'stage', 'receive', 'kind', 'record', 'key', key, 'model', model,
-      'location', ARGV[b+5], 'reason', ARGV[b+6], 'attempts', '1', 'time', now, 'payload', payload)
+  local kind = ARGV[b]
+  local park = nil
+  if kind == 'r' or anyParked then
+    park = ARGV[b+3] .. '|' .. ARGV[b+2]
+  end
+  if kind == 'o' and (not anyParked or redis.call('HEXISTS', KEYS[2], park) == 0) then
+    redis.call('XADD', KEYS[tonumber(ARGV[b+1])], '*', 'n', '1', 'b', ARGV[b+6])
+    pub = pub + 1
+  elseif kind == 'o' then
+    redis.call('XADD', KEYS[3], '*', 'stage', 'receive', 'kind', 'object', 'key', ARGV[b+2], 'model', ARGV[b+3],
+      'partition', ARGV[b+5], 'reason', 'parked behind an earlier dead letter of the same key',
+      'attempts', '0', 'time', now, 'payload', ARGV[b+4])
     redis.call('HINCRBY', KEYS[2], park, 1)
+    div = div + 1
+  else
+    redis.call('XADD', KEYS[3], '*', 'stage', 'receive', 'kind', 'record', 'key', ARGV[b+2], 'model', ARGV[b+3],
+      'location', ARGV[b+5], 'reason', ARGV[b+6], 'attempts', '1', 'time', now, 'payload', ARGV[b+4])
+    redis.call('HINCRBY', KEYS[2], park, 1)
+    anyParked = true
     bad = bad + 1
   end
 end
 return {pub, div, bad}
 `)
 
-// deadLetterScript moves one stream entry of a target to the target's
-// dead-letter stream, atomically with its acknowledgement, and parks its key.
+// deadLetterScript moves one object of a target's stream entry to the
+// target's dead-letter stream and parks its key. The entry itself is
+// acknowledged by the consumer once all its objects are applied or
+// dead-lettered; an entry of one object is acknowledged right after.
 //
-// KEYS[1] the partition stream
-// KEYS[2] the target's dead-letter stream
-// KEYS[3] the target's parked hash of the push stage
-// ARGV[1] group (the target), ARGV[2] entry id, ARGV[3] partition key,
-// ARGV[4] model, ARGV[5] partition, ARGV[6] reason, ARGV[7] attempts,
-// ARGV[8] payload, ARGV[9] "1" to act only if model|key is already parked
+// KEYS[1] the target's dead-letter stream
+// KEYS[2] the target's parked hash of the push stage
+// ARGV[1] partition key, ARGV[2] model, ARGV[3] partition, ARGV[4] origin
+// (entry id/object index), ARGV[5] reason, ARGV[6] attempts, ARGV[7]
+// payload, ARGV[8] "1" to act only if model|key is already parked
 //
-// Returns 1 when moved, 0 when ARGV[9] asked for a parked key that is not.
+// Returns 1 when moved, 0 when ARGV[8] asked for a parked key that is not.
 var deadLetterScript = redis.NewScript(`
-local park = ARGV[4] .. '|' .. ARGV[3]
-if ARGV[9] == '1' and redis.call('HEXISTS', KEYS[3], park) == 0 then
+local park = ARGV[2] .. '|' .. ARGV[1]
+if ARGV[8] == '1' and redis.call('HEXISTS', KEYS[2], park) == 0 then
   return 0
 end
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
-redis.call('XADD', KEYS[2], '*', 'stage', 'push', 'kind', 'entry', 'key', ARGV[3], 'model', ARGV[4],
-  'partition', ARGV[5], 'origin', ARGV[2], 'reason', ARGV[6], 'attempts', ARGV[7], 'time', now, 'payload', ARGV[8])
-redis.call('HINCRBY', KEYS[3], park, 1)
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[1], '*', 'stage', 'push', 'kind', 'entry', 'key', ARGV[1], 'model', ARGV[2],
+  'partition', ARGV[3], 'origin', ARGV[4], 'reason', ARGV[5], 'attempts', ARGV[6], 'time', now, 'payload', ARGV[7])
+redis.call('HINCRBY', KEYS[2], park, 1)
 return 1
 `)
 
@@ -114,8 +145,8 @@ return left
 //
 // KEYS[1] the dead-letter stream, KEYS[2] the receive stage's parked hash,
 // KEYS[3..] the streams, one per object
-// ARGV[1] the dead letter's id, ARGV[2] its model|key, ARGV[3] partition key,
-// then one payload per stream
+// ARGV[1] the dead letter's id, ARGV[2] its model|key, then one entry body
+// (see entry.go) per stream
 //
 // Returns the number of dead letters still holding the key, or -1 when the
 // entry was already gone (nothing is published then).
@@ -124,7 +155,7 @@ if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
   return -1
 end
 for i = 3, #KEYS do
-  redis.call('XADD', KEYS[i], '*', 'k', ARGV[3], 'd', ARGV[i + 1])
+  redis.call('XADD', KEYS[i], '*', 'n', '1', 'b', ARGV[i])
 end
 redis.call('XDEL', KEYS[1], ARGV[1])
 local left = redis.call('HINCRBY', KEYS[2], ARGV[2], -1)

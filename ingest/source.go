@@ -95,7 +95,26 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 	r.log.Info("reading source", "token", lock.Token())
-	mt := r.svc.cfg.Metrics
+	// Two stages: this goroutine reads and maps; publish runs on another
+	// and confirms positions strictly in order, so mapping the next batch
+	// overlaps the Redis round trip of this one.
+	jobs := make(chan job, 2)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for j := range jobs {
+			if err := r.publish(ctx, lock, src, j); err != nil {
+				cancel(err)
+				for range jobs { // drain: nothing more may be confirmed
+				}
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(jobs)
+		<-published
+	}()
 	stats := sourceStats(src)
 	for {
 		if stats != nil && stats.SnapshotRows.Load() > 0 && stats.SnapshotRows.Load() < stats.SnapshotEstimate.Load() {
@@ -107,22 +126,37 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		if err != nil {
 			return causeOr(ctx, err)
 		}
-		items := m.items(batch)
-		start := time.Now()
-		res, err := c.Publish(ctx, r.sys.Name, lock, items)
-		if err != nil {
-			return causeOr(ctx, err)
+		select {
+		case jobs <- job{batch: batch, items: m.items(batch)}:
+		case <-ctx.Done():
+			return causeOr(ctx, ctx.Err())
 		}
-		if batch.Position != "" {
-			if err := src.Confirm(ctx, batch.Position); err != nil {
-				return causeOr(ctx, err)
-			}
-		}
-		if res.DeadLettered > 0 {
-			r.log.Warn("records dead-lettered", "count", res.DeadLettered, "reason", firstBad(items))
-		}
-		observe(mt, r.sys.Name, m, batch, items, res, start, stats)
 	}
+}
+
+// job is a mapped batch on its way to Redis.
+type job struct {
+	batch connectors.Batch
+	items []coord.Item
+}
+
+// publish makes a batch durable in Redis, then confirms its position.
+func (r *sourceRunner) publish(ctx context.Context, lock *coord.ReaderLock, src connectors.Source, j job) error {
+	start := time.Now()
+	res, err := r.svc.cfg.Coord.Publish(ctx, r.sys.Name, lock, j.items)
+	if err != nil {
+		return err
+	}
+	if j.batch.Position != "" {
+		if err := src.Confirm(ctx, j.batch.Position); err != nil {
+			return err
+		}
+	}
+	if res.DeadLettered > 0 {
+		r.log.Warn("records dead-lettered", "count", res.DeadLettered, "reason", firstBad(j.items))
+	}
+	observe(r.svc.cfg.Metrics, r.sys.Name, j.batch, j.items, res, start, sourceStats(src))
+	return nil
 }
 
 // causeOr prefers the reason ctx was cancelled (a lost lock) over the error
@@ -150,7 +184,7 @@ func sourceStats(src connectors.Source) *postgres.Stats {
 	return nil
 }
 
-func observe(m *metrics.Metrics, system string, mp *mapper, b connectors.Batch, items []coord.Item, res coord.PublishResult, start time.Time, st *postgres.Stats) {
+func observe(m *metrics.Metrics, system string, b connectors.Batch, items []coord.Item, res coord.PublishResult, start time.Time, st *postgres.Stats) {
 	if m == nil {
 		return
 	}

@@ -158,6 +158,13 @@ func appendJSONString(dst []byte, s string) []byte {
 
 // DecodeEnvelope reads an encoded envelope.
 func DecodeEnvelope(b []byte) (Envelope, error) {
+	if e, ok := decodeEnvelopeFast(b); ok {
+		return e, nil
+	}
+	return decodeEnvelopeJSON(b)
+}
+
+func decodeEnvelopeJSON(b []byte) (Envelope, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var w wireEnvelope

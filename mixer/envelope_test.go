@@ -104,3 +104,25 @@ func BenchmarkEnvelope(b *testing.B) {
 		}
 	}
 }
+
+// FuzzEnvelopeFastDecoder checks that the fast decoder, whenever it accepts
+// an input, reads exactly what encoding/json reads.
+func FuzzEnvelopeFastDecoder(f *testing.F) {
+	f.Add([]byte(`{"v":1,"m":"product","op":"u","f":{"a":1,"b":"x\u00e9\n","c":null,"d":true,"e":-0.50},"s":"db","l":"public.t","p":"0/1","t":1700000000000000}`))
+	f.Add([]byte(`{"v":1,"m":"m","op":"d","f":{},"s":"","l":""}`))
+	f.Add([]byte(`{"v":1,"m":"m","op":"t","f":{"k":"\ud83d\ude00"},"s":"s","l":"l"}`))
+	f.Add([]byte(`{"v":1,"m":"m","op":"u","f":{"n":1e5,"o":{"x":1}},"s":"s","l":"l"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := decodeEnvelopeFast(b)
+		if !ok {
+			return
+		}
+		slow, err := decodeEnvelopeJSON(b)
+		if err != nil {
+			t.Fatalf("fast decoder accepted what encoding/json refuses (%v): %q", err, b)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("decoders disagree on %q:\nfast %#v\nslow %#v", b, fast, slow)
+		}
+	})
+}

@@ -13,16 +13,14 @@ import (
 	"github.com/sqlpipe/remix/mixer"
 )
 
-// handler writes batches of stream entries to one target.
+// handler writes batches of stream entries to one target. The consumer's
+// workers call it concurrently: it keeps no state between calls.
 type handler struct {
 	t          *target
 	sink       connectors.Sink
 	limiter    *coord.Limiter
 	consumer   *coord.Consumer
 	partitions int
-	results    []mixer.PushResult
-	records    []mixer.TargetRecord
-	owners     []int // the entry each record came from; -1 for a truncate
 }
 
 // Handle maps a batch through the push mixer and writes it in one sink
@@ -31,7 +29,9 @@ type handler struct {
 // of its model reached it (everything before it applied), then one pusher
 // empties the target locations before anything after it is written.
 func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
-	h.records, h.owners = h.records[:0], h.owners[:0]
+	records := make([]mixer.TargetRecord, 0, len(batch))
+	owners := make([]int, 0, len(batch)) // the entry each record came from; -1 for a truncate
+	var results []mixer.PushResult
 	var truncs []mixer.TargetRecord
 	var barriers []string
 	seen := make(map[string]bool, 8) // partitions with an entry earlier in the batch
@@ -67,19 +67,18 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			continue
 		}
 		seen[part] = true
-		h.results = h.t.sys.Push.Push(&env.Object, h.results[:0])
-		for _, r := range h.results {
+		results = h.t.sys.Push.Push(&env.Object, results[:0])
+		for _, r := range results {
 			if r.Err != nil {
 				return &coord.ItemError{Index: i, Err: coord.Permanent(r.Err)}
 			}
-			h.records = append(h.records, r.Record)
-			h.owners = append(h.owners, i)
+			records = append(records, r.Record)
+			owners = append(owners, i)
 		}
 		if !env.CommitTime.IsZero() {
 			commits = append(commits, env.CommitTime)
 		}
 	}
-	records, owners := h.records, h.owners
 	if len(truncs) > 0 { // every partition has arrived: what follows in this batch comes after the truncate
 		records = append(append([]mixer.TargetRecord(nil), truncs...), records...)
 		owners = append(make([]int, len(truncs)), owners...)

@@ -60,6 +60,9 @@ start_postgres() {
 		log "PostgreSQL already running on port $PG_PORT"
 		echo "$bin"; return
 	fi
+	if [ -f "$data/postgresql.conf" ] && grep -q '^synchronous_commit = off' "$data/postgresql.conf"; then
+		sed -i '/^synchronous_commit = off$/d' "$data/postgresql.conf" # older setups of this script
+	fi
 	if [ ! -f "$data/PG_VERSION" ]; then
 		mkdir -p "$data"
 		[ "$(id -u)" = 0 ] && chown postgres:postgres "$data"
@@ -76,7 +79,6 @@ shared_buffers = 256MB
 max_wal_size = 4GB
 fsync = off
 full_page_writes = off
-synchronous_commit = off
 logical_decoding_work_mem = 64MB
 wal_sender_timeout = 60s
 CONF

@@ -22,6 +22,7 @@ func main() {
 		fs.Var(&systems, "system", "read only this source system (repeatable; default all)")
 		fs.StringVar(&o.HTTPAddr, "http-addr", envOr("HTTP_ADDR", ":8080"), "address of /healthz, /readyz and /metrics (env HTTP_ADDR)")
 		fs.BoolVar(&o.AcceptLoss, "accept-redis-data-loss", false, "run on a Redis without AOF, accepting that a Redis restart can lose confirmed changes")
+		fs.BoolVar(&o.PProf, "pprof", os.Getenv("REMIX_PPROF") == "true", "serve Go profiles under /debug/pprof/ (env REMIX_PPROF=true)")
 		_ = fs.Parse(os.Args[1:])
 		o.Ingest, o.Sources = true, systems
 		return app.Run(ctx, o, os.Stderr)

@@ -21,6 +21,7 @@ func main() {
 		var systems cli.Systems
 		fs.Var(&systems, "system", "push only to this target system (repeatable; default all)")
 		fs.StringVar(&o.HTTPAddr, "http-addr", envOr("HTTP_ADDR", ":8081"), "address of /healthz, /readyz and /metrics (env HTTP_ADDR)")
+		fs.BoolVar(&o.PProf, "pprof", os.Getenv("REMIX_PPROF") == "true", "serve Go profiles under /debug/pprof/ (env REMIX_PPROF=true)")
 		_ = fs.Parse(os.Args[1:])
 		o.Pusher, o.Targets = true, systems
 		return app.Run(ctx, o, os.Stderr)

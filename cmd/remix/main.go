@@ -69,6 +69,7 @@ func runAll(ctx context.Context, args []string, stderr io.Writer) int {
 	o.Fleet.Register(fs)
 	fs.StringVar(&o.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz and /metrics")
 	fs.BoolVar(&o.AcceptLoss, "accept-redis-data-loss", false, "run on a Redis without AOF, accepting that a Redis restart can lose confirmed changes")
+	fs.BoolVar(&o.PProf, "pprof", false, "serve Go profiles under /debug/pprof/")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

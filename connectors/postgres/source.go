@@ -212,7 +212,10 @@ func (s *Source) Open(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.out = make(chan item, 64)
+	// A few items only: the reader gathers finished transactions into large
+	// items while the ingest is busy, and a snapshot item is a whole chunk,
+	// so this bounds the memory that waits here to a few chunks.
+	s.out = make(chan item, 4)
 	s.errc = make(chan error, 1)
 	s.wg.Add(1)
 	go func() {

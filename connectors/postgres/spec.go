@@ -41,7 +41,7 @@ func Spec() *config.Spec {
 			{Name: SettingSlotName, Kind: config.KindString, Doc: "replication slot; defaults to remix_<system name>"},
 			{Name: SettingPublicationName, Kind: config.KindString, Doc: "publication; defaults to remix_<system name>"},
 			{Name: SettingInitialSnapshot, Kind: config.KindBool, Default: true, Doc: "copy the mapped tables before streaming changes"},
-			{Name: SettingSnapshotChunk, Kind: config.KindInt, Default: int64(10000), Min: config.Float64(1), Doc: "rows read per snapshot query"},
+			{Name: SettingSnapshotChunk, Kind: config.KindInt, Default: int64(5000), Min: config.Float64(1), Doc: "rows read per snapshot query"},
 			{Name: SettingStatusInterval, Kind: config.KindDuration, Default: 5 * time.Second, Min: config.Float64(0.1), Doc: "how often the replication status is sent (at most 10s)"},
 			{Name: SettingMaxTransactionMB, Kind: config.KindInt, Default: int64(64), Min: config.Float64(1), Doc: "a streamed transaction larger than this spills to a temporary file"},
 		},

@@ -25,6 +25,7 @@ type reader struct {
 	conn      *pgconn.PgConn
 	relations map[uint32]*relation
 	cur       *item // the open non-streamed transaction's pending changes
+	pending   *item // finished transactions not yet taken by Next
 	inStream  bool
 	streamXid uint32
 	streamed  map[uint32]*streamBuf
@@ -57,6 +58,7 @@ func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
 	if ctx.Err() != nil {
 		// A graceful stop: tell the server what is durable, so the next
 		// reader does not read it again.
+		_ = r.conn.Conn().SetReadDeadline(time.Time{})
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = r.status(sctx, false)
 		cancel()
@@ -65,6 +67,11 @@ func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
 }
 
 func (r *reader) loop(ctx context.Context) error {
+	// Reads wait on a socket deadline rather than a context: pgconn watches a
+	// context with extra work on every call, and this loop makes one call per
+	// WAL message. Cancelling ctx moves the deadline to now.
+	stop := context.AfterFunc(ctx, func() { _ = r.conn.Conn().SetReadDeadline(time.Now()) })
+	defer stop()
 	r.next = time.Now().Add(r.interval)
 	for {
 		if !time.Now().Before(r.next) {
@@ -72,43 +79,70 @@ func (r *reader) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		// One deadline context per status period, not one per message.
-		rctx, cancel := context.WithDeadline(ctx, r.next)
-		err := r.receive(ctx, rctx)
-		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		deadline := r.next
+		if r.pending != nil { // do not sit on finished transactions while the stream is quiet
+			deadline = time.Now().Add(2 * time.Millisecond)
+		}
+		if err := r.conn.Conn().SetReadDeadline(deadline); err != nil {
+			return fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
+		}
+		quiet, err := r.receive(ctx)
 		if err != nil {
 			return err
+		}
+		if quiet {
+			if err := r.flush(ctx); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// receive handles messages until the next status update is due.
-func (r *reader) receive(ctx, rctx context.Context) error {
+// receive handles messages until the read deadline passes (quiet: nothing
+// arrived in time) or the next status update is due.
+func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
+	shortened := r.pending != nil // the caller already set a short deadline
 	for {
-		msg, err := r.conn.ReceiveMessage(rctx)
+		msg, err := r.conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 			if pgconn.Timeout(err) {
-				return nil
+				return true, nil
 			}
-			return fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
+			return false, fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
 		}
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
 			if err := r.copyData(ctx, m.Data); err != nil {
-				return err
+				return false, err
 			}
 		case *pgproto3.ErrorResponse:
 			pgErr := pgconn.ErrorResponseToPgError(m)
 			if pgErr.Code == "42704" || strings.Contains(pgErr.Message, "does not exist") && strings.Contains(pgErr.Message, "slot") {
-				return fmt.Errorf("%w: %s: %s", ErrSlotLost, r.s.sys.Name, pgErr.Message)
+				return false, fmt.Errorf("%w: %s: %s", ErrSlotLost, r.s.sys.Name, pgErr.Message)
 			}
-			return fmt.Errorf("replication: %w", pgErr)
+			return false, fmt.Errorf("replication: %w", pgErr)
 		}
 		if !time.Now().Before(r.next) {
-			return nil
+			return false, nil
+		}
+		if r.pending != nil {
+			select {
+			case r.s.out <- *r.pending: // Next is free again
+				r.pending = nil
+			default:
+				if !shortened { // do not sit on it if the stream goes quiet now
+					shortened = true
+					if err := r.conn.Conn().SetReadDeadline(time.Now().Add(2 * time.Millisecond)); err != nil {
+						return false, err
+					}
+				}
+			}
 		}
 	}
 }
@@ -117,7 +151,7 @@ func (r *reader) receive(ctx, rctx context.Context) error {
 // slot can move to the server's position, so WAL of unrelated tables does
 // not pile up.
 func (r *reader) idle() bool {
-	return r.cur == nil && len(r.streamed) == 0 && !r.s.snapshotPending.Load() &&
+	return r.cur == nil && r.pending == nil && len(r.streamed) == 0 && !r.s.snapshotPending.Load() &&
 		r.s.durable.Load() >= r.s.lastEmitted.Load()
 }
 
@@ -336,17 +370,53 @@ func (r *reader) addChanges(ctx context.Context, xid uint32, changes []connector
 	return nil
 }
 
-// emit hands an item over. While Next does not take it, status updates keep
-// going every half second so the server does not time the connection out.
+// coalesceChanges is how many changes of finished transactions the reader
+// gathers into one item while Next is not taking items.
+const coalesceChanges = 5000
+
+// emit hands an item over. When Next is busy, finished transactions gather
+// into one pending item (their positions are cumulative, so the last one
+// stands for all), up to coalesceChanges; only then does the reader wait,
+// sending status updates every half second so the server does not time the
+// connection out.
 func (r *reader) emit(ctx context.Context, it item, pos pglogrepl.LSN) error {
 	if pos != 0 {
 		r.s.lastEmitted.Store(uint64(pos))
+	}
+	if r.pending != nil {
+		r.pending.changes = append(r.pending.changes, it.changes...)
+		if it.pos != "" {
+			r.pending.pos = it.pos
+		}
+		if !it.commit.IsZero() {
+			r.pending.commit = it.commit
+		}
+		it = *r.pending
+		r.pending = nil
 	}
 	select {
 	case r.s.out <- it:
 		return nil
 	default:
 	}
+	if len(it.changes) < coalesceChanges && ctx.Err() == nil {
+		r.pending = &it
+		return nil
+	}
+	return r.send(ctx, it)
+}
+
+// flush hands over a pending item, waiting as long as it takes.
+func (r *reader) flush(ctx context.Context) error {
+	if r.pending == nil {
+		return nil
+	}
+	it := *r.pending
+	r.pending = nil
+	return r.send(ctx, it)
+}
+
+func (r *reader) send(ctx context.Context, it item) error {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {

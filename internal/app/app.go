@@ -32,6 +32,7 @@ type Options struct {
 	Sources    []string // --system for the ingest
 	Targets    []string // --system for the pusher
 	AcceptLoss bool     // --accept-redis-data-loss
+	PProf      bool     // --pprof: serve /debug/pprof on the HTTP address
 }
 
 // Env is what every command starts from: logger, configuration, Redis.
@@ -94,7 +95,7 @@ func Run(ctx context.Context, o Options, stderr io.Writer) error {
 		ready = append(ready, svc.Ready)
 		runs = append(runs, svc.Run)
 	}
-	srv, err := httpserver.New(o.HTTPAddr, all(ready), m, env.Log)
+	srv, err := httpserver.New(o.HTTPAddr, all(ready), m, o.PProf, env.Log)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,7 +76,19 @@ func (s *Systems) Set(v string) error { *s = append(*s, v); return nil }
 
 // Main runs a binary: the first SIGINT or SIGTERM cancels the context so
 // the process drains and stops; a second one exits at once.
+//
+// Unless GOGC or GOMEMLIMIT say otherwise, the garbage collector runs at
+// GOGC=400 under a soft limit of 100 MiB: the hot paths allocate many
+// short-lived values, and collecting them four times less often is worth
+// more CPU than the memory it costs, while the limit keeps a process near
+// its usual footprint.
 func Main(run func(ctx context.Context) error) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(100 << 20)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	netpprof "net/http/pprof"
 	"strings"
 	"time"
 
@@ -30,8 +31,10 @@ type Server struct {
 	ln  net.Listener
 }
 
-// New builds the server. m may be nil (no /metrics).
-func New(addr string, ready Readiness, m *metrics.Metrics, log *slog.Logger) (*Server, error) {
+// New builds the server. m may be nil (no /metrics). With pprof set it
+// also serves Go's profiles under /debug/pprof/ (for the operator's own
+// network only: profiles show code paths, not data).
+func New(addr string, ready Readiness, m *metrics.Metrics, pprof bool, log *slog.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -50,6 +53,12 @@ func New(addr string, ready Readiness, m *metrics.Metrics, log *slog.Logger) (*S
 	})
 	if m != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	}
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", netpprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", netpprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", netpprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", netpprof.Trace)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
