@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -71,11 +71,12 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 	dst = append(dst, `,"op":"`...)
 	dst = append(dst, op...)
 	dst = append(dst, `","f":{`...)
-	names := make([]string, 0, len(e.Fields))
+	var buf [24]string // models are small: no allocation for the common case
+	names := buf[:0]
 	for k := range e.Fields {
 		names = append(names, k)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for i, k := range names {
 		if i > 0 {
 			dst = append(dst, ',')

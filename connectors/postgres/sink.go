@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,16 +28,18 @@ type Sink struct {
 	tables map[string]*table // by location
 
 	mu  sync.Mutex
-	sql map[string]string // statement cache by shape
+	sql map[shape]string // statement cache
 }
 
 type table struct {
 	loc    string
 	quoted string
 	cols   map[string]*column
+	order  []*column // by index
 }
 
 type column struct {
+	index  int // place in order, for statement shapes
 	name   string
 	typ    string // format_type, used in casts
 	kind   mixer.ColumnKind
@@ -51,7 +53,7 @@ func NewSink(sys *config.System, deps connectors.SinkDeps) (connectors.Sink, err
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Sink{sys: sys, log: log, tables: map[string]*table{}, sql: map[string]string{}}, nil
+	return &Sink{sys: sys, log: log, tables: map[string]*table{}, sql: map[shape]string{}}, nil
 }
 
 // Open connects and checks every push location: the table exists, every
@@ -137,7 +139,9 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 			return nil, err
 		}
 		c.kind = kindOf(oid)
+		c.index = len(t.order)
 		t.cols[c.name] = &c
+		t.order = append(t.order, &c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -287,21 +291,31 @@ func (s *Sink) columns(t *table, r *mixer.TargetRecord) (map[string]*string, err
 	return out, nil
 }
 
+// shape identifies one statement: what it does, where, by which key, to
+// which columns (a bit per column, by index).
+type shape struct {
+	del    bool
+	loc    string
+	keyCol string
+	cols   [4]uint64 // up to 256 columns; wider tables fall back to text
+	wide   string
+}
+
 // queueRows adds the statements for collapsed rows: deletes first (a row
 // deleted then upserted in the batch is deleted, then inserted anew), then
-// upserts, then plain inserts.
+// upserts, then plain inserts. Rows of one shape go in one statement.
 func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
 	type group struct {
 		sql  string
 		args [][]*string
 	}
 	var groups []*group
-	byShape := map[string]*group{}
-	add := func(shape string, mk func() string, vals []*string) {
-		g := byShape[shape]
+	byShape := map[shape]*group{}
+	add := func(sh shape, mk func() string, vals []*string) {
+		g := byShape[sh]
 		if g == nil {
-			g = &group{sql: s.cached(shape, mk), args: make([][]*string, len(vals))}
-			byShape[shape] = g
+			g = &group{sql: s.cached(sh, mk), args: make([][]*string, len(vals))}
+			byShape[sh] = g
 			groups = append(groups, g)
 		}
 		for i, v := range vals {
@@ -311,7 +325,8 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
 	for _, st := range order {
 		if st.del {
 			t := s.tables[st.loc]
-			add("d\x00"+st.loc+"\x00"+st.keyCol, func() string { return s.deleteSQL(t, st.keyCol) }, []*string{&st.key})
+			keyCol := st.keyCol
+			add(shape{del: true, loc: st.loc, keyCol: keyCol}, func() string { return s.deleteSQL(t, keyCol) }, []*string{&st.key})
 		}
 	}
 	for pass := 0; pass < 2; pass++ {
@@ -324,18 +339,35 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
 				continue
 			}
 			t := s.tables[st.loc]
-			cols := make([]string, 0, len(st.up))
-			for c := range st.up {
-				cols = append(cols, c)
+			sh := shape{loc: st.loc, keyCol: st.keyCol}
+			cols := make([]*column, 0, len(st.up))
+			for name := range st.up {
+				cols = append(cols, t.cols[name])
 			}
-			sort.Strings(cols)
+			slices.SortFunc(cols, func(a, b *column) int { return a.index - b.index })
+			if len(t.order) <= 256 {
+				for _, c := range cols {
+					sh.cols[c.index/64] |= 1 << (c.index % 64)
+				}
+			} else {
+				names := make([]string, len(cols))
+				for i, c := range cols {
+					names[i] = c.name
+				}
+				sh.wide = strings.Join(names, "\x00")
+			}
 			vals := make([]*string, len(cols))
 			for i, c := range cols {
-				vals[i] = st.up[c]
+				vals[i] = st.up[c.name]
 			}
 			keyCol := st.keyCol
-			shape := "u\x00" + st.loc + "\x00" + keyCol + "\x00" + strings.Join(cols, "\x00")
-			add(shape, func() string { return s.upsertSQL(t, keyCol, cols) }, vals)
+			add(sh, func() string {
+				names := make([]string, len(cols))
+				for i, c := range cols {
+					names[i] = c.name
+				}
+				return s.upsertSQL(t, keyCol, names)
+			}, vals)
 		}
 	}
 	for _, g := range groups {
@@ -347,15 +379,15 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
 	}
 }
 
-func (s *Sink) cached(shape string, mk func() string) string {
+func (s *Sink) cached(sh shape, mk func() string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if q, ok := s.sql[shape]; ok {
+	if q, ok := s.sql[sh]; ok {
 		return q
 	}
 	q := mk()
 	if len(s.sql) < 4096 {
-		s.sql[shape] = q
+		s.sql[sh] = q
 	}
 	return q
 }
