@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sqlpipe/remix/internal/testenv"
 )
 
 // TestMixedLoadArrivesRowForRow: two tables with renamed columns, 10 000
@@ -117,5 +122,114 @@ func TestTruncateReplicates(t *testing.T) {
 	f.dst.QueryRow(f.ctx, `SELECT count(*) FROM fact_order WHERE state = 'new'`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d rows from before the truncate survived", n)
+	}
+}
+
+// httpAddr reads the address a process logged it listens on.
+func httpAddr(t *testing.T, p interface {
+	WaitStderr(string, time.Duration)
+	Stderr() string
+}) string {
+	t.Helper()
+	p.WaitStderr("http listening", 30*time.Second)
+	s := p.Stderr()
+	i := strings.Index(s, "addr=")
+	return strings.Fields(s[i+len("addr="):])[0]
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestReadinessFollowsTheWork: /readyz says ready only when the process
+// does its job: a pusher whose target table is missing is not ready, and
+// becomes ready once the table exists.
+func TestReadinessFollowsTheWork(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, fleetOptions{})
+	f.exec(f.dst, `DROP TABLE fact_order`)
+	pusher := f.pusher("pusher")
+	addr := httpAddr(t, pusher)
+	waitFor(t, "the pusher to report the missing table", 30*time.Second, func() bool {
+		code, body := get(t, "http://"+addr+"/readyz")
+		return code == 503 && strings.Contains(body, "table public.fact_order does not exist")
+	})
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != 200 {
+		t.Fatalf("healthz = %d while the process is up", code)
+	}
+	f.exec(f.dst, readFile(t, filepath.Join(example, "target.sql")))
+	waitFor(t, "the pusher to become ready", 60*time.Second, func() bool {
+		code, _ := get(t, "http://"+addr+"/readyz")
+		return code == 200
+	})
+	ingest := f.ingest("ingest")
+	iaddr := httpAddr(t, ingest)
+	waitFor(t, "the ingest to become ready", 30*time.Second, func() bool {
+		code, body := get(t, "http://"+iaddr+"/readyz")
+		return code == 200 && strings.Contains(body, "shop: streaming")
+	})
+	code, metrics := get(t, "http://"+iaddr+"/metrics")
+	if code != 200 || !strings.Contains(metrics, `remix_ingest_leader{system="shop"} 1`) {
+		t.Fatalf("metrics (%d):\n%.2000s", code, metrics)
+	}
+}
+
+// TestLostSlotStopsLoudlyAndResetRecovers: when the slot disappears the
+// ingest stops reading that source, says so in its log and readiness, and
+// creates no slot on its own; `remix reset` then starts the source over
+// with a fresh snapshot and the warehouse converges.
+func TestLostSlotStopsLoudlyAndResetRecovers(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, fleetOptions{})
+	f.exec(f.src, `INSERT INTO customers (full_name) VALUES ('before')`)
+	ingest := f.ingest("ingest")
+	ingest.WaitStderr("streaming changes", 30*time.Second)
+	f.pusher("pusher")
+	f.waitConverged(30 * time.Second)
+	ingest.Signal(syscall.SIGTERM)
+	<-ingest.Done()
+	var slot string
+	f.src.QueryRow(f.ctx, `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`).Scan(&slot)
+	f.exec(f.src, `SELECT pg_drop_replication_slot('`+slot+`')`)
+	f.exec(f.src, `INSERT INTO customers (full_name) VALUES ('while the slot was gone')`)
+
+	second := f.ingest("ingest-2")
+	addr := httpAddr(t, second)
+	second.WaitStderr("SOURCE STOPPED", 30*time.Second)
+	code, body := get(t, "http://"+addr+"/readyz")
+	if code != 503 || !strings.Contains(body, "shop: stopped") {
+		t.Fatalf("readyz %d: %s", code, body)
+	}
+	var slots int
+	f.src.QueryRow(f.ctx, `SELECT count(*) FROM pg_replication_slots WHERE database = current_database()`).Scan(&slots)
+	if slots != 0 {
+		t.Fatal("the ingest created a slot by itself")
+	}
+	second.Signal(syscall.SIGTERM)
+	<-second.Done()
+	out, err := f.remix("reset", "shop")
+	if err != nil || !strings.Contains(out, "shop reset") {
+		t.Fatalf("reset (%v): %s", err, out)
+	}
+	f.ingest("ingest-3").WaitStderr("snapshot read", 30*time.Second)
+	f.waitConverged(30 * time.Second)
+}
+
+// TestQuickstart runs the README's first command the way a newcomer would.
+func TestQuickstart(t *testing.T) {
+	t.Parallel()
+	testenv.PostgresURL(t)
+	cmd := exec.Command("../../scripts/quickstart.sh")
+	cmd.Env = append(os.Environ(), "QUICKSTART_EXIT=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "in the warehouse, with its own column names") {
+		t.Fatalf("quickstart (%v):\n%s", err, out)
 	}
 }

@@ -72,7 +72,7 @@ func TestStandbyIngestTakesOver(t *testing.T) {
 
 	// Watch the slot: at most one reader at any time.
 	var slot string
-	f.src.QueryRow(f.ctx, `SELECT slot_name FROM pg_replication_slots`).Scan(&slot)
+	f.src.QueryRow(f.ctx, `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`).Scan(&slot)
 	var maxReaders atomic.Int64
 	stopWatch := make(chan struct{})
 	watchDone := make(chan struct{})
