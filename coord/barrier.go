@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // A barrier lines up every partition of a model at one change that concerns
@@ -22,31 +20,6 @@ const (
 	BarrierApply                     // the caller applies the change, then calls BarrierDone
 	BarrierDone                      // applied already: skip the copy
 )
-
-// barrierScript records an arrival and says what the caller does.
-//
-// KEYS[1] the set of arrived partitions, KEYS[2] the owner lock, KEYS[3] done
-// ARGV[1] the partition, ARGV[2] the partition count, ARGV[3] the caller,
-// ARGV[4] owner lock TTL in ms
-//
-// Returns 2 done, 1 apply (the caller owns it), 0 wait.
-var barrierScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], 604800000)
-if redis.call('SCARD', KEYS[1]) < tonumber(ARGV[2]) then return 0 end
-local owner = redis.call('GET', KEYS[2])
-if owner == false then
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-  return 1
-end
-if owner == ARGV[3] then return 1 end
-return 0
-`)
-
-func (k keys) barrier(target, id, part string) string {
-	return k.ns + ":{grp:" + target + "}:barrier:" + id + ":" + part
-}
 
 // Barrier records that partition reached barrier id of a target's consumer
 // group, everything before it applied, and says what to do.

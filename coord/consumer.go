@@ -2,13 +2,11 @@ package coord
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +29,7 @@ type Delivery struct {
 	// this time included: above 1 after its consumer died mid-batch.
 	Deliveries int
 	stream     string
+	replay     *replayMarker // set on replay markers, which handlers never see
 }
 
 // ref names the object across the consumer.
@@ -304,251 +303,6 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	return batch, nil
 }
 
-// process applies a batch under the policy described on Handler.
-func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) error {
-	cfg := cs.c.cfg
-	attempts := make(map[string]int, len(batch))
-	for _, d := range batch {
-		attempts[d.ref()] = d.Deliveries
-	}
-	parked, err := cs.parkedKeys(ctx, batch)
-	if err != nil {
-		return err
-	}
-	// An entry delivered more often than MaxAttempts without being
-	// acknowledged has probably crashed the pushers that took it: set it
-	// aside before it crashes this one.
-	kept := batch[:0:0]
-	for _, d := range batch {
-		if d.Deliveries > cfg.MaxAttempts {
-			reason := fmt.Sprintf("delivered %d times without being acknowledged (the pushers handling it may have crashed)", d.Deliveries)
-			if err := cs.deadLetter(ctx, d, reason, d.Deliveries, parked); err != nil {
-				return err
-			}
-			continue
-		}
-		kept = append(kept, d)
-	}
-	queue := [][]Delivery{kept}
-	var b backoff
-	for len(queue) > 0 {
-		cur := queue[0]
-		queue = queue[1:]
-		cur = cs.keepOwned(cur)
-		cur, err := cs.divertParked(ctx, cur, parked)
-		if err != nil {
-			return err
-		}
-		if len(cur) == 0 {
-			continue
-		}
-		herr := h.Handle(ctx, cur)
-		if herr == nil {
-			if err := cs.ack(ctx, cur); err != nil {
-				return err
-			}
-			b.reset()
-			continue
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var item *ItemError
-		switch {
-		case errors.Is(herr, ErrUnavailable):
-			cs.log.Warn("target unavailable; retrying", "error", herr)
-			if !b.wait(ctx, cfg) {
-				return ctx.Err()
-			}
-			queue = append([][]Delivery{cur}, queue...)
-		case errors.As(herr, &item) && errors.Is(herr, ErrDefer) && item.Index >= 0 && item.Index < len(cur):
-			var rest []Delivery
-			rest, queue = cs.deferFrom(cur, item.Index, queue)
-			queue = append([][]Delivery{rest}, queue...)
-		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index >= 0 && item.Index < len(cur):
-			bad := cur[item.Index]
-			if err := cs.deadLetter(ctx, bad, item.Err.Error(), attempts[bad.ref()], parked); err != nil {
-				return err
-			}
-			rest := append(append([]Delivery(nil), cur[:item.Index]...), cur[item.Index+1:]...)
-			queue = append([][]Delivery{rest}, queue...)
-		case errors.Is(herr, ErrPermanent):
-			if len(cur) == 1 {
-				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()], parked); err != nil {
-					return err
-				}
-				continue
-			}
-			queue = append(split(cur), queue...)
-		default:
-			worst := 0
-			for _, d := range cur {
-				attempts[d.ref()]++
-				worst = max(worst, attempts[d.ref()])
-			}
-			if worst <= cfg.MaxAttempts {
-				cs.log.Debug("batch failed; retrying", "entries", len(cur), "attempt", worst, "error", herr)
-				if !b.wait(ctx, cfg) {
-					return ctx.Err()
-				}
-				queue = append([][]Delivery{cur}, queue...)
-				continue
-			}
-			if len(cur) == 1 {
-				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()]-1, parked); err != nil {
-					return err
-				}
-				continue
-			}
-			// Give each half fresh tries to find the entry that fails.
-			for _, d := range cur {
-				attempts[d.ref()] = cfg.MaxAttempts - 1
-			}
-			queue = append(split(cur), queue...)
-		}
-	}
-	return nil
-}
-
-// deferPause is how long a deferred partition waits before it is tried again.
-const deferPause = 100 * time.Millisecond
-
-// deferFrom holds back cur[i] and every later entry of its partition, in
-// cur and in the queued sub-batches, putting them in front of the
-// partition's backlog; it returns what remains to apply now.
-func (cs *Consumer) deferFrom(cur []Delivery, i int, queue [][]Delivery) ([]Delivery, [][]Delivery) {
-	stream := cur[i].stream
-	var held, rest []Delivery
-	for j, d := range cur {
-		if d.stream == stream && j >= i {
-			held = append(held, d)
-		} else {
-			rest = append(rest, d)
-		}
-	}
-	newQueue := make([][]Delivery, 0, len(queue))
-	for _, q := range queue {
-		var keep []Delivery
-		for _, d := range q {
-			if d.stream == stream {
-				held = append(held, d)
-			} else {
-				keep = append(keep, d)
-			}
-		}
-		if len(keep) > 0 {
-			newQueue = append(newQueue, keep)
-		}
-	}
-	cs.mu.Lock()
-	if p := cs.owned[stream]; p != nil {
-		p.backlog = append(held, p.backlog...)
-		p.pausedUntil = time.Now().Add(deferPause)
-	}
-	cs.mu.Unlock()
-	return rest, newQueue
-}
-
-func split(b []Delivery) [][]Delivery {
-	m := len(b) / 2
-	return [][]Delivery{b[:m:m], b[m:]}
-}
-
-// keepOwned drops entries of partitions this consumer no longer owns: their
-// new owner claims and applies them, in order.
-func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	out := b[:0:0]
-	for _, d := range b {
-		if p := cs.owned[d.stream]; p != nil {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// parkedKeys returns which model|keys of the batch are parked in the
-// target's push stage. It costs a round trip only while something is parked.
-func (cs *Consumer) parkedKeys(ctx context.Context, batch []Delivery) (map[string]bool, error) {
-	parked := map[string]bool{}
-	if cs.parkedN.Load() == 0 {
-		return parked, nil
-	}
-	fields := make([]string, len(batch))
-	for i, d := range batch {
-		fields[i] = d.Model + "|" + d.Key
-	}
-	vals, err := cs.c.rdb.HMGet(ctx, cs.c.keys.parked(cs.target, stagePush), fields...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading parked keys: %w", err)
-	}
-	for i, v := range vals {
-		if v != nil {
-			parked[fields[i]] = true
-		}
-	}
-	return parked, nil
-}
-
-// divertParked dead-letters the entries whose key is parked behind an
-// earlier dead letter, unless the key was unparked meanwhile (a replay just
-// finished): then the entry is applied as usual.
-func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[string]bool) ([]Delivery, error) {
-	if len(parked) == 0 {
-		return b, nil
-	}
-	out := b[:0:0]
-	for _, d := range b {
-		if !parked[d.Model+"|"+d.Key] {
-			out = append(out, d)
-			continue
-		}
-		moved, err := cs.deadLetterScript(ctx, d, "parked behind an earlier dead letter of the same key", 0, true)
-		if err != nil {
-			return nil, err
-		}
-		if !moved {
-			delete(parked, d.Model+"|"+d.Key)
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
-func (cs *Consumer) deadLetter(ctx context.Context, d Delivery, reason string, attempts int, parked map[string]bool) error {
-	for strings.HasPrefix(reason, ErrPermanent.Error()+": ") { // the class is not news in a dead letter
-		reason = strings.TrimPrefix(reason, ErrPermanent.Error()+": ")
-	}
-	if _, err := cs.deadLetterScript(ctx, d, reason, attempts, false); err != nil {
-		return err
-	}
-	parked[d.Model+"|"+d.Key] = true
-	cs.parkedN.Add(1)
-	cs.log.Warn("entry dead-lettered", "model", d.Model, "partition", d.Partition, "id", d.ID, "attempts", attempts, "reason", reason)
-	return nil
-}
-
-func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason string, attempts int, onlyIfParked bool) (bool, error) {
-	only := "0"
-	if onlyIfParked {
-		only = "1"
-	}
-	n, err := deadLetterScript.Run(ctx, cs.c.rdb,
-		[]string{cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush)},
-		d.Key, d.Model, strconv.Itoa(d.Partition), d.ref(), reason, strconv.Itoa(attempts), d.Payload, only).Int64()
-	if err != nil {
-		return false, fmt.Errorf("dead-lettering %s: %w", d.ref(), err)
-	}
-	if n == 1 {
-		cs.deadLettered.Add(1)
-		if err := cs.ack(ctx, []Delivery{d}); err != nil { // its entry may be complete now
-			return true, err
-		}
-	}
-	return n == 1, nil
-}
-
 // ack records objects as done and acknowledges the entries whose objects
 // are all done, one XACK per stream in one round trip; it also refreshes the
 // count of parked keys.
@@ -595,30 +349,8 @@ func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
 		}
 	}
 }
-
 func isNoGroup(err error) bool {
 	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
-}
-
-// backoff waits exponentially longer between retries.
-type backoff struct{ n int }
-
-func (b *backoff) reset() { b.n = 0 }
-
-func (b *backoff) wait(ctx context.Context, cfg Config) bool {
-	d := cfg.RetryBackoff << min(b.n, 16)
-	if d > cfg.MaxRetryBackoff || d <= 0 {
-		d = cfg.MaxRetryBackoff
-	}
-	b.n++
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // Trim trims one partition stream below what every consumer group has

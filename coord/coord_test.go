@@ -208,19 +208,70 @@ func TestPoisonEntryIsDeadLetteredAndReplayed(t *testing.T) {
 	if n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); n != 2 {
 		t.Fatalf("%d dead letters, want the poison and the entry parked behind it", n)
 	}
-	// Replay into the target (as `remix dlq replay` does) once it is fixed.
-	healed.Store(true)
-	rr, err := b.c.Replay(b.ctx, "tgt", nil, func(ctx context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
-		return nil, rec.Handle(ctx, []coord.Delivery{{Model: d.Model, Key: d.Key, Payload: d.Payload}})
-	})
-	if err != nil || rr.Replayed != 2 {
-		t.Fatalf("replay %+v, %v", rr, err)
+	// The single-object entry moved atomically with its acknowledgement:
+	// nothing is left pending in the group.
+	if sum := b.rdb.XPending(b.ctx, b.c.StreamKey("product", 0), "tgt").Val(); sum.Count != 0 {
+		t.Fatalf("%d entries still pending after dead-lettering", sum.Count)
 	}
+	// Once fixed, ask for a replay (as `remix dlq replay` does): the
+	// partition's owner replays the key's dead letters in order when it
+	// reaches the marker.
+	healed.Store(true)
+	n, err := b.c.RequestReplay(b.ctx, "tgt", nil)
+	if err != nil || n != 1 {
+		t.Fatalf("replay request: %d keys, %v", n, err)
+	}
+	waitFor(t, "the replay", 10*time.Second, rec.notify, func() bool { return len(rec.get("p")) == 2 })
 	if got := rec.get("p"); !reflect.DeepEqual(got, []string{"poison", "p2"}) {
 		t.Fatalf("p after replay: %v", got)
 	}
+	waitFor(t, "the queue to empty", 10*time.Second, nil, func() bool {
+		n, _ := b.c.DeadLetterCount(b.ctx, "tgt")
+		parked, _ := b.c.Parked(b.ctx, "tgt", "push")
+		return n == 0 && len(parked) == 0
+	})
 	b.publish(t, l, obj("product", "p", "p3"))
 	waitFor(t, "p3 flows again", 10*time.Second, rec.notify, func() bool { return len(rec.get("p")) == 3 })
+}
+
+// TestReplayKeepsOrderAndTargets: a replay marker replays only for its
+// target; another target sharing the stream skips it; changes of the key
+// written after the marker apply after the replayed ones.
+func TestReplayKeepsOrderAndTargets(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	a := newRecorder()
+	var broken atomic.Bool
+	broken.Store(true)
+	a.fail = func(batch []coord.Delivery) error {
+		for i, d := range batch {
+			if broken.Load() && strings.HasPrefix(string(d.Payload), "k:") {
+				return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("refused"))}
+			}
+		}
+		return nil
+	}
+	other := newRecorder()
+	runConsumer(t, b, "a", a, "product")
+	runConsumer(t, b, "b", other, "product")
+	b.publish(t, l, obj("product", "k", "k:1"))
+	b.publish(t, l, obj("product", "k", "k:2"))
+	b.publish(t, l, obj("product", "x", "x:1"))
+	waitFor(t, "both targets", 10*time.Second, nil, func() bool { return a.count() == 1 && other.count() == 3 })
+	broken.Store(false)
+	if n, err := b.c.RequestReplay(b.ctx, "a", nil); err != nil || n != 1 {
+		t.Fatalf("request: %d, %v", n, err)
+	}
+	b.publish(t, l, obj("product", "k", "k:3")) // after the marker
+	waitFor(t, "the replay and k:3", 10*time.Second, a.notify, func() bool { return len(a.get("k")) == 3 })
+	if got := a.get("k"); !reflect.DeepEqual(got, []string{"k:1", "k:2", "k:3"}) {
+		t.Fatalf("target a applied %v", got)
+	}
+	waitFor(t, "target b", 10*time.Second, other.notify, func() bool { return other.count() == 4 })
+	if got := other.get("k"); !reflect.DeepEqual(got, []string{"k:1", "k:2", "k:3"}) {
+		t.Fatalf("target b applied %v: the marker was for a", got)
+	}
 }
 
 func TestPermanentErrorsAreIsolated(t *testing.T) {

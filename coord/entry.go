@@ -56,10 +56,23 @@ func unpack(b []byte) ([]packedObject, error) {
 	return out, nil
 }
 
+// A replay marker is an entry with fields c=replay, t (target), m (model)
+// and k (key): when the partition's owner in the target's group reaches it,
+// it replays the key's dead letters there, in the partition's order.
+
+// replayMarker is a replay request read from a partition.
+type replayMarker struct {
+	target, model, key string
+}
+
 // entryDeliveries unpacks a stream entry into one delivery per object. An
 // entry that cannot be read becomes a single delivery holding its raw body,
 // which the handler will refuse and the consumer dead-letter.
 func entryDeliveries(p *partition, m redis.XMessage, deliveries int) []Delivery {
+	if str(m.Values["c"]) == "replay" {
+		r := &replayMarker{target: str(m.Values["t"]), model: str(m.Values["m"]), key: str(m.Values["k"])}
+		return []Delivery{{Model: p.model, Partition: p.index, ID: m.ID, Count: 1, Key: r.key, Deliveries: deliveries, stream: p.stream, replay: r}}
+	}
 	body, _ := m.Values["b"].(string)
 	objs, err := unpack([]byte(body))
 	if n, _ := strconv.Atoi(str(m.Values["n"])); err != nil || n != len(objs) || n == 0 {

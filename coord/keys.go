@@ -51,6 +51,12 @@ func (k keys) checkpoint(source, name string) string {
 // its own "rate:" prefix in front.
 func (k keys) rateLimit(system string) string { return k.ns + ":{rl:" + system + "}" }
 
+// barrier is one of a barrier's keys (arrived, owner, done) in a target's
+// consumer group.
+func (k keys) barrier(target, id, part string) string {
+	return k.ns + ":{grp:" + target + "}:barrier:" + id + ":" + part
+}
+
 // topology records the partition count of each model.
 func (k keys) topology() string { return k.ns + ":topology" }
 

@@ -95,15 +95,18 @@ return {pub, div, bad}
 `)
 
 // deadLetterScript moves one object of a target's stream entry to the
-// target's dead-letter stream and parks its key. The entry itself is
-// acknowledged by the consumer once all its objects are applied or
-// dead-lettered; an entry of one object is acknowledged right after.
+// target's dead-letter stream and parks its key; when the object was the last
+// of its entry still to handle, it acknowledges the entry in the same atomic
+// step (so a single-object entry moves atomically with its acknowledgement).
 //
 // KEYS[1] the target's dead-letter stream
 // KEYS[2] the target's parked hash of the push stage
+// KEYS[3] the partition stream
 // ARGV[1] partition key, ARGV[2] model, ARGV[3] partition, ARGV[4] origin
 // (entry id/object index), ARGV[5] reason, ARGV[6] attempts, ARGV[7]
-// payload, ARGV[8] "1" to act only if model|key is already parked
+// payload, ARGV[8] "1" to act only if model|key is already parked,
+// ARGV[9] the group (the target), ARGV[10] the entry id, ARGV[11] "1" to
+// acknowledge the entry
 //
 // Returns 1 when moved, 0 when ARGV[8] asked for a parked key that is not.
 var deadLetterScript = redis.NewScript(`
@@ -116,6 +119,9 @@ local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 redis.call('XADD', KEYS[1], '*', 'stage', 'push', 'kind', 'entry', 'key', ARGV[1], 'model', ARGV[2],
   'partition', ARGV[3], 'origin', ARGV[4], 'reason', ARGV[5], 'attempts', ARGV[6], 'time', now, 'payload', ARGV[7])
 redis.call('HINCRBY', KEYS[2], park, 1)
+if ARGV[11] == '1' then
+  redis.call('XACK', KEYS[3], ARGV[9], ARGV[10])
+end
 return 1
 `)
 
@@ -258,4 +264,25 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED reader lock not held')
 end
 return redis.call('SET', KEYS[2], ARGV[2])
+`)
+
+// barrierScript records an arrival and says what the caller does.
+//
+// KEYS[1] the set of arrived partitions, KEYS[2] the owner lock, KEYS[3] done
+// ARGV[1] the partition, ARGV[2] the partition count, ARGV[3] the caller,
+// ARGV[4] owner lock TTL in ms
+//
+// Returns 2 done, 1 apply (the caller owns it), 0 wait.
+var barrierScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 604800000)
+if redis.call('SCARD', KEYS[1]) < tonumber(ARGV[2]) then return 0 end
+local owner = redis.call('GET', KEYS[2])
+if owner == false then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  return 1
+end
+if owner == ARGV[3] then return 1 end
+return 0
 `)

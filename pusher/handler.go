@@ -158,51 +158,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Replayer opens a target's sink and returns what `remix dlq replay` calls
-// for each of the target's dead letters: map the stored object again with
-// the current push mixer and write it. close releases the sink.
-func Replayer(ctx context.Context, cfg Config, system string) (apply func(context.Context, *coord.DeadLetter) ([]coord.Item, error), closeFn func(), err error) {
-	sys := cfg.Config.System(system)
-	if sys == nil || sys.Push == nil {
-		return nil, nil, fmt.Errorf("%s is not a target in this configuration", system)
-	}
-	conn, ok := cfg.Connectors[sys.Type]
-	if !ok || conn.NewSink == nil {
-		return nil, nil, fmt.Errorf("%s systems cannot be written by this build", sys.Type)
-	}
-	sink, err := conn.NewSink(sys, connectors.SinkDeps{Logger: cfg.Logger})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := sink.Open(ctx); err != nil {
-		return nil, nil, err
-	}
-	limiter, err := limiterFor(cfg.Coord, sys)
-	if err != nil {
-		return nil, nil, err
-	}
-	apply = func(ctx context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
-		env, err := mixer.DecodeEnvelope(d.Payload)
-		if err != nil {
-			return nil, err
-		}
-		var records []mixer.TargetRecord
-		for _, r := range sys.Push.Push(&env.Object, nil) {
-			if r.Err != nil {
-				return nil, r.Err
-			}
-			records = append(records, r.Record)
-		}
-		if limiter != nil {
-			if err := limiter.Wait(ctx, 1); err != nil {
-				return nil, err
-			}
-		}
-		return nil, sink.Write(ctx, records)
-	}
-	return apply, func() { _ = sink.Close(context.WithoutCancel(ctx)) }, nil
-}
-
 func limiterFor(c *coord.Client, sys *config.System) (*coord.Limiter, error) {
 	if sys.RateLimit <= 0 {
 		return nil, nil

@@ -12,7 +12,6 @@ import (
 	"github.com/sqlpipe/remix/connectors/builtin"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/ingest"
-	"github.com/sqlpipe/remix/pusher"
 )
 
 // ListDeadLetters prints the dead letters of the given systems (all when
@@ -73,49 +72,64 @@ func oneLine(s string, n int) string {
 }
 
 // ReplayDeadLetters replays a system's dead letters in order with the
-// current configuration: receive-stage ones are mapped again and published,
-// push-stage ones are written to the target. ids, when given, limits the
-// replay to those (later dead letters of the same keys wait).
+// current configuration. Receive-stage ones (bad records of a source, and the
+// changes parked behind them) are mapped again and published here, at once.
+// Push-stage ones (what a target refused) are replayed by the target's
+// pushers: a replay marker goes into each parked key's partition, and the
+// pusher owning it replays the key's dead letters when it reaches the marker,
+// keeping the key's changes in order. ids, when given, limits the replay to
+// those dead letters (and, for the push stage, to their keys).
 func ReplayDeadLetters(ctx context.Context, env *Env, system string, ids []string, w io.Writer) error {
 	sys := env.Config.System(system)
 	if sys == nil {
 		return fmt.Errorf("no system %q in the configuration", system)
 	}
-	var receive, push func(context.Context, *coord.DeadLetter) ([]coord.Item, error)
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
 	if sys.Receive != nil {
-		f, err := ingest.ReplayFunc(env.Config, system)
+		apply, err := ingest.ReplayFunc(env.Config, system)
 		if err != nil {
 			return err
 		}
-		receive = f
+		res, err := env.Coord.Replay(ctx, system, func(d *coord.DeadLetter) bool {
+			return d.Stage == "receive" && (len(want) == 0 || want[d.ID])
+		}, apply)
+		fmt.Fprintf(w, "receive stage: replayed %d, failed %d (kept, with their keys parked), skipped %d\n", res.Replayed, res.Failed, res.Skipped)
+		if err != nil {
+			return err
+		}
 	}
 	if sys.Push != nil {
-		f, closeFn, err := pusher.Replayer(ctx, pusher.Config{Config: env.Config, Coord: env.Coord, Connectors: builtin.Connectors(), Logger: env.Log}, system)
+		keys := map[string]bool{}
+		if len(want) > 0 {
+			after := ""
+			for {
+				dls, err := env.Coord.DeadLetters(ctx, system, after, 500)
+				if err != nil {
+					return err
+				}
+				if len(dls) == 0 {
+					break
+				}
+				for i := range dls {
+					after = dls[i].ID
+					if want[dls[i].ID] {
+						keys[dls[i].ParkKey()] = true
+					}
+				}
+			}
+		}
+		n, err := env.Coord.RequestReplay(ctx, system, func(model, key string) bool {
+			return len(want) == 0 || keys[model+"|"+key]
+		})
 		if err != nil {
 			return err
 		}
-		defer closeFn()
-		push = f
+		fmt.Fprintf(w, "push stage: replay requested for %d keys; the pushers of %s replay them in partition order (check with remix dlq list)\n", n, system)
 	}
-	var filter func(*coord.DeadLetter) bool
-	if len(ids) > 0 {
-		want := map[string]bool{}
-		for _, id := range ids {
-			want[id] = true
-		}
-		filter = func(d *coord.DeadLetter) bool { return want[d.ID] }
-	}
-	res, err := env.Coord.Replay(ctx, system, filter, func(ctx context.Context, d *coord.DeadLetter) ([]coord.Item, error) {
-		if d.Stage == "receive" && receive != nil {
-			return receive(ctx, d)
-		}
-		if d.Stage == "push" && push != nil {
-			return push(ctx, d)
-		}
-		return nil, fmt.Errorf("%s is not a %s system in this configuration", system, d.Stage)
-	})
-	fmt.Fprintf(w, "replayed %d, failed %d (kept, with their keys parked), skipped %d\n", res.Replayed, res.Failed, res.Skipped)
-	return err
+	return nil
 }
 
 // DropDeadLetters removes dead letters (all of the system's when ids is

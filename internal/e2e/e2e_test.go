@@ -233,3 +233,36 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("quickstart (%v):\n%s", err, out)
 	}
 }
+
+// TestTargetRefusalIsReplayed: the warehouse refuses a row (a CHECK
+// constraint); the row goes to the warehouse's dead-letter queue while the
+// rest flows, later changes of the row wait behind it, and once the target
+// is fixed `remix dlq replay warehouse` has the pushers apply them in order.
+func TestTargetRefusalIsReplayed(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, fleetOptions{})
+	f.exec(f.dst, `ALTER TABLE fact_order ADD CONSTRAINT small CHECK (amount < 1000)`)
+	f.ingest("ingest").WaitStderr("streaming changes", 30*time.Second)
+	f.pusher("pusher")
+	f.exec(f.src, `INSERT INTO orders (id, total, status) VALUES (1, 10, 'new'), (2, 5000, 'new'), (3, 20, 'new')`)
+	f.exec(f.src, `UPDATE orders SET status = 'paid' WHERE id = 2`)
+	f.exec(f.src, `INSERT INTO orders (id, total, status) VALUES (4, 30, 'new')`)
+	waitFor(t, "the orders the warehouse accepts", 30*time.Second, func() bool {
+		var n int
+		f.dst.QueryRow(f.ctx, `SELECT count(*) FROM fact_order`).Scan(&n)
+		return n == 3
+	})
+	waitFor(t, "the refused order and its update in the dead-letter queue", 30*time.Second, func() bool {
+		out, _ := f.remix("dlq", "list", "--system", "warehouse")
+		return strings.Count(out, "warehouse ") == 2 && strings.Contains(out, `violates check constraint "small"`)
+	})
+	f.exec(f.dst, `ALTER TABLE fact_order DROP CONSTRAINT small`)
+	out, err := f.remix("dlq", "replay", "warehouse")
+	if err != nil || !strings.Contains(out, "replay requested for 1 keys") {
+		t.Fatalf("replay (%v): %s", err, out)
+	}
+	f.waitConverged(30 * time.Second)
+	if out, _ := f.remix("dlq", "list", "--system", "warehouse"); strings.Count(out, "\n") != 1 {
+		t.Fatalf("dead letters left after the replay:\n%s", out)
+	}
+}

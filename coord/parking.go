@@ -1,0 +1,108 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// parkedKeys returns which model|keys of the batch are parked in the
+// target's push stage. It costs a round trip only while something is parked.
+func (cs *Consumer) parkedKeys(ctx context.Context, batch []Delivery) (map[string]bool, error) {
+	parked := map[string]bool{}
+	if cs.parkedN.Load() == 0 {
+		return parked, nil
+	}
+	fields := make([]string, len(batch))
+	for i, d := range batch {
+		fields[i] = d.Model + "|" + d.Key
+	}
+	vals, err := cs.c.rdb.HMGet(ctx, cs.c.keys.parked(cs.target, stagePush), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading parked keys: %w", err)
+	}
+	for i, v := range vals {
+		if v != nil {
+			parked[fields[i]] = true
+		}
+	}
+	return parked, nil
+}
+
+// divertParked dead-letters the entries whose key is parked behind an
+// earlier dead letter, unless the key was unparked meanwhile (a replay just
+// finished): then the entry is applied as usual.
+func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[string]bool) ([]Delivery, error) {
+	if len(parked) == 0 {
+		return b, nil
+	}
+	out := b[:0:0]
+	for _, d := range b {
+		if !parked[d.Model+"|"+d.Key] {
+			out = append(out, d)
+			continue
+		}
+		moved, err := cs.deadLetterScript(ctx, d, "parked behind an earlier dead letter of the same key", 0, true)
+		if err != nil {
+			return nil, err
+		}
+		if !moved {
+			delete(parked, d.Model+"|"+d.Key)
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (cs *Consumer) deadLetter(ctx context.Context, d Delivery, reason string, attempts int, parked map[string]bool) error {
+	for strings.HasPrefix(reason, ErrPermanent.Error()+": ") { // the class is not news in a dead letter
+		reason = strings.TrimPrefix(reason, ErrPermanent.Error()+": ")
+	}
+	if _, err := cs.deadLetterScript(ctx, d, reason, attempts, false); err != nil {
+		return err
+	}
+	parked[d.Model+"|"+d.Key] = true
+	cs.parkedN.Add(1)
+	cs.log.Warn("entry dead-lettered", "model", d.Model, "partition", d.Partition, "id", d.ID, "attempts", attempts, "reason", reason)
+	return nil
+}
+
+func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason string, attempts int, onlyIfParked bool) (bool, error) {
+	only := "0"
+	if onlyIfParked {
+		only = "1"
+	}
+	// Does this object finish its entry? Then the entry is acknowledged in
+	// the same step. Only the worker owning the partition touches its count.
+	cs.mu.Lock()
+	left, tracked := cs.open[d.entry()]
+	if !tracked {
+		left = d.Count
+	}
+	cs.mu.Unlock()
+	ack := "0"
+	if left <= 1 {
+		ack = "1"
+	}
+	n, err := deadLetterScript.Run(ctx, cs.c.rdb,
+		[]string{cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush), d.stream},
+		d.Key, d.Model, strconv.Itoa(d.Partition), d.ref(), reason, strconv.Itoa(attempts), d.Payload, only,
+		cs.target, d.ID, ack).Int64()
+	if err != nil {
+		return false, fmt.Errorf("dead-lettering %s: %w", d.ref(), err)
+	}
+	if n != 1 {
+		return false, nil
+	}
+	cs.deadLettered.Add(1)
+	cs.mu.Lock()
+	if left <= 1 {
+		delete(cs.open, d.entry())
+		cs.acked.Add(1)
+	} else {
+		cs.open[d.entry()] = left - 1
+	}
+	cs.mu.Unlock()
+	return true, nil
+}

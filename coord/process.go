@@ -1,0 +1,232 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// process applies a batch under the policy described on Handler.
+func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) error {
+	cfg := cs.c.cfg
+	attempts := make(map[string]int, len(batch))
+	for _, d := range batch {
+		attempts[d.ref()] = d.Deliveries
+	}
+	parked, err := cs.parkedKeys(ctx, batch)
+	if err != nil {
+		return err
+	}
+	// An entry delivered more often than MaxAttempts without being
+	// acknowledged has probably crashed the pushers that took it: set it
+	// aside before it crashes this one.
+	kept := batch[:0:0]
+	for _, d := range batch {
+		if d.Deliveries > cfg.MaxAttempts && d.replay == nil {
+			reason := fmt.Sprintf("delivered %d times without being acknowledged (the pushers handling it may have crashed)", d.Deliveries)
+			if err := cs.deadLetter(ctx, d, reason, d.Deliveries, parked); err != nil {
+				return err
+			}
+			continue
+		}
+		kept = append(kept, d)
+	}
+	queue := [][]Delivery{kept}
+	var b backoff
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		cur = cs.keepOwned(cur)
+		if i := markerIndex(cur); i > 0 { // what comes before the marker goes first
+			queue = append([][]Delivery{cur[:i:i], cur[i:]}, queue...)
+			continue
+		} else if i == 0 {
+			if len(cur) > 1 {
+				queue = append([][]Delivery{cur[1:]}, queue...)
+			}
+			if err := cs.replayMarked(ctx, h, cur[0], parked); err != nil {
+				return err
+			}
+			continue
+		}
+		cur, err := cs.divertParked(ctx, cur, parked)
+		if err != nil {
+			return err
+		}
+		if len(cur) == 0 {
+			continue
+		}
+		herr := h.Handle(ctx, cur)
+		if herr == nil {
+			if err := cs.ack(ctx, cur); err != nil {
+				return err
+			}
+			b.reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var item *ItemError
+		switch {
+		case errors.Is(herr, ErrUnavailable):
+			cs.log.Warn("target unavailable; retrying", "error", herr)
+			if !b.wait(ctx, cfg) {
+				return ctx.Err()
+			}
+			queue = append([][]Delivery{cur}, queue...)
+		case errors.As(herr, &item) && errors.Is(herr, ErrDefer) && item.Index >= 0 && item.Index < len(cur):
+			var rest []Delivery
+			rest, queue = cs.deferFrom(cur, item.Index, queue)
+			queue = append([][]Delivery{rest}, queue...)
+		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index >= 0 && item.Index < len(cur):
+			bad := cur[item.Index]
+			if err := cs.deadLetter(ctx, bad, item.Err.Error(), attempts[bad.ref()], parked); err != nil {
+				return err
+			}
+			rest := append(append([]Delivery(nil), cur[:item.Index]...), cur[item.Index+1:]...)
+			queue = append([][]Delivery{rest}, queue...)
+		case errors.Is(herr, ErrPermanent):
+			if len(cur) == 1 {
+				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()], parked); err != nil {
+					return err
+				}
+				continue
+			}
+			queue = append(split(cur), queue...)
+		default:
+			worst := 0
+			for _, d := range cur {
+				attempts[d.ref()]++
+				worst = max(worst, attempts[d.ref()])
+			}
+			if worst <= cfg.MaxAttempts {
+				cs.log.Debug("batch failed; retrying", "entries", len(cur), "attempt", worst, "error", herr)
+				if !b.wait(ctx, cfg) {
+					return ctx.Err()
+				}
+				queue = append([][]Delivery{cur}, queue...)
+				continue
+			}
+			if len(cur) == 1 {
+				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()]-1, parked); err != nil {
+					return err
+				}
+				continue
+			}
+			// Give each half fresh tries to find the entry that fails.
+			for _, d := range cur {
+				attempts[d.ref()] = cfg.MaxAttempts - 1
+			}
+			queue = append(split(cur), queue...)
+		}
+	}
+	return nil
+}
+
+func markerIndex(b []Delivery) int {
+	for i := range b {
+		if b[i].replay != nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// replayMarked handles a replay marker: for this target, the key's dead
+// letters are replayed now (every earlier entry of the partition is done or
+// parked behind them); a marker for another target only needs its
+// acknowledgement.
+func (cs *Consumer) replayMarked(ctx context.Context, h Handler, d Delivery, parked map[string]bool) error {
+	if d.replay.target == cs.target {
+		free, err := cs.replayKey(ctx, h, d.replay)
+		if err != nil {
+			return err
+		}
+		if free {
+			delete(parked, d.replay.model+"|"+d.replay.key)
+			cs.log.Info("dead letters replayed; the key flows again", "model", d.replay.model, "key", d.replay.key)
+		}
+	}
+	return cs.ack(ctx, []Delivery{d})
+}
+
+// deferPause is how long a deferred partition waits before it is tried again.
+const deferPause = 100 * time.Millisecond
+
+// deferFrom holds back cur[i] and every later entry of its partition, in
+// cur and in the queued sub-batches, putting them in front of the
+// partition's backlog; it returns what remains to apply now.
+func (cs *Consumer) deferFrom(cur []Delivery, i int, queue [][]Delivery) ([]Delivery, [][]Delivery) {
+	stream := cur[i].stream
+	var held, rest []Delivery
+	for j, d := range cur {
+		if d.stream == stream && j >= i {
+			held = append(held, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	newQueue := make([][]Delivery, 0, len(queue))
+	for _, q := range queue {
+		var keep []Delivery
+		for _, d := range q {
+			if d.stream == stream {
+				held = append(held, d)
+			} else {
+				keep = append(keep, d)
+			}
+		}
+		if len(keep) > 0 {
+			newQueue = append(newQueue, keep)
+		}
+	}
+	cs.mu.Lock()
+	if p := cs.owned[stream]; p != nil {
+		p.backlog = append(held, p.backlog...)
+		p.pausedUntil = time.Now().Add(deferPause)
+	}
+	cs.mu.Unlock()
+	return rest, newQueue
+}
+
+func split(b []Delivery) [][]Delivery {
+	m := len(b) / 2
+	return [][]Delivery{b[:m:m], b[m:]}
+}
+
+// keepOwned drops entries of partitions this consumer no longer owns: their
+// new owner claims and applies them, in order.
+func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	out := b[:0:0]
+	for _, d := range b {
+		if p := cs.owned[d.stream]; p != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// backoff waits exponentially longer between retries.
+type backoff struct{ n int }
+
+func (b *backoff) reset() { b.n = 0 }
+
+func (b *backoff) wait(ctx context.Context, cfg Config) bool {
+	d := cfg.RetryBackoff << min(b.n, 16)
+	if d > cfg.MaxRetryBackoff || d <= 0 {
+		d = cfg.MaxRetryBackoff
+	}
+	b.n++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,99 @@
+package coord
+
+import (
+	"context"
+
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RequestReplay asks the pushers of a target to replay dead letters: for
+// each parked key of the target's push stage that keep accepts (nil: all),
+// a replay marker goes into the key's partition. The partition's owner
+// replays the key's dead letters when it reaches the marker: after every
+// earlier entry of the partition, before every later one, so the key's
+// changes stay in order. It returns how many keys were asked for.
+func (c *Client) RequestReplay(ctx context.Context, target string, keep func(model, key string) bool) (int, error) {
+	parked, err := c.Parked(ctx, target, stagePush)
+	if err != nil {
+		return 0, err
+	}
+	pipe := c.rdb.Pipeline()
+	n := 0
+	for mk := range parked {
+		model, key, ok := strings.Cut(mk, "|")
+		if !ok || keep != nil && !keep(model, key) {
+			continue
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.stream(model, c.PartitionOf(key)),
+			Values: []any{"c", "replay", "t", target, "m", model, "k", key}})
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("requesting replays for %s: %w", target, err)
+	}
+	return n, nil
+}
+
+// replayKey replays, in order, the target's dead letters of one model and
+// key, through the handler, one at a time. It stops at the first that fails
+// for good: it stays, with the later ones behind it, and the key stays
+// parked. It returns whether the key is free again.
+func (cs *Consumer) replayKey(ctx context.Context, h Handler, m *replayMarker) (bool, error) {
+	var letters []DeadLetter
+	after := ""
+	for {
+		page, err := cs.c.DeadLetters(ctx, cs.target, after, 500)
+		if err != nil {
+			return false, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, d := range page {
+			after = d.ID
+			if d.Stage == stagePush && d.Model == m.model && d.Key == m.key {
+				letters = append(letters, d)
+			}
+		}
+	}
+	var b backoff
+	for i := range letters {
+		d := &letters[i]
+		one := []Delivery{{Model: d.Model, Partition: d.Partition, ID: d.ID, Count: 1, Key: d.Key, Payload: d.Payload, Deliveries: 1}}
+		attempts := 0
+		for {
+			err := h.Handle(ctx, one)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			attempts++
+			if errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrPermanent) && attempts < cs.c.cfg.MaxAttempts {
+				if !b.wait(ctx, cs.c.cfg) {
+					return false, ctx.Err()
+				}
+				continue
+			}
+			cs.log.Warn("replay failed; the key stays parked", "model", d.Model, "key", d.Key, "dead_letter", d.ID, "error", err)
+			return false, nil
+		}
+		b.reset()
+		left, err := cs.c.Resolve(ctx, d)
+		if err != nil {
+			return false, err
+		}
+		if left == 0 {
+			return true, nil
+		}
+	}
+	return len(letters) == 0, nil
+}
