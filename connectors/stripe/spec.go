@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 
+	stripego "github.com/stripe/stripe-go/v79"
+
 	"github.com/sqlpipe/remix/config"
 )
 
@@ -18,8 +20,8 @@ const (
 	SettingAPIBase        = "api_base"
 )
 
-// DefaultAPIBase is Stripe's API address.
-const DefaultAPIBase = "https://api.stripe.com"
+// DefaultAPIBase is Stripe's API address, as stripe-go knows it.
+const DefaultAPIBase = stripego.APIURL
 
 // Spec describes a stripe system's keys for the configuration loader.
 func Spec() *config.Spec {
