@@ -2,8 +2,8 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
 )
 
 // A barrier lines up every partition of a model at one change that concerns
@@ -27,7 +27,7 @@ func (cs *Consumer) Barrier(ctx context.Context, id string, partition int) (Barr
 	c := cs.c
 	n, err := barrierScript.Run(ctx, c.rdb,
 		[]string{c.keys.barrier(cs.target, id, "arrived"), c.keys.barrier(cs.target, id, "owner"), c.keys.barrier(cs.target, id, "done")},
-		partition, c.cfg.Partitions, owner(ctx, cs.id), c.cfg.LeaseTTL.Milliseconds()).Int64()
+		partition, c.cfg.Partitions, owner(ctx, cs.id), (3 * c.cfg.LeaseTTL).Milliseconds()).Int64()
 	if err != nil {
 		return BarrierWait, fmt.Errorf("barrier %s: %w", id, err)
 	}
@@ -43,7 +43,22 @@ func owner(ctx context.Context, fallback string) string {
 	return fallback
 }
 
-// BarrierDone marks a barrier applied; it is remembered for a week.
+// ErrBarrierMoved means a barrier's owner changed while the caller applied
+// it (its owner lock expired): the caller tries the batch again and finds the
+// barrier done by the new owner.
+var ErrBarrierMoved = errors.New("barrier owner changed while applying it")
+
+// BarrierDone marks a barrier applied, if the caller (per its worker) still
+// owns it; otherwise ErrBarrierMoved.
 func (cs *Consumer) BarrierDone(ctx context.Context, id string) error {
-	return cs.c.rdb.Set(ctx, cs.c.keys.barrier(cs.target, id, "done"), "1", 7*24*time.Hour).Err()
+	c := cs.c
+	n, err := barrierDoneScript.Run(ctx, c.rdb, []string{c.keys.barrier(cs.target, id, "owner"), c.keys.barrier(cs.target, id, "done")},
+		owner(ctx, cs.id)).Int64()
+	if err != nil {
+		return fmt.Errorf("barrier %s: %w", id, err)
+	}
+	if n == 0 {
+		return ErrBarrierMoved
+	}
+	return nil
 }

@@ -29,14 +29,15 @@ type Delivery struct {
 	// this time included: above 1 after its consumer died mid-batch.
 	Deliveries int
 	stream     string
+	gen        uint64        // the lease tenure it was read under
 	replay     *replayMarker // set on replay markers, which handlers never see
 }
 
 // ref names the object across the consumer.
 func (d *Delivery) ref() string { return d.ID + "/" + strconv.Itoa(d.Index) }
 
-// entry names the delivery's stream entry.
-func (d *Delivery) entry() string { return d.stream + "|" + d.ID }
+// entry names the delivery's stream entry within its lease tenure.
+func (d *Delivery) entry() string { return d.stream + "|" + strconv.FormatUint(d.gen, 10) + "|" + d.ID }
 
 // Handler writes a batch to a target, all or nothing: when it returns an
 // error, none of the batch may have been applied. Entries come in stream
@@ -80,7 +81,8 @@ type Consumer struct {
 	open map[string]int
 
 	leaseDone chan struct{}
-	parkedN   atomic.Int64 // parked keys of the target at the last look
+
+	gens atomic.Uint64 // lease tenures handed out
 
 	// Counters, for metrics and tests.
 	acked, deadLettered, takeovers, trimmed atomic.Int64
@@ -145,11 +147,6 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 			return err
 		}
 	}
-	n, err := cs.c.rdb.HLen(ctx, cs.c.keys.parked(cs.target, stagePush)).Result()
-	if err != nil {
-		return fmt.Errorf("reading parked keys of %s: %w", cs.target, err)
-	}
-	cs.parkedN.Store(n)
 	leaseCtx, stopLeases := context.WithCancel(ctx)
 	cs.leaseDone = make(chan struct{})
 	go cs.leaseLoop(leaseCtx)
@@ -233,6 +230,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		if p.releasing || !cs.mine(p, w) {
 			continue
 		}
+		if !now.Add(cs.c.cfg.ReadBlock).Before(p.validUntil) {
+			continue // the lease may end during the read: let renew decide
+		}
 		if now.Before(p.pausedUntil) {
 			paused = true
 			continue
@@ -304,14 +304,13 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 }
 
 // ack records objects as done and acknowledges the entries whose objects
-// are all done, one XACK per stream in one round trip; it also refreshes the
-// count of parked keys.
+// are all done, one XACK per stream in one round trip.
 func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
 	byStream := map[string][]string{}
 	cs.mu.Lock()
 	for i := range b {
 		d := &b[i]
-		if cs.owned[d.stream] == nil {
+		if p := cs.owned[d.stream]; p == nil || p.gen != d.gen {
 			continue // lost: its new owner claims and applies the entry again
 		}
 		e := d.entry()
@@ -328,17 +327,18 @@ func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
 		byStream[d.stream] = append(byStream[d.stream], d.ID)
 	}
 	cs.mu.Unlock()
+	if len(byStream) == 0 {
+		return nil
+	}
 	var bo backoff
 	for {
 		pipe := cs.c.rdb.Pipeline()
 		for s, ids := range byStream {
 			pipe.XAck(ctx, s, cs.target, ids...)
 		}
-		parked := pipe.HLen(ctx, cs.c.keys.parked(cs.target, stagePush))
 		_, err := pipe.Exec(ctx)
 		if err == nil {
 			cs.acked.Add(int64(len(b)))
-			cs.parkedN.Store(parked.Val())
 			return nil
 		}
 		// Unacknowledged entries are redelivered later (a duplicate write,
@@ -349,6 +349,7 @@ func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
 		}
 	}
 }
+
 func isNoGroup(err error) bool {
 	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
 }

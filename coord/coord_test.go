@@ -335,32 +335,56 @@ func TestUnavailableTargetIsRetriedWithoutEnd(t *testing.T) {
 	}
 }
 
-func TestEntryDeliveredTooOftenIsSetAside(t *testing.T) {
+func TestPanickingHandlerDeadLettersTheEntry(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
 	l := b.lock(t, "src")
-	b.publish(t, l, obj("product", "crash", "boom")) // two publishes: two entries
-	b.publish(t, l, obj("product", "fine", "ok"))
-	stream := b.c.StreamKey("product", 0)
-	if err := b.c.EnsureGroups(b.ctx, "product", []string{"tgt"}); err != nil {
-		t.Fatal(err)
-	}
-	// Earlier pushers took the entry and died without acknowledging it, four
-	// times over (each claim counts a delivery).
-	msgs := b.rdb.XReadGroup(b.ctx, &redisXReadGroupArgs{Group: "tgt", Consumer: "dead-0", Streams: []string{stream, ">"}, Count: 1}).Val()
-	id := msgs[0].Messages[0].ID
-	for i := 1; i <= 3; i++ {
-		b.rdb.XClaim(b.ctx, &redisXClaimArgs{Stream: stream, Group: "tgt", Consumer: fmt.Sprintf("dead-%d", i), Messages: []string{id}})
-	}
 	rec := newRecorder()
+	rec.fail = func(batch []coord.Delivery) error {
+		for _, d := range batch {
+			if string(d.Payload) == "boom" {
+				panic("index out of range")
+			}
+		}
+		return nil
+	}
 	runConsumer(t, b, "tgt", rec, "product")
-	waitFor(t, "the healthy entry", 10*time.Second, rec.notify, func() bool { return rec.count() >= 1 })
+	b.publish(t, l, obj("product", "a", "a1"), obj("product", "crash", "boom"), obj("product", "a", "a2"))
+	waitFor(t, "the healthy entries", 10*time.Second, rec.notify, func() bool { return len(rec.get("a")) == 2 })
 	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
-	if len(dls) != 1 || string(dls[0].Payload) != "boom" || !strings.Contains(dls[0].Reason, "delivered 5 times without being acknowledged") {
+	if len(dls) != 1 || string(dls[0].Payload) != "boom" || !strings.Contains(dls[0].Reason, "the handler panicked: index out of range") {
 		t.Fatalf("dead letters: %+v", dls)
 	}
-	if got := rec.get("crash"); len(got) != 0 {
-		t.Fatalf("the crashing entry was applied: %v", got)
+	if got := rec.get("a"); !reflect.DeepEqual(got, []string{"a1", "a2"}) {
+		t.Fatalf("a: %v", got)
+	}
+}
+
+// TestBadEntryDoesNotOvertakeEarlierChangesOfItsKey: when the handler
+// refuses the second change of a key in a batch, the first is still applied
+// (not parked behind the second).
+func TestBadEntryDoesNotOvertakeEarlierChangesOfItsKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	rec.fail = func(batch []coord.Delivery) error {
+		for i, d := range batch {
+			if string(d.Payload) == "k:2-bad" {
+				return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("refused"))}
+			}
+		}
+		return nil
+	}
+	b.publish(t, l, obj("product", "k", "k:1"), obj("product", "k", "k:2-bad"), obj("product", "k", "k:3"))
+	runConsumer(t, b, "tgt", rec, "product")
+	waitFor(t, "the queue", 10*time.Second, nil, func() bool { n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); return n == 2 })
+	if got := rec.get("k"); !reflect.DeepEqual(got, []string{"k:1"}) {
+		t.Fatalf("applied %v, want k:1 only (k:3 waits behind the refused k:2)", got)
+	}
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
+	if string(dls[0].Payload) != "k:2-bad" || string(dls[1].Payload) != "k:3" {
+		t.Fatalf("queue order: %s, %s", dls[0].Payload, dls[1].Payload)
 	}
 }
 

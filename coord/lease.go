@@ -21,6 +21,13 @@ type partition struct {
 	backlog []Delivery
 	// pausedUntil holds the partition back after a deferral.
 	pausedUntil time.Time
+	// gen numbers this tenure of the lease: deliveries read under an earlier
+	// tenure are never written or acknowledged under this one.
+	gen uint64
+	// validUntil is when this consumer must assume the lease lost, counted
+	// from when it last asked Redis to extend it, less a margin: past it,
+	// nothing of the partition is read or written.
+	validUntil time.Time
 	// releasing is set when the consumer owns more than its share: nothing
 	// new is read from it, and its lease is released after the batch in
 	// flight.
@@ -67,10 +74,16 @@ func (c *Consumer) rebalance(ctx context.Context) error {
 
 	c.mu.Lock()
 	owned := len(c.owned)
+	keeping := 0
+	for _, p := range c.owned {
+		if !p.releasing {
+			keeping++
+		}
+	}
 	var extra []*partition
-	if owned > share {
+	if keeping > share {
 		for _, p := range c.owned {
-			if len(extra) == owned-share {
+			if len(extra) == keeping-share {
 				break
 			}
 			if !p.releasing {
@@ -112,6 +125,7 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 	if len(owned) == 0 {
 		return nil
 	}
+	sent := time.Now()
 	pipe := c.c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(owned))
 	for i, p := range owned {
@@ -126,10 +140,14 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 	c.mu.Lock()
 	for i, p := range owned {
 		if n, _ := cmds[i].Int64(); n != 1 {
-			delete(c.owned, p.stream)
-			c.forget(p.stream)
+			if c.owned[p.stream] == p {
+				delete(c.owned, p.stream)
+				c.forget(p.stream)
+			}
 			lost++
+			continue
 		}
+		p.validUntil = c.validity(sent)
 	}
 	c.mu.Unlock()
 	if lost > 0 {
@@ -146,6 +164,7 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 		return nil
 	}
 	var got []*partition
+	sent := time.Now()
 	for len(free) > 0 && len(got) < want {
 		n := min(want-len(got), len(free))
 		try := free[:n]
@@ -164,15 +183,20 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 			}
 		}
 	}
-	for _, p := range got {
-		backlog, err := c.claim(ctx, p)
+	for i, p := range got {
+		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease,
+			gen: c.gens.Add(1), validUntil: c.validity(sent)}
+		backlog, err := c.claim(ctx, fresh)
 		if err != nil {
 			// Without the claim the partition cannot be handled in order:
-			// give it back and try again next round.
-			releaseScript.Run(ctx, c.c.rdb, []string{p.lease}, c.id)
+			// give it back, with the others not yet set up, and try again
+			// next round.
+			for _, q := range got[i:] {
+				releaseScript.Run(ctx, c.c.rdb, []string{q.lease}, c.id)
+			}
 			return err
 		}
-		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease, backlog: backlog}
+		fresh.backlog = backlog
 		c.mu.Lock()
 		c.owned[p.stream] = fresh
 		c.mu.Unlock()
@@ -207,7 +231,7 @@ func (c *Consumer) claim(ctx context.Context, p *partition) ([]Delivery, error) 
 			c.mu.Unlock()
 			out = append(out, ds...)
 		}
-		if next == "0-0" || len(msgs) == 0 {
+		if next == "0-0" {
 			break
 		}
 		start = next
@@ -231,6 +255,13 @@ func (c *Consumer) claim(ctx context.Context, p *partition) ([]Delivery, error) 
 		}
 	}
 	return out, nil
+}
+
+// validity is how long a lease asked to be extended at sent may be relied
+// on: its TTL less a tenth, for the time the request took and clock drift.
+func (c *Consumer) validity(sent time.Time) time.Time {
+	ttl := c.c.cfg.LeaseTTL
+	return sent.Add(ttl - ttl/10)
 }
 
 // forget drops the open entries of a stream whose lease is gone; the new

@@ -8,15 +8,22 @@ import (
 )
 
 // parkedKeys returns which model|keys of the batch are parked in the
-// target's push stage. It costs a round trip only while something is parked.
+// target's push stage: one HMGET of the batch's distinct keys. (Only the
+// owner of a key's partition parks it, and a new owner asks again here, so
+// the answer holds for the batch.)
 func (cs *Consumer) parkedKeys(ctx context.Context, batch []Delivery) (map[string]bool, error) {
 	parked := map[string]bool{}
-	if cs.parkedN.Load() == 0 {
-		return parked, nil
+	seen := make(map[string]bool, len(batch))
+	fields := make([]string, 0, len(batch))
+	for _, d := range batch {
+		f := d.Model + "|" + d.Key
+		if !seen[f] {
+			seen[f] = true
+			fields = append(fields, f)
+		}
 	}
-	fields := make([]string, len(batch))
-	for i, d := range batch {
-		fields[i] = d.Model + "|" + d.Key
+	if len(fields) == 0 {
+		return parked, nil
 	}
 	vals, err := cs.c.rdb.HMGet(ctx, cs.c.keys.parked(cs.target, stagePush), fields...).Result()
 	if err != nil {
@@ -63,7 +70,6 @@ func (cs *Consumer) deadLetter(ctx context.Context, d Delivery, reason string, a
 		return err
 	}
 	parked[d.Model+"|"+d.Key] = true
-	cs.parkedN.Add(1)
 	cs.log.Warn("entry dead-lettered", "model", d.Model, "partition", d.Partition, "id", d.ID, "attempts", attempts, "reason", reason)
 	return nil
 }

@@ -18,21 +18,7 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 	if err != nil {
 		return err
 	}
-	// An entry delivered more often than MaxAttempts without being
-	// acknowledged has probably crashed the pushers that took it: set it
-	// aside before it crashes this one.
-	kept := batch[:0:0]
-	for _, d := range batch {
-		if d.Deliveries > cfg.MaxAttempts && d.replay == nil {
-			reason := fmt.Sprintf("delivered %d times without being acknowledged (the pushers handling it may have crashed)", d.Deliveries)
-			if err := cs.deadLetter(ctx, d, reason, d.Deliveries, parked); err != nil {
-				return err
-			}
-			continue
-		}
-		kept = append(kept, d)
-	}
-	queue := [][]Delivery{kept}
+	queue := [][]Delivery{batch}
 	var b backoff
 	for len(queue) > 0 {
 		cur := queue[0]
@@ -57,7 +43,7 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 		if len(cur) == 0 {
 			continue
 		}
-		herr := h.Handle(ctx, cur)
+		herr := handle(ctx, h, cur)
 		if herr == nil {
 			if err := cs.ack(ctx, cur); err != nil {
 				return err
@@ -80,13 +66,17 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			var rest []Delivery
 			rest, queue = cs.deferFrom(cur, item.Index, queue)
 			queue = append([][]Delivery{rest}, queue...)
-		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index >= 0 && item.Index < len(cur):
-			bad := cur[item.Index]
-			if err := cs.deadLetter(ctx, bad, item.Err.Error(), attempts[bad.ref()], parked); err != nil {
+		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index > 0 && item.Index < len(cur):
+			// What comes before the bad entry goes first (it may hold the
+			// same key, which must not end up behind it); the bad entry then
+			// fails alone and is dead-lettered.
+			i := item.Index
+			queue = append([][]Delivery{cur[:i:i], cur[i : i+1 : i+1], cur[i+1:]}, queue...)
+		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index == 0:
+			if err := cs.deadLetter(ctx, cur[0], item.Err.Error(), attempts[cur[0].ref()], parked); err != nil {
 				return err
 			}
-			rest := append(append([]Delivery(nil), cur[:item.Index]...), cur[item.Index+1:]...)
-			queue = append([][]Delivery{rest}, queue...)
+			queue = append([][]Delivery{cur[1:]}, queue...)
 		case errors.Is(herr, ErrPermanent):
 			if len(cur) == 1 {
 				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()], parked); err != nil {
@@ -183,7 +173,7 @@ func (cs *Consumer) deferFrom(cur []Delivery, i int, queue [][]Delivery) ([]Deli
 		}
 	}
 	cs.mu.Lock()
-	if p := cs.owned[stream]; p != nil {
+	if p := cs.owned[stream]; p != nil && p.gen == cur[i].gen {
 		p.backlog = append(held, p.backlog...)
 		p.pausedUntil = time.Now().Add(deferPause)
 	}
@@ -196,18 +186,32 @@ func split(b []Delivery) [][]Delivery {
 	return [][]Delivery{b[:m:m], b[m:]}
 }
 
-// keepOwned drops entries of partitions this consumer no longer owns: their
-// new owner claims and applies them, in order.
+// keepOwned drops entries read under a lease tenure that is over, or may
+// be (its validity passed without a renewal): their new owner claims and
+// applies them, in order.
 func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	now := time.Now()
 	out := b[:0:0]
 	for _, d := range b {
-		if p := cs.owned[d.stream]; p != nil {
+		if p := cs.owned[d.stream]; p != nil && p.gen == d.gen && now.Before(p.validUntil) {
 			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// handle calls the handler; a panic in it is an error of the batch (split
+// until the entry that causes it is dead-lettered), not a crashed pusher
+// that would take the entry again and again.
+func handle(ctx context.Context, h Handler, b []Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(fmt.Errorf("the handler panicked: %v", r))
+		}
+	}()
+	return h.Handle(ctx, b)
 }
 
 // backoff waits exponentially longer between retries.

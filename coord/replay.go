@@ -69,7 +69,7 @@ func (cs *Consumer) replayKey(ctx context.Context, h Handler, m *replayMarker) (
 		one := []Delivery{{Model: d.Model, Partition: d.Partition, ID: d.ID, Count: 1, Key: d.Key, Payload: d.Payload, Deliveries: 1}}
 		attempts := 0
 		for {
-			err := h.Handle(ctx, one)
+			err := handle(ctx, h, one)
 			if err == nil {
 				break
 			}
@@ -77,6 +77,10 @@ func (cs *Consumer) replayKey(ctx context.Context, h Handler, m *replayMarker) (
 				return false, ctx.Err()
 			}
 			attempts++
+			if errors.Is(err, ErrDefer) { // a barrier cannot be passed out of its partition's order
+				cs.log.Warn("a dead letter waits at a barrier; replay it later", "model", d.Model, "key", d.Key, "dead_letter", d.ID)
+				return false, nil
+			}
 			if errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrPermanent) && attempts < cs.c.cfg.MaxAttempts {
 				if !b.wait(ctx, cs.c.cfg) {
 					return false, ctx.Err()

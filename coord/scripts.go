@@ -273,6 +273,10 @@ return redis.call('SET', KEYS[2], ARGV[2])
 // ARGV[4] owner lock TTL in ms
 //
 // Returns 2 done, 1 apply (the caller owns it), 0 wait.
+//
+// The owner key expires (ARGV[4]) so a dead owner does not block the barrier;
+// barrierDoneScript then refuses a late owner's "done", and that owner tries
+// again and finds the barrier applied.
 var barrierScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 redis.call('SADD', KEYS[1], ARGV[1])
@@ -285,4 +289,18 @@ if owner == false then
 end
 if owner == ARGV[3] then return 1 end
 return 0
+`)
+
+// barrierDoneScript marks a barrier applied if the caller still owns it.
+//
+// KEYS[1] the owner lock, KEYS[2] done; ARGV[1] the caller
+//
+// Returns 1, or 0 when someone else owns the barrier now (the caller's
+// write was applied after the owner changed: it must try again).
+var barrierDoneScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], '1', 'EX', 604800)
+return 1
 `)

@@ -96,13 +96,21 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 		start := time.Now()
 		err := h.sink.Write(ctx, records)
 		h.observe(batch, commits, start, err)
+		if err != nil && len(truncs) > 0 {
+			// A truncate must happen, whatever else the batch holds: it
+			// is retried until the target takes it, never dead-lettered.
+			return coord.Unavailable(fmt.Errorf("applying a truncate: %w", err))
+		}
 		if err != nil {
 			return mapError(err, owners)
 		}
 	}
 	for _, id := range barriers {
 		if err := h.consumer.BarrierDone(ctx, id); err != nil {
-			return fmt.Errorf("marking the truncate applied: %w", err)
+			// The owner changed while we applied it (a very slow write):
+			// the new owner applies it too; this batch is tried again and
+			// finds the barrier done.
+			return coord.Unavailable(fmt.Errorf("marking the truncate applied: %w", err))
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/mixer"
 )
@@ -29,6 +30,9 @@ type snapshotPlan struct {
 	// source has it; some change twice on the way.
 	resumeTable string
 	resumeAfter []string
+	// tables are those still to copy, sorted; done those copied before.
+	tables []string
+	done   []string
 }
 
 // snapshot copies every mapped table, in key order and in chunks, handing
@@ -50,11 +54,15 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 			return fmt.Errorf("importing the slot's snapshot %s: %w", plan.exported, err)
 		}
 	}
-	locs := make([]string, 0, len(s.tables))
-	for l := range s.tables {
-		locs = append(locs, l)
+	locs := plan.tables
+	done := append([]string(nil), plan.done...)
+	// This session must not be cut by server-side timeouts while it waits
+	// for the ingest between chunks.
+	for _, set := range []string{"SET LOCAL idle_in_transaction_session_timeout = 0", "SET LOCAL statement_timeout = 0"} {
+		if _, err := pg.Exec(ctx, set).ReadAll(); err != nil {
+			return err
+		}
 	}
-	sort.Strings(locs)
 	var estimate int64
 	for _, loc := range locs {
 		var n float64
@@ -72,15 +80,12 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 	started := time.Now()
 	lastLog := started
 	for _, loc := range locs {
-		if plan.resumeTable != "" && loc < plan.resumeTable {
-			continue // copied before the interruption
-		}
 		t := s.tables[loc]
 		var after []string
 		if loc == plan.resumeTable {
 			after = plan.resumeAfter
 		}
-		cols, types, err := s.snapshotColumns(ctx, t)
+		cols, types, err := s.snapshotColumns(ctx, conn, t)
 		if err != nil {
 			return err
 		}
@@ -129,7 +134,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 				break
 			}
 			after = last
-			progress, _ := json.Marshal(state{Slot: s.slot, Snapshot: "running", Table: loc, After: last})
+			progress, _ := json.Marshal(state{Slot: s.slot, Snapshot: "running", Done: done, Table: loc, After: last})
 			if err := s.emit(ctx, item{changes: changes, pos: snapshotPrefix + string(progress)}); err != nil {
 				return err
 			}
@@ -143,9 +148,11 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 				break
 			}
 		}
+		done = append(done, loc)
 	}
-	done, _ := json.Marshal(state{Slot: s.slot, Snapshot: "done"})
-	if err := s.emit(ctx, item{pos: snapshotPrefix + string(done)}); err != nil {
+	sort.Strings(done)
+	final, _ := json.Marshal(state{Slot: s.slot, Snapshot: "done", Done: done})
+	if err := s.emit(ctx, item{pos: snapshotPrefix + string(final)}); err != nil {
 		return err
 	}
 	s.log.Info("snapshot read", "rows", s.stats.SnapshotRows.Load(), "seconds", time.Since(started).Seconds())
@@ -154,7 +161,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 
 // snapshotColumns lists the columns to copy, key columns first, with the
 // type names of the keys for the resume condition.
-func (s *Source) snapshotColumns(ctx context.Context, t *srcTable) ([]string, map[string]string, error) {
+func (s *Source) snapshotColumns(ctx context.Context, conn *pgxpool.Conn, t *srcTable) ([]string, map[string]string, error) {
 	cols := append([]string(nil), t.keyCols...)
 	isKey := map[string]bool{}
 	for _, k := range t.keyCols {
@@ -169,7 +176,7 @@ func (s *Source) snapshotColumns(ctx context.Context, t *srcTable) ([]string, ma
 	sort.Strings(rest)
 	cols = append(cols, rest...)
 	types := map[string]string{}
-	rows, err := s.pool.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`, quoteQualified(t.loc))
+	rows, err := conn.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`, quoteQualified(t.loc))
 	if err != nil {
 		return nil, nil, err
 	}

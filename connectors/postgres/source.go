@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -132,18 +133,46 @@ const checkpointName = "postgresql"
 type state struct {
 	Slot     string   `json:"slot"`
 	Snapshot string   `json:"snapshot"`        // "done", "running" or "skipped"
+	Done     []string `json:"done,omitempty"`  // tables copied whole
 	Table    string   `json:"table,omitempty"` // running: the table being copied
 	After    []string `json:"after,omitempty"` // running: its last key copied
 }
 
+// toCopy lists the mapped tables the state has not copied whole, sorted.
+// (A state marked done without its list predates the list: all were.)
+func (st *state) toCopy(tables map[string]*srcTable) []string {
+	done := map[string]bool{}
+	for _, t := range st.Done {
+		done[t] = true
+	}
+	var out []string
+	for loc := range tables {
+		if !done[loc] && !(st.Snapshot == "done" && len(st.Done) == 0) {
+			out = append(out, loc)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Open checks the database, makes the publication and slot if missing, and
 // starts reading: first the snapshot, when one is due, then the stream.
-func (s *Source) Open(ctx context.Context) error {
+func (s *Source) Open(ctx context.Context) (err error) {
 	pool, err := newPool(ctx, s.sys, "remix-ingest")
 	if err != nil {
 		return err
 	}
 	s.pool = pool
+	defer func() {
+		if err != nil { // nothing is left open by a failed start
+			if s.repl != nil {
+				_ = s.repl.Close(context.WithoutCancel(ctx))
+				s.repl = nil
+			}
+			s.pool.Close()
+			s.pool = nil
+		}
+	}()
 	if err := s.check(ctx); err != nil {
 		return err
 	}
@@ -188,7 +217,7 @@ func (s *Source) Open(ctx context.Context) error {
 			return err
 		}
 		if st.Snapshot == "running" {
-			snap = &snapshotPlan{exported: res.SnapshotName}
+			snap = &snapshotPlan{exported: res.SnapshotName, tables: st.toCopy(s.tables)}
 		}
 	default:
 		start = slotLSN
@@ -202,8 +231,15 @@ func (s *Source) Open(ctx context.Context) error {
 			}
 			s.log.Warn("replication slot exists without a checkpoint; copying the tables again", "slot", s.slot)
 		}
-		if st.Snapshot == "running" {
-			snap = &snapshotPlan{resumeTable: st.Table, resumeAfter: st.After}
+		switch missing := st.toCopy(s.tables); {
+		case st.Snapshot == "running":
+			snap = &snapshotPlan{tables: missing, done: st.Done, resumeTable: st.Table, resumeAfter: st.After}
+		case st.Snapshot == "done" && len(missing) > 0 && s.sys.Settings.Bool(SettingInitialSnapshot):
+			// Tables mapped since the last copy: copy them now. The stream
+			// has carried their changes only since they joined the
+			// publication, and a copy taken now converges with it.
+			s.log.Info("copying tables mapped since the last snapshot", "tables", missing)
+			snap = &snapshotPlan{tables: missing, done: st.Done}
 		}
 	}
 	s.durable.Store(uint64(start))
@@ -505,8 +541,11 @@ func (s *Source) slotState(ctx context.Context) (pglogrepl.LSN, bool, error) {
 	var db string
 	err := s.pool.QueryRow(ctx, `SELECT plugin, COALESCE(wal_status, ''), confirmed_flush_lsn::text, database FROM pg_replication_slots WHERE slot_name = $1`, s.slot).
 		Scan(&plugin, &walStatus, &confirmed, &db)
-	if err != nil {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
+	}
+	if err != nil { // not an answer about the slot: never read as "it is gone"
+		return 0, false, fmt.Errorf("%w: reading the state of slot %s: %w", connectors.ErrUnavailable, s.slot, err)
 	}
 	if plugin != "pgoutput" {
 		return 0, true, fmt.Errorf("%s: replication slot %s uses plugin %s, not pgoutput; name another slot with slot_name", s.sys.Name, s.slot, plugin)

@@ -383,3 +383,85 @@ func TestStartupChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyChangeKeepsUnchangedToast(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	exec(t, conn, `ALTER TABLE items ALTER COLUMN body SET STORAGE EXTERNAL`)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	big := strings.Repeat("kept ", 3000)
+	exec(t, conn, `INSERT INTO items (id, name, body) VALUES (1, 'a', '`+big+`')`, `UPDATE items SET id = 2 WHERE id = 1`)
+	changes := collect(t, src, 3, true)
+	moved := changes[2]
+	if moved.Record.Op != mixer.OpUpsert || moved.Record.Fields["id"] != json.Number("2") {
+		t.Fatalf("third change: %+v", moved.Record)
+	}
+	if moved.Record.Fields["body"] != big || !moved.Record.Complete {
+		t.Fatalf("the moved row lost its unchanged TOASTed body (%d bytes, complete %v)", len(fmt.Sprint(moved.Record.Fields["body"])), moved.Record.Complete)
+	}
+}
+
+func TestNewlyMappedTableIsCopied(t *testing.T) {
+	t.Parallel()
+	url, conn, open, cps := newSrcEnv(t)
+	exec(t, conn, `INSERT INTO items (id, name) VALUES (1, 'a')`,
+		`CREATE TABLE extra (id bigint PRIMARY KEY, name text)`, `INSERT INTO extra VALUES (10, 'before it was mapped')`)
+	first := openSource(t, open(nil))
+	collect(t, first, 1, true)
+	first.Close(context.Background())
+
+	model, _ := mixer.CompileModel("mem:///item.json", []byte(itemModel))
+	recv := mixer.NewReceiver()
+	for _, loc := range []string{"public.items", "public.extra"} {
+		rule, err := mixer.NewReceiveRule(model, []mixer.ReceiveField{{Source: mixer.MustPath("id"), Field: "id"}, {Source: mixer.MustPath("name"), Field: "name"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv.Add(loc, rule)
+	}
+	src, err := NewSource(testSystem(first.sys.Name, url, recv, nil, map[string]any{SettingStatusInterval: 100 * time.Millisecond}), connectors.SourceDeps{Checkpoints: cps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := openSource(t, src.(*Source))
+	changes := collect(t, second, 1, true)
+	if changes[0].Record.Location != "public.extra" || changes[0].Record.Fields["name"] != "before it was mapped" {
+		t.Fatalf("first change after mapping extra: %+v", changes[0].Record)
+	}
+	exec(t, conn, `INSERT INTO extra VALUES (11, 'after')`)
+	if c := collect(t, second, 1, true); c[0].Record.Fields["id"] != json.Number("11") {
+		t.Fatalf("stream after the copy: %+v", c[0].Record)
+	}
+}
+
+// TestSlowIngestDoesNotTimeTheConnectionOut: with wal_sender_timeout at one
+// second, a large transaction handed over to a slow ingest for several
+// seconds keeps the connection alive: status updates go out meanwhile.
+func TestSlowIngestDoesNotTimeTheConnectionOut(t *testing.T) {
+	t.Parallel()
+	url, conn, open, _ := newSrcEnv(t)
+	dbname := url[strings.LastIndex(url, "/")+1:]
+	if i := strings.IndexByte(dbname, '?'); i >= 0 {
+		dbname = dbname[:i]
+	}
+	exec(t, conn, `ALTER DATABASE `+dbname+` SET wal_sender_timeout = '1s'`, `ALTER DATABASE `+dbname+` SET logical_decoding_work_mem = '64kB'`)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	exec(t, conn, `INSERT INTO items (id, name) SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`)
+	ctx := context.Background()
+	got := 0
+	start := time.Now()
+	for got < 20000 {
+		b, err := src.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d changes and %v: %v", got, time.Since(start), err)
+		}
+		got += len(b.Changes)
+		if b.Position != "" {
+			src.Confirm(ctx, b.Position)
+		}
+		time.Sleep(700 * time.Millisecond) // a slow ingest
+	}
+	if time.Since(start) < 2*time.Second {
+		t.Fatalf("the hand-over took %v: too short to show anything", time.Since(start))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,17 +22,18 @@ const chunkChanges = 1000
 
 // reader decodes the replication stream. It runs on one goroutine.
 type reader struct {
-	s         *Source
-	conn      *pgconn.PgConn
-	relations map[uint32]*relation
-	cur       *item // the open non-streamed transaction's pending changes
-	pending   *item // finished transactions not yet taken by Next
-	inStream  bool
-	streamXid uint32
-	streamed  map[uint32]*streamBuf
-	received  pglogrepl.LSN
-	interval  time.Duration
-	next      time.Time // next status update
+	s           *Source
+	conn        *pgconn.PgConn
+	relations   map[uint32]*relation
+	cur         *item // the open non-streamed transaction's pending changes
+	pending     *item // finished transactions not yet taken by Next
+	inStream    bool
+	streamXid   uint32
+	streamed    map[uint32]*streamBuf
+	received    pglogrepl.LSN
+	interval    time.Duration
+	next        time.Time // next status update
+	lastMessage time.Time // when the server last sent anything
 }
 
 // stream starts replication at start (the slot's confirmed position) and
@@ -46,6 +48,10 @@ func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
 				return fmt.Errorf("%w: replication slot %s is being read by another process: %s", connectors.ErrUnavailable, s.slot, pgErr.Message)
 			case "42704": // undefined object
 				return fmt.Errorf("%w: %s: replication slot %s disappeared; run `remix reset %s` to start over with a fresh snapshot", ErrSlotLost, s.sys.Name, s.slot, s.sys.Name)
+			case "55000": // object not in prerequisite state: an invalidated slot
+				if strings.Contains(pgErr.Message, "can no longer get changes") || strings.Contains(pgErr.Message, "invalidated") {
+					return fmt.Errorf("%w: %s: %s; run `remix reset %s` to start over with a fresh snapshot", ErrSlotLost, s.sys.Name, pgErr.Message, s.sys.Name)
+				}
 			}
 		}
 		return fmt.Errorf("starting replication from %s: %w", start, err)
@@ -73,9 +79,12 @@ func (r *reader) loop(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = r.conn.Conn().SetReadDeadline(time.Now()) })
 	defer stop()
 	r.next = time.Now().Add(r.interval)
+	r.lastMessage = time.Now()
 	for {
 		if !time.Now().Before(r.next) {
-			if err := r.status(ctx, r.idle()); err != nil {
+			// Ask for a reply: it keeps an idle slot moving and shows the
+			// connection is alive.
+			if err := r.status(ctx, true); err != nil {
 				return err
 			}
 		}
@@ -89,6 +98,9 @@ func (r *reader) loop(ctx context.Context) error {
 		if err := r.conn.Conn().SetReadDeadline(deadline); err != nil {
 			return fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
 		}
+		if ctx.Err() != nil { // cancelled between the check above and the deadline
+			return ctx.Err()
+		}
 		quiet, err := r.receive(ctx)
 		if err != nil {
 			return err
@@ -96,6 +108,12 @@ func (r *reader) loop(ctx context.Context) error {
 		if quiet {
 			if err := r.flush(ctx); err != nil {
 				return err
+			}
+			// The server answers every status update that asks for a reply
+			// (and sends keepalives on its own): silence this long means the
+			// network is gone without telling us.
+			if time.Since(r.lastMessage) > 2*time.Minute {
+				return fmt.Errorf("%w: nothing from the server for %v", connectors.ErrUnavailable, time.Since(r.lastMessage).Round(time.Second))
 			}
 		}
 	}
@@ -116,6 +134,7 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 			}
 			return false, fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
 		}
+		r.lastMessage = time.Now()
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
 			if err := r.copyData(ctx, m.Data); err != nil {
@@ -161,9 +180,11 @@ func (r *reader) idle() bool {
 func (r *reader) status(ctx context.Context, reply bool) error {
 	flush := pglogrepl.LSN(r.s.durable.Load())
 	write := max(r.received, flush)
+	_ = r.conn.Conn().SetWriteDeadline(time.Now().Add(10 * time.Second)) // a half-open connection must not hang us
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, r.conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: write, WALFlushPosition: flush, WALApplyPosition: flush, ReplyRequested: reply,
 	})
+	_ = r.conn.Conn().SetWriteDeadline(time.Time{})
 	if err != nil {
 		return fmt.Errorf("%w: sending replication status: %w", connectors.ErrUnavailable, err)
 	}
@@ -323,7 +344,66 @@ func (r *reader) update(rel *relation, m *pglogrepl.UpdateMessage) ([]connectors
 	if sameKey(old, upd) {
 		return []connectors.Change{upd}, nil
 	}
+	// The row moved to a new key: the target gets a new row, so columns
+	// PostgreSQL left out as unchanged (TOASTed) must be read now, or they
+	// would be lost there.
+	if !upd.Record.Complete {
+		if err := r.fillUnchanged(rel, newTuple, &upd); err != nil {
+			return nil, err
+		}
+	}
 	return []connectors.Change{old, upd}, nil
+}
+
+// fillUnchanged reads the columns an update left out (unchanged TOASTed
+// values) from the row as it is now, found by its new key. If the row is
+// gone already, its delete follows in the stream and they stay absent.
+func (r *reader) fillUnchanged(rel *relation, t *pglogrepl.TupleData, c *connectors.Change) error {
+	var missing, where []string
+	for i, col := range t.Columns {
+		if i < len(rel.cols) && rel.cols[i].need && col.DataType == pglogrepl.TupleDataTypeToast {
+			missing = append(missing, quoteIdent(rel.cols[i].name))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	args := make([][]byte, len(rel.keyIdx))
+	oids := make([]uint32, len(rel.keyIdx))
+	for n, k := range rel.keyIdx {
+		where = append(where, quoteIdent(rel.cols[k].name)+" = $"+strconv.Itoa(n+1))
+		args[n] = t.Columns[k].Data
+		oids[n] = rel.cols[k].oid
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := r.s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: reading the moved row of %s: %w", connectors.ErrUnavailable, rel.loc, err)
+	}
+	defer conn.Release()
+	q := "SELECT " + strings.Join(missing, ", ") + " FROM " + quoteQualified(rel.loc) + " WHERE " + strings.Join(where, " AND ")
+	rr := conn.Conn().PgConn().ExecParams(ctx, q, args, oids, nil, nil)
+	fields := rr.FieldDescriptions()
+	for rr.NextRow() {
+		for i, v := range rr.Values() {
+			if v == nil {
+				c.Record.Fields[fields[i].Name] = nil
+				continue
+			}
+			val, err := decodeText(fields[i].DataTypeOID, v)
+			if err != nil {
+				rr.Close()
+				return fmt.Errorf("%s column %s: %w", rel.loc, fields[i].Name, err)
+			}
+			c.Record.Fields[fields[i].Name] = val
+		}
+		c.Record.Complete = true
+	}
+	if _, err := rr.Close(); err != nil {
+		return fmt.Errorf("%w: reading the moved row of %s: %w", connectors.ErrUnavailable, rel.loc, err)
+	}
+	return nil
 }
 
 // add decodes a row change of a mapped relation and queues it.
@@ -336,6 +416,9 @@ func (r *reader) add(ctx context.Context, xid uint32, relID uint32, decode func(
 		return nil // published but not mapped
 	}
 	changes, err := decode(rel)
+	if errors.Is(err, connectors.ErrUnavailable) {
+		return err // the database, not the change: read it again after reconnecting
+	}
 	if err != nil {
 		// Not a reason to stop: the change is dead-lettered with the reason.
 		changes = []connectors.Change{{Record: mixer.Record{Location: rel.loc, Op: mixer.OpUpsert}, Key: r.s.sys.Name + "/" + rel.loc, Err: err}}
@@ -380,6 +463,13 @@ const coalesceChanges = 5000
 // sending status updates every half second so the server does not time the
 // connection out.
 func (r *reader) emit(ctx context.Context, it item, pos pglogrepl.LSN) error {
+	// Handing over a large committed transaction is one message long: keep
+	// the status updates going meanwhile (what they confirm stays safe).
+	if !time.Now().Before(r.next) {
+		if err := r.status(ctx, false); err != nil {
+			return err
+		}
+	}
 	if pos != 0 {
 		r.s.lastEmitted.Store(uint64(pos))
 	}
@@ -417,15 +507,23 @@ func (r *reader) flush(ctx context.Context) error {
 }
 
 func (r *reader) send(ctx context.Context, it item) error {
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
 	for {
+		wait := time.Until(r.next)
+		if wait <= 0 {
+			if err := r.status(ctx, false); err != nil {
+				return err
+			}
+			continue
+		}
+		t := time.NewTimer(min(wait, 500*time.Millisecond))
 		select {
 		case r.s.out <- it:
+			t.Stop()
 			return nil
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-tick.C:
+		case <-t.C:
 			if err := r.status(ctx, false); err != nil {
 				return err
 			}
