@@ -382,15 +382,6 @@ func specSetting(spec *Spec, name string) *SettingSpec {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func sortedCopy(list []string) []string {
 	out := append([]string(nil), list...)
 	sort.Strings(out)

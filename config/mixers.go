@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -35,7 +36,7 @@ func (l *loader) fieldSpec(f *file, n *yaml.Node, path []string, allowed []strin
 	good := true
 	for _, e := range entries {
 		kp := sub(path, e.name)
-		if !contains(allowed, e.name) {
+		if !slices.Contains(allowed, e.name) {
 			f.errorf(e.key, kp, "unknown key%s; a mapping takes: %s", suggest(e.name, allowed), strings.Join(allowed, ", "))
 			good = false
 			continue

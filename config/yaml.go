@@ -5,8 +5,9 @@ import (
 	"math/big"
 
 	"fmt"
-	"github.com/sqlpipe/remix/mixer"
 	"strings"
+
+	"github.com/sqlpipe/remix/mixer"
 
 	"gopkg.in/yaml.v3"
 )

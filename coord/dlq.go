@@ -76,6 +76,27 @@ func (c *Client) DeadLetters(ctx context.Context, system, after string, count in
 	return out, nil
 }
 
+// EachDeadLetter calls fn for every dead letter of a system, oldest first,
+// until fn returns an error (returned as is).
+func (c *Client) EachDeadLetter(ctx context.Context, system string, fn func(*DeadLetter) error) error {
+	after := ""
+	for {
+		page, err := c.DeadLetters(ctx, system, after, 500)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for i := range page {
+			after = page[i].ID
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // DeadLetterCount returns how many dead letters a system has.
 func (c *Client) DeadLetterCount(ctx context.Context, system string) (int64, error) {
 	return c.rdb.XLen(ctx, c.keys.dlq(system)).Result()

@@ -47,21 +47,14 @@ func (c *Client) RequestReplay(ctx context.Context, target string, keep func(mod
 // parked. It returns whether the key is free again.
 func (cs *Consumer) replayKey(ctx context.Context, h Handler, m *replayMarker) (bool, error) {
 	var letters []DeadLetter
-	after := ""
-	for {
-		page, err := cs.c.DeadLetters(ctx, cs.target, after, 500)
-		if err != nil {
-			return false, err
+	err := cs.c.EachDeadLetter(ctx, cs.target, func(d *DeadLetter) error {
+		if d.Stage == stagePush && d.Model == m.model && d.Key == m.key {
+			letters = append(letters, *d)
 		}
-		if len(page) == 0 {
-			break
-		}
-		for _, d := range page {
-			after = d.ID
-			if d.Stage == stagePush && d.Model == m.model && d.Key == m.key {
-				letters = append(letters, d)
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
 	var b backoff
 	for i := range letters {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	neturl "net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -82,7 +83,7 @@ func CompileModel(url string, data []byte) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(schema.Types) > 0 && !contains(schema.Types, "object") {
+	if len(schema.Types) > 0 && !slices.Contains(schema.Types, "object") {
 		return nil, &ModelError{Pointer: "/type", Msg: fmt.Sprintf(`a model must be an object schema ("type": "object"), found %q`, strings.Join(schema.Types, ", "))}
 	}
 	props, err := modelProperties(data, schema)
@@ -259,13 +260,4 @@ func propertyOrder(data []byte) []string {
 		return names
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -57,6 +57,18 @@ func opCode(o Op) (string, error) {
 	return "", fmt.Errorf("unknown op %d", o)
 }
 
+func opFromCode(c string) (Op, bool) {
+	switch c {
+	case "u":
+		return OpUpsert, true
+	case "d":
+		return OpDelete, true
+	case "t":
+		return OpTruncate, true
+	}
+	return 0, false
+}
+
 // AppendEnvelope appends the encoding of e to dst. Field names are sorted,
 // numbers written as they are held (exact, no exponent).
 func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
@@ -176,14 +188,8 @@ func decodeEnvelopeJSON(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("envelope version %d is not supported (this build reads %d)", w.V, envelopeVersion)
 	}
 	e := Envelope{Object: Object{Model: w.M, Fields: w.F}, Source: w.S, Location: w.L, Position: w.P}
-	switch w.Op {
-	case "u":
-		e.Op = OpUpsert
-	case "d":
-		e.Op = OpDelete
-	case "t":
-		e.Op = OpTruncate
-	default:
+	var ok bool
+	if e.Op, ok = opFromCode(w.Op); !ok {
 		return Envelope{}, fmt.Errorf("envelope op %q is unknown", w.Op)
 	}
 	if e.Fields == nil {

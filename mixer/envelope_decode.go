@@ -75,14 +75,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 	if d.i != len(d.b) || version != envelopeVersion {
 		return e, false
 	}
-	switch op {
-	case "u":
-		e.Op = OpUpsert
-	case "d":
-		e.Op = OpDelete
-	case "t":
-		e.Op = OpTruncate
-	default:
+	if e.Op, ok = opFromCode(op); !ok {
 		return e, false
 	}
 	if e.Fields == nil {

@@ -3,10 +3,11 @@ package mixer
 import (
 	"encoding/json"
 	"errors"
-	"github.com/santhosh-tekuri/jsonschema/v5"
 	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
 const roundTripSchema = `{"title": "thing", "type": "object", "properties": {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -56,7 +57,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			case coord.BarrierWait:
 				return &coord.ItemError{Index: i, Err: coord.ErrDefer}
 			case coord.BarrierApply:
-				if !contains(barriers, id) {
+				if !slices.Contains(barriers, id) {
 					barriers = append(barriers, id)
 					for _, rule := range h.t.sys.Push.Rules(env.Model) {
 						truncs = append(truncs, mixer.TargetRecord{Location: rule.Location(), Op: mixer.OpTruncate})
@@ -155,15 +156,6 @@ func mapError(err error, owners []int) error {
 		return coord.Unavailable(err)
 	}
 	return err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func limiterFor(c *coord.Client, sys *config.System) (*coord.Limiter, error) {

@@ -104,21 +104,14 @@ func ReplayDeadLetters(ctx context.Context, env *Env, system string, ids []strin
 	if sys.Push != nil {
 		keys := map[string]bool{}
 		if len(want) > 0 {
-			after := ""
-			for {
-				dls, err := env.Coord.DeadLetters(ctx, system, after, 500)
-				if err != nil {
-					return err
+			err := env.Coord.EachDeadLetter(ctx, system, func(d *coord.DeadLetter) error {
+				if want[d.ID] {
+					keys[d.ParkKey()] = true
 				}
-				if len(dls) == 0 {
-					break
-				}
-				for i := range dls {
-					after = dls[i].ID
-					if want[dls[i].ID] {
-						keys[dls[i].ParkKey()] = true
-					}
-				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		n, err := env.Coord.RequestReplay(ctx, system, func(model, key string) bool {
@@ -142,26 +135,19 @@ func DropDeadLetters(ctx context.Context, env *Env, system string, ids []string,
 	for _, id := range ids {
 		want[id] = true
 	}
-	dropped, after := 0, ""
-	for {
-		dls, err := env.Coord.DeadLetters(ctx, system, after, 200)
-		if err != nil {
-			return err
+	dropped := 0
+	err := env.Coord.EachDeadLetter(ctx, system, func(d *coord.DeadLetter) error {
+		if !all && !want[d.ID] {
+			return nil
 		}
-		if len(dls) == 0 {
-			break
+		n, err := env.Coord.Resolve(ctx, d)
+		if n >= 0 && err == nil {
+			dropped++
 		}
-		for i := range dls {
-			after = dls[i].ID
-			if !all && !want[dls[i].ID] {
-				continue
-			}
-			if n, err := env.Coord.Resolve(ctx, &dls[i]); err != nil {
-				return err
-			} else if n >= 0 {
-				dropped++
-			}
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(w, "dropped %d\n", dropped)
 	return nil
