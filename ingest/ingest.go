@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -47,15 +46,6 @@ func (c *Config) Validate() error {
 	if c.Config == nil || c.Coord == nil || c.Connectors == nil {
 		return errors.New("ingest: Config, Coord and Connectors are required")
 	}
-	for _, name := range c.Systems {
-		s := c.Config.System(name)
-		if s == nil {
-			return fmt.Errorf("ingest: no system %q in the configuration", name)
-		}
-		if s.Receive == nil {
-			return fmt.Errorf("ingest: system %q has no receive_mixer", name)
-		}
-	}
 	return nil
 }
 
@@ -75,26 +65,12 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger}
-	names := cfg.Systems
-	if len(names) == 0 {
-		for _, sys := range cfg.Config.Sources() {
-			if c, ok := cfg.Connectors[sys.Type]; ok && c.NewSource != nil {
-				names = append(names, sys.Name)
-			} else {
-				s.log.Warn("no source connector for this system type in this build; not reading it", "system", sys.Name, "type", sys.Type)
-			}
-		}
+	systems, err := cfg.Connectors.Select(cfg.Config, cfg.Systems, builtin.Read, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		sys := cfg.Config.System(n)
-		if cfg.Connectors[sys.Type].NewSource == nil {
-			return nil, fmt.Errorf("ingest: %s systems cannot be read by this build", sys.Type)
-		}
-		s.sources = append(s.sources, &sourceRunner{svc: s, sys: sys, log: s.log.With("source", n)})
-	}
-	if len(s.sources) == 0 {
-		return nil, errors.New("ingest: no source to read: no system has a receive_mixer")
+	for _, sys := range systems {
+		s.sources = append(s.sources, &sourceRunner{svc: s, sys: sys, log: s.log.With("source", sys.Name)})
 	}
 	return s, nil
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -43,15 +42,6 @@ func (c *Config) Validate() error {
 	if c.Config == nil || c.Coord == nil || c.Connectors == nil {
 		return errors.New("pusher: Config, Coord and Connectors are required")
 	}
-	for _, name := range c.Systems {
-		s := c.Config.System(name)
-		if s == nil {
-			return fmt.Errorf("pusher: no system %q in the configuration", name)
-		}
-		if s.Push == nil {
-			return fmt.Errorf("pusher: system %q has no push_mixer", name)
-		}
-	}
 	return nil
 }
 
@@ -71,26 +61,12 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger}
-	names := cfg.Systems
-	if len(names) == 0 {
-		for _, sys := range cfg.Config.Targets() {
-			if c, ok := cfg.Connectors[sys.Type]; ok && c.NewSink != nil {
-				names = append(names, sys.Name)
-			} else {
-				s.log.Warn("no sink connector for this system type in this build; not pushing to it", "system", sys.Name, "type", sys.Type)
-			}
-		}
+	systems, err := cfg.Connectors.Select(cfg.Config, cfg.Systems, builtin.Write, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("pusher: %w", err)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		sys := cfg.Config.System(n)
-		if cfg.Connectors[sys.Type].NewSink == nil {
-			return nil, fmt.Errorf("pusher: %s systems cannot be written by this build", sys.Type)
-		}
-		s.targets = append(s.targets, &target{svc: s, sys: sys, log: s.log.With("target", n)})
-	}
-	if len(s.targets) == 0 {
-		return nil, errors.New("pusher: no target to push to: no system has a push_mixer")
+	for _, sys := range systems {
+		s.targets = append(s.targets, &target{svc: s, sys: sys, log: s.log.With("target", sys.Name)})
 	}
 	return s, nil
 }

@@ -5,6 +5,9 @@ package builtin
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"sort"
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
@@ -41,4 +44,59 @@ func (r Registry) Specs() config.Specs {
 		out[t] = c.Spec
 	}
 	return out
+}
+
+// Role is what a process does with systems.
+type Role int
+
+// Roles.
+const (
+	Read  Role = iota // ingest: systems with a receive_mixer, through a Source
+	Write             // pusher: systems with a push_mixer, through a Sink
+)
+
+// Select returns the systems a process serves in a role, sorted by name:
+// the named ones (each must have the role's mixer and a connector that can
+// play the role), or when none are named, every system with the role's mixer
+// whose connector can (the others are logged and left out).
+func (r Registry) Select(cfg *config.Config, names []string, role Role, log *slog.Logger) ([]*config.System, error) {
+	mixer, verb := "receive_mixer", "read"
+	has := func(s *config.System) bool { return s.Receive != nil }
+	can := func(c Connector) bool { return c.NewSource != nil }
+	if role == Write {
+		mixer, verb = "push_mixer", "written"
+		has = func(s *config.System) bool { return s.Push != nil }
+		can = func(c Connector) bool { return c.NewSink != nil }
+	}
+	var out []*config.System
+	if len(names) > 0 {
+		for _, n := range names {
+			s := cfg.System(n)
+			switch {
+			case s == nil:
+				return nil, fmt.Errorf("no system %q in the configuration", n)
+			case !has(s):
+				return nil, fmt.Errorf("system %q has no %s", n, mixer)
+			case !can(r[s.Type]):
+				return nil, fmt.Errorf("%s systems cannot be %s by this build", s.Type, verb)
+			}
+			out = append(out, s)
+		}
+	} else {
+		for _, s := range cfg.Systems {
+			if !has(s) {
+				continue
+			}
+			if !can(r[s.Type]) {
+				log.Warn("this build cannot use this system's connector type here; leaving it out", "system", s.Name, "type", s.Type, "role", mixer)
+				continue
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no system to serve: none has a %s this build can use", mixer)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
