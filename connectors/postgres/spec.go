@@ -36,7 +36,7 @@ func Spec() *config.Spec {
 			{Name: SettingDSN, Kind: config.KindSecret, Required: true, Doc: "connection string for queries and writes"},
 			{Name: SettingReplicationDSN, Kind: config.KindSecret, Doc: "connection string for logical replication; defaults to dsn"},
 			{Name: SettingMaxOpen, Kind: config.KindInt, Default: int64(10), Min: config.Float64(1), Doc: "pool size"},
-			{Name: SettingMaxIdle, Kind: config.KindInt, Default: int64(10), Min: config.Float64(0), Doc: "idle connections kept warm (at most max_open_connections)"},
+			{Name: SettingMaxIdle, Kind: config.KindInt, Default: int64(2), Min: config.Float64(0), Doc: "idle connections kept warm (at most max_open_connections)"},
 			{Name: SettingMaxIdleTime, Kind: config.KindDuration, Default: 30 * time.Minute, Min: config.Float64(1), Doc: "an idle connection is closed after this long"},
 			{Name: SettingSlotName, Kind: config.KindString, Doc: "replication slot; defaults to remix_<system name>"},
 			{Name: SettingPublicationName, Kind: config.KindString, Doc: "publication; defaults to remix_<system name>"},
