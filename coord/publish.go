@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 
@@ -72,34 +73,59 @@ func (c *Client) Publish(ctx context.Context, source string, fence Fence, items 
 // publishPacked writes the batch as packed entries in one script call;
 // parked is true when nothing was written because keys are parked.
 func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, items []Item) (res PublishResult, parked bool, err error) {
+	// Objects are grouped per destination (model and partition) in two
+	// passes: the first sizes each destination, so every body is allocated
+	// once instead of growing object by object.
+	type dest struct {
+		model string
+		p     int
+	}
 	type entry struct {
 		stream string
 		n      int
 		body   []byte
 	}
+	packedSize := func(it *Item) int {
+		return len(it.Key) + len(it.Payload) + 2*binary.MaxVarintLen32
+	}
+	parts := make([]int, len(items))
+	remaining := make(map[dest]int)
+	for i := range items {
+		it := &items[i]
+		if it.AllPartitions {
+			parts[i] = -1
+			for p := 0; p < c.cfg.Partitions; p++ {
+				remaining[dest{it.Model, p}] += packedSize(it)
+			}
+			continue
+		}
+		parts[i] = c.PartitionOf(it.Key)
+		remaining[dest{it.Model, parts[i]}] += packedSize(it)
+	}
 	var entries []*entry
-	open := map[string]*entry{}
-	add := func(model string, p int, key string, payload []byte) {
-		sk := c.keys.stream(model, p)
-		e := open[sk]
+	open := make(map[dest]*entry, len(remaining))
+	add := func(it *Item, p int) {
+		d := dest{it.Model, p}
+		e := open[d]
 		if e == nil || len(e.body) >= maxEntryBody {
-			e = &entry{stream: sk}
-			open[sk] = e
+			e = &entry{stream: c.keys.stream(it.Model, p), body: make([]byte, 0, min(remaining[d], maxEntryBody+packedSize(it)))}
+			open[d] = e
 			entries = append(entries, e)
 		}
-		e.body = appendPacked(e.body, key, payload)
+		remaining[d] -= packedSize(it)
+		e.body = appendPacked(e.body, it.Key, it.Payload)
 		e.n++
 		res.Published++
 	}
 	for i := range items {
 		it := &items[i]
-		if it.AllPartitions {
+		if parts[i] < 0 {
 			for p := 0; p < c.cfg.Partitions; p++ {
-				add(it.Model, p, it.Key, it.Payload)
+				add(it, p)
 			}
 			continue
 		}
-		add(it.Model, c.PartitionOf(it.Key), it.Key, it.Payload)
+		add(it, parts[i])
 	}
 	keys := make([]string, 0, 2+len(entries))
 	keys = append(keys, c.keys.readerLock(source), c.keys.parked(source, stageReceive))

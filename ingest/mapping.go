@@ -20,6 +20,9 @@ type mapper struct {
 	targets map[string][]string // model -> the systems that push it
 	results []mixer.Result
 	arena   []byte
+	// perChange estimates the envelope bytes of one change, from the last
+	// batch.
+	perChange int
 }
 
 func newMapper(cfg *config.Config, sys *config.System) *mapper {
@@ -92,7 +95,9 @@ func decodeRecord(b []byte) (mixer.Record, error) {
 // validated but not published.
 func (m *mapper) items(b connectors.Batch) []coord.Item {
 	out := make([]coord.Item, 0, len(b.Changes))
-	m.arena = m.arena[:0]
+	// Sized from the previous batch (up to 8 MiB), so it does not grow by
+	// copying.
+	m.arena = make([]byte, 0, min(m.perChange*len(b.Changes), 8<<20))
 	type span struct{ i, start, end int }
 	var spans []span
 	for ci := range b.Changes {
@@ -131,6 +136,9 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 	// Each batch gets a new arena, since the items go out with it.
 	arena := m.arena
 	m.arena = nil
+	if len(b.Changes) > 0 {
+		m.perChange = len(arena)/len(b.Changes) + len(arena)/len(b.Changes)/8 + 8
+	}
 	for _, s := range spans {
 		out[s.i].Payload = arena[s.start:s.end:s.end]
 	}

@@ -95,6 +95,14 @@ func CompileModel(url string, data []byte) (*Model, error) {
 	for _, p := range props {
 		raw, _ := rawProps[p.Name].(map[string]any)
 		p.simple = raw != nil && onlyKeys(raw, simplePropertyKeys)
+		if f, ok := raw["format"].(string); ok && !p.simple && onlyKeys(raw, simplePropertyKeys, "format") {
+			// A type and a format (a timestamp field, typically): checked
+			// with the schema library's own format function, without its
+			// per-value machinery, which shows in profiles.
+			if check := jsonschema.Formats[f]; check != nil {
+				p.simple, p.formatCheck = true, check
+			}
+		}
 		if perField && !p.simple {
 			if p.schema, err = c.Compile(url + "#" + propertyPointer(p.Name)); err != nil {
 				return nil, schemaCompileError(err)
@@ -130,9 +138,9 @@ var simplePropertyKeys = map[string]bool{
 	"default": true, "deprecated": true, "readOnly": true, "writeOnly": true,
 }
 
-func onlyKeys(m map[string]any, allowed map[string]bool) bool {
+func onlyKeys(m map[string]any, allowed map[string]bool, also ...string) bool {
 	for k := range m {
-		if !allowed[k] {
+		if !allowed[k] && !slices.Contains(also, k) {
 			return false
 		}
 	}

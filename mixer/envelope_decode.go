@@ -3,6 +3,8 @@ package mixer
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -28,11 +30,11 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 		if !first && !d.byte(',') {
 			return e, false
 		}
-		key, ok := d.str()
+		key, ok := d.rawStr()
 		if !ok || !d.byte(':') {
 			return e, false
 		}
-		switch key {
+		switch string(key) {
 		case "v":
 			n, ok := d.int()
 			if !ok {
@@ -40,7 +42,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 			}
 			version = int(n)
 		case "m":
-			if e.Model, ok = d.str(); !ok {
+			if e.Model, ok = d.internStr(); !ok {
 				return e, false
 			}
 		case "op":
@@ -48,11 +50,11 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 				return e, false
 			}
 		case "s":
-			if e.Source, ok = d.str(); !ok {
+			if e.Source, ok = d.internStr(); !ok {
 				return e, false
 			}
 		case "l":
-			if e.Location, ok = d.str(); !ok {
+			if e.Location, ok = d.internStr(); !ok {
 				return e, false
 			}
 		case "p":
@@ -121,12 +123,97 @@ func (d *fastDecoder) int() (int64, bool) {
 	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
 		d.i++
 	}
-	text := string(d.b[start:d.i])
-	if !plainNumber(text) { // JSON's grammar: no leading zeros, no lone '-'
+	text := d.b[start:d.i]
+	if !plainNumber(string(text)) { // JSON's grammar: no leading zeros, no lone '-'
 		return 0, false
 	}
-	n, err := strconv.ParseInt(text, 10, 64)
-	return n, err == nil
+	neg := text[0] == '-'
+	if neg {
+		text = text[1:]
+	}
+	if len(text) > 18 { // might not fit: let strconv judge
+		n, err := strconv.ParseInt(string(d.b[start:d.i]), 10, 64)
+		return n, err == nil
+	}
+	var n int64
+	for _, c := range text {
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// rawStr reads a JSON string without escapes and returns its bytes, which
+// alias the input; anything else is left to encoding/json (ok false).
+func (d *fastDecoder) rawStr() ([]byte, bool) {
+	d.space()
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return nil, false
+	}
+	start := d.i + 1
+	for i := start; i < len(d.b); i++ {
+		switch c := d.b[i]; {
+		case c == '"':
+			d.i = i + 1
+			s := d.b[start:i]
+			return s, utf8.Valid(s)
+		case c == '\\' || c < 0x20:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// internStr reads a string that recurs from envelope to envelope (model,
+// source and location names, field names) and returns the interned copy.
+func (d *fastDecoder) internStr() (string, bool) {
+	if b, ok := d.rawStr(); ok {
+		return intern(b), true
+	}
+	return d.str()
+}
+
+// interned holds the names that recur in every envelope, so that decoding
+// does not allocate them again for each object. It is copied on write and
+// bounded: names come from configuration and schemas, so it fills once.
+var (
+	interned   atomic.Pointer[map[string]string]
+	internMu   sync.Mutex
+	maxInterns = 4096
+)
+
+func intern(b []byte) string {
+	if m := interned.Load(); m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	if len(s) > 128 {
+		return s
+	}
+	internMu.Lock()
+	defer internMu.Unlock()
+	old := interned.Load()
+	if old != nil && len(*old) >= maxInterns {
+		return s
+	}
+	next := make(map[string]string, 1+len(deref(old)))
+	for k, v := range deref(old) {
+		next[k] = v
+	}
+	next[s] = s
+	interned.Store(&next)
+	return s
+}
+
+func deref(m *map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	return *m
 }
 
 // str reads a JSON string.
@@ -199,16 +286,21 @@ func (d *fastDecoder) escaped(start int) (string, bool) {
 				return "", false
 			}
 			if utf16.IsSurrogate(r) {
+				// As encoding/json: a following escape is consumed only if
+				// it completes the pair; otherwise this one is U+FFFD and
+				// the next escape is read on its own.
+				pair := utf8.RuneError
 				if d.i+1 < len(d.b) && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
 					d.i += 2
 					r2, ok := d.hex4()
 					if !ok {
 						return "", false
 					}
-					r = utf16.DecodeRune(r, r2)
-				} else {
-					r = utf8.RuneError
+					if pair = utf16.DecodeRune(r, r2); pair == utf8.RuneError {
+						d.i -= 6
+					}
 				}
+				r = pair
 			}
 			out = utf8.AppendRune(out, r)
 		default:
@@ -243,7 +335,7 @@ func (d *fastDecoder) fields() (map[string]any, bool) {
 		if !first && !d.byte(',') {
 			return nil, false
 		}
-		k, ok := d.str()
+		k, ok := d.internStr()
 		if !ok || !d.byte(':') {
 			return nil, false
 		}

@@ -180,6 +180,9 @@ const diffSchema = `{"$schema": "https://json-schema.org/draft/2020-12/schema", 
 		"any": {},
 		"min": {"type": "number", "minimum": 3},
 		"t": {"type": "string", "format": "date-time"},
+		"tn": {"type": ["string", "null"], "format": "date-time", "description": "a timestamp"},
+		"ie": {"type": "integer", "format": "email"},
+		"u": {"format": "uuid"},
 		"e": {"enum": ["a", 1, null]}
 	}}`
 
@@ -188,7 +191,9 @@ const diffSchema = `{"$schema": "https://json-schema.org/draft/2020-12/schema", 
 // accepts for the whole object.
 func FuzzFieldValidation(f *testing.F) {
 	for _, s := range []string{`{"i": 1, "n": 1.5, "s": null, "b": true}`, `{"i": 1.5}`, `{"i": "1"}`, `{"in": null, "any": {"x": 1}}`,
-		`{"min": 2}`, `{"t": "2024-01-02T03:04:05Z"}`, `{"t": "nope"}`, `{"e": 1.0}`, `{"i": 10.000}`, `{"b": 1}`, `{"n": null}`} {
+		`{"min": 2}`, `{"t": "2024-01-02T03:04:05Z"}`, `{"t": "nope"}`, `{"e": 1.0}`, `{"i": 10.000}`, `{"b": 1}`, `{"n": null}`,
+		`{"tn": "2024-01-02T03:04:05.5+05:30"}`, `{"tn": null}`, `{"tn": "2024-13-02T03:04:05Z"}`, `{"ie": "x@y"}`, `{"ie": "x'y"}`,
+		`{"u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}`, `{"u": 5}`} {
 		f.Add(s)
 	}
 	m := mustModel(f, diffSchema)
@@ -230,6 +235,14 @@ func FuzzFieldValidation(f *testing.F) {
 		lib := whole.Validate(fields)
 		if (mine == nil) != (lib == nil) {
 			t.Fatalf("fields %v: field validation says %v, library says %v", fields, mine, lib)
+		}
+		var ve *ValidationError
+		if errors.As(mine, &ve) {
+			for _, p := range ve.Fields {
+				if strings.Contains(p.Reason, "is not valid") && !strings.Contains(lib.Error(), p.Reason) {
+					t.Fatalf("fields %v: %q is not how the library words it: %v", fields, p.Reason, lib)
+				}
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -64,7 +65,10 @@ type Property struct {
 	// simple is set when the property's schema says nothing but its type (and
 	// annotations): the mixer then checks it without the schema library.
 	simple bool
-	schema *jsonschema.Schema // the property's own schema, for the others
+	// formatCheck is the format's check for a simple property with a
+	// format (jsonschema.Formats); nil when it has none.
+	formatCheck func(any) bool
+	schema      *jsonschema.Schema // the property's own schema, for the others
 }
 
 // Model is a compiled canonical model: a flat JSON Schema with a title.
@@ -147,8 +151,10 @@ func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
 			case p == nil:
 				problems = append(problems, FieldError{Field: name, Reason: "not a field of the model"})
 			case p.simple:
-				if !typeAllows(p.Types, v) {
+				if !typeAllows(p.Types, v) { // as in the library, a wrong type is the only problem
 					problems = append(problems, FieldError{Field: name, Reason: fmt.Sprintf("expected %s, but got %s", p.Types, schemaKind(v))})
+				} else if p.formatCheck != nil && !p.formatCheck(v) {
+					problems = append(problems, FieldError{Field: name, Reason: formatProblem(v, p.Format)})
 				}
 			case p.schema != nil:
 				if err := p.schema.Validate(v); err != nil {
@@ -196,6 +202,23 @@ func flattenSchemaError(ve *jsonschema.ValidationError) []FieldError {
 	}
 	walk(ve)
 	return out
+}
+
+// formatProblem words a failed format as the schema library does.
+func formatProblem(v any, format string) string {
+	val := fmt.Sprint(v)
+	if s, ok := v.(string); ok {
+		val = quoteLikeSchema(s)
+	}
+	return fmt.Sprintf("%s is not valid %s", val, quoteLikeSchema(format))
+}
+
+// quoteLikeSchema quotes as the schema library's messages do: 'like this'.
+func quoteLikeSchema(s string) string {
+	s = strconv.Quote(s)
+	s = strings.ReplaceAll(s, `\"`, `"`)
+	s = strings.ReplaceAll(s, `'`, `\'`)
+	return "'" + s[1:len(s)-1] + "'"
 }
 
 // typeAllows is JSON Schema's "type" keyword for the values Remix holds: an

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sqlpipe/remix/config"
@@ -35,7 +34,11 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 	var results []mixer.PushResult
 	var truncs []mixer.TargetRecord
 	var barriers []string
-	seen := make(map[string]bool, 8) // partitions with an entry earlier in the batch
+	type partition struct {
+		model string
+		n     int
+	}
+	seen := make(map[partition]bool, 8) // partitions with an entry earlier in the batch
 	commits := make([]time.Time, 0, len(batch))
 	for i := range batch {
 		d := &batch[i]
@@ -43,7 +46,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 		if err != nil {
 			return &coord.ItemError{Index: i, Err: coord.Permanent(err)}
 		}
-		part := d.Model + "/" + strconv.Itoa(d.Partition)
+		part := partition{d.Model, d.Partition}
 		if env.Op == mixer.OpTruncate {
 			if seen[part] { // what comes before it in its partition goes first
 				return &coord.ItemError{Index: i, Err: coord.ErrDefer}
@@ -135,11 +138,17 @@ func (h *handler) observe(batch []coord.Delivery, commits []time.Time, start tim
 	}
 	m.PushWrites.WithLabelValues(name, "ok").Inc()
 	now := time.Now()
+	latency := m.PushLatency.WithLabelValues(name) // looked up once: this runs for every object
 	for _, c := range commits {
-		m.PushLatency.WithLabelValues(name).Observe(now.Sub(c).Seconds())
+		latency.Observe(now.Sub(c).Seconds())
 	}
-	for _, d := range batch {
-		m.PushEntries.WithLabelValues(name, d.Model).Inc()
+	for i := 0; i < len(batch); { // entries counted per run of one model
+		j := i + 1
+		for j < len(batch) && batch[j].Model == batch[i].Model {
+			j++
+		}
+		m.PushEntries.WithLabelValues(name, batch[i].Model).Add(float64(j - i))
+		i = j
 	}
 }
 

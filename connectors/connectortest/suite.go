@@ -164,6 +164,23 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("row 3 = %v: partial upserts must merge", row)
 		}
 	})
+	t.Run("NullsAndValuesMergeWithinABatch", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		write(t, e,
+			e.rec(mixer.OpUpsert, item(4, "a", "1")),
+			e.rec(mixer.OpUpsert, map[string]any{"id": n("4"), "note": nil, "name": nil}),
+			e.rec(mixer.OpUpsert, map[string]any{"id": n("4"), "name": "c", "qty": nil}),
+			e.rec(mixer.OpUpsert, map[string]any{"id": n("5"), "note": nil}),
+			e.rec(mixer.OpUpsert, map[string]any{"id": n("5"), "note": "set"}),
+		)
+		if row := get(t, e, 4); row["name"] != "c" || row["note"] != nil || row["qty"] != nil || row["price"] != n("1.50") {
+			t.Fatalf("row 4 = %v: later nulls and values must win column by column", row)
+		}
+		if row := get(t, e, 5); row["note"] != "set" {
+			t.Fatalf("row 5 = %v: a value after a null must win", row)
+		}
+	})
 	t.Run("BadValueFailsTheBatchAsPermanent", func(t *testing.T) {
 		t.Parallel()
 		e := setup(t)

@@ -2,14 +2,16 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"slices"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlpipe/remix/config"
@@ -205,7 +207,63 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord) error {
 type rowState struct {
 	loc, keyCol, key string
 	del              bool
-	up               map[string]*string
+	up               *rowVals
+}
+
+// rowID finds a row within a batch.
+type rowID struct{ loc, keyCol, key string }
+
+// rowVals are the column texts of an upsert, by column index: a set bit
+// says the column is written, a null bit that it is written as NULL.
+// (Slices by index rather than maps by name: this is planned for every row.)
+type rowVals struct {
+	texts     []string
+	set, null []uint64
+}
+
+func newRowVals(columns int) *rowVals {
+	w := (columns + 63) / 64
+	bits := make([]uint64, 2*w)
+	return &rowVals{texts: make([]string, columns), set: bits[:w:w], null: bits[w:]}
+}
+
+func (v *rowVals) mark(i int, null bool) {
+	v.set[i/64] |= 1 << (i % 64)
+	if null {
+		v.null[i/64] |= 1 << (i % 64)
+	} else {
+		v.null[i/64] &^= 1 << (i % 64)
+	}
+}
+
+func (v *rowVals) has(i int) bool { return v.set[i/64]&(1<<(i%64)) != 0 }
+
+// text is column i's text, nil for NULL.
+func (v *rowVals) text(i int) *string {
+	if v.null[i/64]&(1<<(i%64)) != 0 {
+		return nil
+	}
+	return &v.texts[i]
+}
+
+// each calls fn with the index of every written column, in order.
+func (v *rowVals) each(fn func(i int)) {
+	for w, word := range v.set {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			fn(w*64 + b)
+			word &^= 1 << b
+		}
+	}
+}
+
+// merge writes o's columns over v's.
+func (v *rowVals) merge(o *rowVals) {
+	o.each(func(i int) { v.texts[i] = o.texts[i] })
+	for w := range v.set {
+		v.null[w] = v.null[w]&^o.set[w] | o.null[w]
+		v.set[w] |= o.set[w]
+	}
 }
 
 // plan turns records into statements. Records collapse per row so each row
@@ -213,12 +271,12 @@ type rowState struct {
 // key column and set of columns. A truncate record ends a segment: what
 // came before is flushed, then the table is emptied.
 func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch) error {
-	rows := map[string]*rowState{}
+	rows := map[rowID]*rowState{}
 	var order []*rowState
 	var inserts []*rowState
 	flush := func() {
 		s.queueRows(b, order, inserts)
-		rows, order, inserts = map[string]*rowState{}, nil, nil
+		rows, order, inserts = map[rowID]*rowState{}, nil, nil
 	}
 	for i := range recs {
 		r := &recs[i]
@@ -231,7 +289,7 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch) error {
 			b.Queue("DELETE FROM " + t.quoted)
 			continue
 		}
-		cols, err := s.columns(t, r)
+		vals, err := s.columns(t, r)
 		if err != nil {
 			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: %w", connectors.ErrPermanent, err)}
 		}
@@ -239,40 +297,40 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch) error {
 			if r.Op == mixer.OpDelete {
 				return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: delete without a search key", connectors.ErrPermanent)}
 			}
-			inserts = append(inserts, &rowState{loc: r.Location, up: cols})
+			inserts = append(inserts, &rowState{loc: r.Location, up: vals})
 			continue
 		}
 		keyCol := r.Key.Target.Head()
-		kp := cols[keyCol]
+		var kp *string
+		if c := t.cols[keyCol]; c != nil && vals.has(c.index) {
+			kp = vals.text(c.index)
+		}
 		if kp == nil {
 			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: search key %s is null", connectors.ErrPermanent, keyCol)}
 		}
-		id := r.Location + "\x00" + keyCol + "\x00" + *kp
+		id := rowID{r.Location, keyCol, *kp}
 		st := rows[id]
 		if st == nil {
 			st = &rowState{loc: r.Location, keyCol: keyCol, key: *kp}
 			rows[id] = st
 			order = append(order, st)
 		}
-		if r.Op == mixer.OpDelete {
+		switch {
+		case r.Op == mixer.OpDelete:
 			st.del, st.up = true, nil
-			continue
-		}
-		if st.up == nil {
-			st.up = cols
-			continue
-		}
-		for c, v := range cols {
-			st.up[c] = v
+		case st.up == nil:
+			st.up = vals
+		default:
+			st.up.merge(vals)
 		}
 	}
 	flush()
 	return nil
 }
 
-// columns renders a record's fields as column texts (nil for NULL).
-func (s *Sink) columns(t *table, r *mixer.TargetRecord) (map[string]*string, error) {
-	out := make(map[string]*string, len(r.Fields))
+// columns renders a record's fields as column texts.
+func (s *Sink) columns(t *table, r *mixer.TargetRecord) (*rowVals, error) {
+	out := newRowVals(len(t.order))
 	for name, v := range r.Fields {
 		c := t.cols[name]
 		if c == nil {
@@ -282,11 +340,8 @@ func (s *Sink) columns(t *table, r *mixer.TargetRecord) (map[string]*string, err
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", name, err)
 		}
-		if !null {
-			out[name] = &text
-		} else {
-			out[name] = nil
-		}
+		out.texts[c.index] = text
+		out.mark(c.index, null)
 	}
 	return out, nil
 }
@@ -297,7 +352,7 @@ type shape struct {
 	del    bool
 	loc    string
 	keyCol string
-	cols   [4]uint64 // up to 256 columns; wider tables fall back to text
+	cols   [4]uint64 // up to 256 columns; wider tables use wide
 	wide   string
 }
 
@@ -311,69 +366,60 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
 	}
 	var groups []*group
 	byShape := map[shape]*group{}
-	add := func(sh shape, mk func() string, vals []*string) {
+	groupFor := func(sh shape, params int, mk func() string) *group {
 		g := byShape[sh]
 		if g == nil {
-			g = &group{sql: s.cached(sh, mk), args: make([][]*string, len(vals))}
+			g = &group{sql: s.cached(sh, mk), args: make([][]*string, params)}
 			byShape[sh] = g
 			groups = append(groups, g)
 		}
-		for i, v := range vals {
-			g.args[i] = append(g.args[i], v)
-		}
+		return g
 	}
 	for _, st := range order {
 		if st.del {
 			t := s.tables[st.loc]
 			keyCol := st.keyCol
-			add(shape{del: true, loc: st.loc, keyCol: keyCol}, func() string { return s.deleteSQL(t, keyCol) }, []*string{&st.key})
+			g := groupFor(shape{del: true, loc: st.loc, keyCol: keyCol}, 1, func() string { return s.deleteSQL(t, keyCol) })
+			g.args[0] = append(g.args[0], &st.key)
 		}
 	}
-	for pass := 0; pass < 2; pass++ {
-		list := order
-		if pass == 1 {
-			list = inserts
-		}
+	for _, list := range [][]*rowState{order, inserts} {
 		for _, st := range list {
 			if st.up == nil {
 				continue
 			}
 			t := s.tables[st.loc]
 			sh := shape{loc: st.loc, keyCol: st.keyCol}
-			cols := make([]*column, 0, len(st.up))
-			for name := range st.up {
-				cols = append(cols, t.cols[name])
+			n := 0
+			for _, w := range st.up.set {
+				n += bits.OnesCount64(w)
 			}
-			slices.SortFunc(cols, func(a, b *column) int { return a.index - b.index })
-			if len(t.order) <= 256 {
-				for _, c := range cols {
-					sh.cols[c.index/64] |= 1 << (c.index % 64)
-				}
+			if len(st.up.set) <= len(sh.cols) {
+				copy(sh.cols[:], st.up.set)
 			} else {
-				names := make([]string, len(cols))
-				for i, c := range cols {
-					names[i] = c.name
+				wide := make([]byte, 0, 8*len(st.up.set))
+				for _, w := range st.up.set {
+					wide = binary.LittleEndian.AppendUint64(wide, w)
 				}
-				sh.wide = strings.Join(names, "\x00")
+				sh.wide = string(wide)
 			}
-			vals := make([]*string, len(cols))
-			for i, c := range cols {
-				vals[i] = st.up[c.name]
-			}
-			keyCol := st.keyCol
-			add(sh, func() string {
-				names := make([]string, len(cols))
-				for i, c := range cols {
-					names[i] = c.name
-				}
+			keyCol, up := st.keyCol, st.up
+			g := groupFor(sh, n, func() string {
+				names := make([]string, 0, n)
+				up.each(func(i int) { names = append(names, t.order[i].name) })
 				return s.upsertSQL(t, keyCol, names)
-			}, vals)
+			})
+			j := 0
+			up.each(func(i int) {
+				g.args[j] = append(g.args[j], up.text(i))
+				j++
+			})
 		}
 	}
 	for _, g := range groups {
 		args := make([]any, len(g.args))
 		for i, a := range g.args {
-			args[i] = a
+			args[i] = textArray(a)
 		}
 		b.Queue(g.sql, args...)
 	}
@@ -428,4 +474,29 @@ func (s *Sink) upsertSQL(t *table, keyCol string, cols []string) string {
 		q += fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", quoteIdent(keyCol), strings.Join(set, ", "))
 	}
 	return q
+}
+
+// textArray is a text[] parameter. pgx encodes a []*string by reflection,
+// boxing every element; this hands it each element as a pointer, which
+// boxes for free.
+type textArray []*string
+
+func (a textArray) Dimensions() []pgtype.ArrayDimension {
+	return []pgtype.ArrayDimension{{Length: int32(len(a)), LowerBound: 1}}
+}
+
+func (a textArray) Index(i int) any {
+	if a[i] == nil {
+		return nil // NULL
+	}
+	return (*textElem)(a[i])
+}
+
+func (a textArray) IndexType() any { return (*textElem)(nil) }
+
+// textElem is one element of a textArray.
+type textElem string
+
+func (t *textElem) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: string(*t), Valid: true}, nil
 }

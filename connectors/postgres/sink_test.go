@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -134,5 +135,66 @@ func TestSinkMergesNestedJSONB(t *testing.T) {
 	}
 	if got != `{"kept": true, "size": 9007199254740993.5, "color": "red"}` {
 		t.Fatalf("attrs = %s", got)
+	}
+}
+
+// Tables wider than 256 columns take another path to group rows by the
+// columns they write.
+func TestSinkWideTable(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	const width = 300
+	cols := []string{"id bigint PRIMARY KEY"}
+	props := []string{`"id": {"type": "integer"}`}
+	fields := []mixer.PushField{{Field: "id", Target: mixer.MustPath("id"), SearchKey: true}}
+	for i := 1; i < width; i++ {
+		c := fmt.Sprintf("c%d", i)
+		cols = append(cols, c+" text")
+		props = append(props, fmt.Sprintf(`%q: {"type": ["string", "null"]}`, c))
+		fields = append(fields, mixer.PushField{Field: c, Target: mixer.MustPath(c)})
+	}
+	exec(t, conn, `CREATE TABLE wide (`+strings.Join(cols, ", ")+`)`)
+	model, err := mixer.CompileModel("mem:///wide.json", []byte(`{"title": "wide", "properties": {`+strings.Join(props, ", ")+`}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule, err := mixer.NewPushRule(model, "public.wide", fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := mixer.NewPushMixer()
+	push.Add("wide", rule)
+	sink, _ := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
+	ctx := context.Background()
+	if err := sink.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close(ctx)
+	rec := func(fields map[string]any) mixer.TargetRecord {
+		r, err := rule.Apply(&mixer.Object{Model: "wide", Op: mixer.OpUpsert, Fields: fields})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	n := func(i int) json.Number { return json.Number(fmt.Sprint(i)) }
+	// Rows 1 and 2 write the same columns (one statement), row 3 others; row
+	// 1 gets a second, merged upsert.
+	err = sink.(*Sink).Write(ctx, []mixer.TargetRecord{
+		rec(map[string]any{"id": n(1), "c1": "a", "c299": "z"}),
+		rec(map[string]any{"id": n(2), "c1": "b", "c299": nil}),
+		rec(map[string]any{"id": n(3), "c200": "m"}),
+		rec(map[string]any{"id": n(1), "c250": "late"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(concat_ws('|', id, c1, c200, c250, c299), ',' ORDER BY id) FROM wide`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "1|a|late|z,2|b,3|m" {
+		t.Fatalf("rows = %q", got)
 	}
 }

@@ -30,6 +30,8 @@ type reader struct {
 	inStream    bool
 	streamXid   uint32
 	streamed    map[uint32]*streamBuf
+	rows        rowDecoder           // reused for every row message
+	one         [1]connectors.Change // reused for single-change messages (addChanges copies)
 	received    pglogrepl.LSN
 	interval    time.Duration
 	next        time.Time // next status update
@@ -134,7 +136,8 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 			}
 			return false, fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
 		}
-		r.lastMessage = time.Now()
+		now := time.Now() // once per message: on busy streams the clock shows in profiles
+		r.lastMessage = now
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
 			if err := r.copyData(ctx, m.Data); err != nil {
@@ -147,7 +150,7 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 			}
 			return false, fmt.Errorf("replication: %w", pgErr)
 		}
-		if !time.Now().Before(r.next) {
+		if !now.Before(r.next) {
 			return false, nil
 		}
 		if r.pending != nil {
@@ -225,6 +228,13 @@ func (r *reader) copyData(ctx context.Context, data []byte) error {
 
 // message handles one pgoutput message.
 func (r *reader) message(ctx context.Context, data []byte) error {
+	if len(data) > 0 && (data[0] == 'I' || data[0] == 'U' || data[0] == 'D') {
+		m, err := r.rows.decode(data, r.inStream)
+		if err != nil {
+			return fmt.Errorf("decoding a pgoutput %q message: %w", data[0], err)
+		}
+		return r.add(ctx, &m)
+	}
 	msg, err := pglogrepl.ParseV2(data, r.inStream)
 	if err != nil {
 		return fmt.Errorf("decoding a pgoutput message: %w", err)
@@ -240,23 +250,9 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 			it = &item{}
 		}
 		r.cur = nil
-		it.pos, it.commit = m.TransactionEndLSN.String(), m.CommitTime
+		it.pos, it.commit = formatLSN(m.TransactionEndLSN), m.CommitTime
 		r.s.stats.Transactions.Add(1)
 		return r.emit(ctx, *it, m.TransactionEndLSN)
-	case *pglogrepl.InsertMessageV2:
-		return r.add(ctx, m.Xid, m.RelationID, func(rel *relation) ([]connectors.Change, error) {
-			c, err := r.s.changeFromTuple(rel, m.Tuple, mixer.OpUpsert, false)
-			return []connectors.Change{c}, err
-		})
-	case *pglogrepl.UpdateMessageV2:
-		return r.add(ctx, m.Xid, m.RelationID, func(rel *relation) ([]connectors.Change, error) {
-			return r.update(rel, &m.UpdateMessage)
-		})
-	case *pglogrepl.DeleteMessageV2:
-		return r.add(ctx, m.Xid, m.RelationID, func(rel *relation) ([]connectors.Change, error) {
-			c, err := r.s.changeFromTuple(rel, m.OldTuple, mixer.OpDelete, m.OldTupleType == pglogrepl.DeleteMessageTupleTypeKey)
-			return []connectors.Change{c}, err
-		})
 	case *pglogrepl.TruncateMessageV2:
 		var changes []connectors.Change
 		for _, id := range m.RelationIDs {
@@ -287,13 +283,13 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 		delete(r.streamed, m.Xid)
 		r.s.stats.Transactions.Add(1)
 		if b == nil {
-			return r.emit(ctx, item{pos: m.TransactionEndLSN.String(), commit: m.CommitTime}, m.TransactionEndLSN)
+			return r.emit(ctx, item{pos: formatLSN(m.TransactionEndLSN), commit: m.CommitTime}, m.TransactionEndLSN)
 		}
 		defer b.close()
 		return b.replay(func(changes []connectors.Change, last bool) error {
 			it := item{changes: changes}
 			if last {
-				it.pos, it.commit = m.TransactionEndLSN.String(), m.CommitTime
+				it.pos, it.commit = formatLSN(m.TransactionEndLSN), m.CommitTime
 				return r.emit(ctx, it, m.TransactionEndLSN)
 			}
 			return r.emit(ctx, it, 0)
@@ -321,23 +317,23 @@ func (r *reader) relation(m *pglogrepl.RelationMessage) {
 // update turns an update into changes: when the row's key changed, the row
 // under the old key is deleted first. With REPLICA IDENTITY FULL the old
 // row fills the unchanged TOASTed columns the new one leaves out.
-func (r *reader) update(rel *relation, m *pglogrepl.UpdateMessage) ([]connectors.Change, error) {
-	newTuple := m.NewTuple
-	if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld && m.OldTuple != nil {
+func (r *reader) update(rel *relation, m *rowMessage) ([]connectors.Change, error) {
+	newTuple := m.New
+	if m.OldKind == 'O' {
 		filled := *newTuple
 		filled.Columns = append([]*pglogrepl.TupleDataColumn(nil), newTuple.Columns...)
 		for i, c := range filled.Columns {
-			if c.DataType == pglogrepl.TupleDataTypeToast && i < len(m.OldTuple.Columns) {
-				filled.Columns[i] = m.OldTuple.Columns[i]
+			if c.DataType == pglogrepl.TupleDataTypeToast && i < len(m.Old.Columns) {
+				filled.Columns[i] = m.Old.Columns[i]
 			}
 		}
 		newTuple = &filled
 	}
 	upd, err := r.s.changeFromTuple(rel, newTuple, mixer.OpUpsert, false)
-	if err != nil || m.OldTuple == nil {
+	if err != nil || m.Old == nil {
 		return []connectors.Change{upd}, err
 	}
-	old, err := r.s.changeFromTuple(rel, m.OldTuple, mixer.OpDelete, m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey)
+	old, err := r.s.changeFromTuple(rel, m.Old, mixer.OpDelete, m.OldKind == 'K')
 	if err != nil {
 		return nil, err
 	}
@@ -407,15 +403,26 @@ func (r *reader) fillUnchanged(rel *relation, t *pglogrepl.TupleData, c *connect
 }
 
 // add decodes a row change of a mapped relation and queues it.
-func (r *reader) add(ctx context.Context, xid uint32, relID uint32, decode func(*relation) ([]connectors.Change, error)) error {
-	rel := r.relations[relID]
+func (r *reader) add(ctx context.Context, m *rowMessage) error {
+	rel := r.relations[m.RelationID]
 	if rel == nil {
-		return fmt.Errorf("a change of relation %d arrived before its description", relID)
+		return fmt.Errorf("a change of relation %d arrived before its description", m.RelationID)
 	}
 	if rel.table == nil {
 		return nil // published but not mapped
 	}
-	changes, err := decode(rel)
+	var changes []connectors.Change
+	var err error
+	switch m.Kind {
+	case 'I':
+		r.one[0], err = r.s.changeFromTuple(rel, m.New, mixer.OpUpsert, false)
+		changes = r.one[:]
+	case 'U':
+		changes, err = r.update(rel, m)
+	default:
+		r.one[0], err = r.s.changeFromTuple(rel, m.Old, mixer.OpDelete, m.OldKind == 'K')
+		changes = r.one[:]
+	}
 	if errors.Is(err, connectors.ErrUnavailable) {
 		return err // the database, not the change: read it again after reconnecting
 	}
@@ -423,7 +430,7 @@ func (r *reader) add(ctx context.Context, xid uint32, relID uint32, decode func(
 		// Not a reason to stop: the change is dead-lettered with the reason.
 		changes = []connectors.Change{{Record: mixer.Record{Location: rel.loc, Op: mixer.OpUpsert}, Key: r.s.sys.Name + "/" + rel.loc, Err: err}}
 	}
-	return r.addChanges(ctx, xid, changes)
+	return r.addChanges(ctx, m.Xid, changes)
 }
 
 func (r *reader) addChanges(ctx context.Context, xid uint32, changes []connectors.Change) error {

@@ -73,9 +73,9 @@ func decodeText(oid uint32, b []byte) (any, error) {
 		}
 		return nil, fmt.Errorf("boolean %q", b)
 	case oidTimestamptz:
-		return isoTimestamp(string(b), true), nil
+		return isoTimestamp(b, true), nil
 	case oidTimestamp:
-		return isoTimestamp(string(b), false), nil
+		return isoTimestamp(b, false), nil
 	case oidJSON, oidJSONB:
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
@@ -118,29 +118,31 @@ func normalizeJSON(v any) (any, error) {
 // "2024-01-02 03:04:05.5+00" -> "2024-01-02T03:04:05.5Z". A timestamp
 // without time zone is read as UTC. Values RFC 3339 cannot hold (infinity,
 // BC dates) are kept as PostgreSQL wrote them.
-func isoTimestamp(s string, withZone bool) string {
-	if len(s) < 19 || s[10] != ' ' || strings.HasSuffix(s, " BC") {
-		return s
+func isoTimestamp(b []byte, withZone bool) string {
+	if len(b) < 19 || b[10] != ' ' || bytes.HasSuffix(b, []byte(" BC")) {
+		return string(b)
 	}
-	t := s[:10] + "T" + s[11:]
+	// Rewritten in a stack buffer: one allocation per value, the string.
+	var buf [40]byte
+	t := append(buf[:0], b...)
+	t[10] = 'T'
 	if !withZone {
-		return t + "Z"
+		return string(append(t, 'Z'))
 	}
 	// The zone is +HH, +HH:MM or +HH:MM:SS after the time.
-	i := strings.LastIndexAny(t, "+-")
+	i := bytes.LastIndexAny(t, "+-")
 	if i < 19 {
-		return s
+		return string(b)
 	}
-	zone := t[i:]
-	switch {
-	case zone == "+00" || zone == "-00":
-		return t[:i] + "Z"
+	switch zone := t[i:]; {
+	case string(zone) == "+00" || string(zone) == "-00":
+		return string(append(t[:i], 'Z'))
 	case len(zone) == 3:
-		return t + ":00"
+		return string(append(t, ":00"...))
 	case len(zone) == 9: // seconds in an offset: RFC 3339 has none
-		return s
+		return string(b)
 	}
-	return t
+	return string(t)
 }
 
 // quoteIdent quotes an identifier for SQL.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -38,14 +39,44 @@ func TestDecodeText(t *testing.T) {
 }
 
 func FuzzDecodeText(f *testing.F) {
-	for _, s := range []string{"1", "1e+06", "2024-01-02 03:04:05+00", `{"a":1}`, "t", "NaN"} {
+	for _, s := range []string{"1", "1e+06", "2024-01-02 03:04:05+00", `{"a":1}`, "t", "NaN", "2024-01-02 03:04:05.123456-08", "2024-01-02 03:04:05+05:30", "2024-01-02 03:04:05+05:30:15", "2024-01-02 03:04:05", "0044-03-15 12:00:00+00 BC", "infinity"} {
 		f.Add(uint32(oidTimestamptz), s)
 		f.Add(uint32(oidJSONB), s)
 		f.Add(uint32(oidFloat8), s)
 	}
 	f.Fuzz(func(t *testing.T, oid uint32, s string) {
 		_, _ = decodeText(oid, []byte(s)) // must not panic
-		_ = isoTimestamp(s, true)
-		_ = isoTimestamp(s, false)
+		for _, zone := range []bool{true, false} {
+			if got, want := isoTimestamp([]byte(s), zone), isoTimestampRef(s, zone); got != want {
+				t.Fatalf("isoTimestamp(%q, %v) = %q, want %q", s, zone, got, want)
+			}
+		}
 	})
+}
+
+// isoTimestampRef is the plain-string statement of isoTimestamp, which
+// rewrites in place to save allocations.
+func isoTimestampRef(s string, withZone bool) string {
+	if len(s) < 19 || s[10] != ' ' || strings.HasSuffix(s, " BC") {
+		return s
+	}
+	t := s[:10] + "T" + s[11:]
+	if !withZone {
+		return t + "Z"
+	}
+	// The zone is +HH, +HH:MM or +HH:MM:SS after the time.
+	i := strings.LastIndexAny(t, "+-")
+	if i < 19 {
+		return s
+	}
+	zone := t[i:]
+	switch {
+	case zone == "+00" || zone == "-00":
+		return t[:i] + "Z"
+	case len(zone) == 3:
+		return t + ":00"
+	case len(zone) == 9: // seconds in an offset: RFC 3339 has none
+		return s
+	}
+	return t
 }
