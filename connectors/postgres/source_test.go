@@ -465,3 +465,51 @@ func TestSlowIngestDoesNotTimeTheConnectionOut(t *testing.T) {
 		t.Fatalf("the hand-over took %v: too short to show anything", time.Since(start))
 	}
 }
+
+// TestStreamedKeyChangeKeepsUnchangedToast: in a transaction PostgreSQL
+// streams before it commits, a row moved to a new key keeps its unchanged
+// TOASTed column, whether the change stays in memory or spills to disk.
+func TestStreamedKeyChangeKeepsUnchangedToast(t *testing.T) {
+	t.Parallel()
+	for _, maxMB := range []int64{1, 64} {
+		t.Run(fmt.Sprintf("max%dMB", maxMB), func(t *testing.T) {
+			t.Parallel()
+			url, conn, open, _ := newSrcEnv(t)
+			dbname := url[strings.LastIndex(url, "/")+1:]
+			if i := strings.IndexByte(dbname, '?'); i >= 0 {
+				dbname = dbname[:i]
+			}
+			exec(t, conn, `ALTER DATABASE `+dbname+` SET logical_decoding_work_mem = '64kB'`,
+				`ALTER TABLE items ALTER COLUMN body SET STORAGE EXTERNAL`)
+			src := openSource(t, open(map[string]any{SettingInitialSnapshot: false, SettingMaxTransactionMB: maxMB}))
+			big := strings.Repeat("kept ", 3000)
+			pad := strings.Repeat("x", 500)
+			exec(t, conn, `INSERT INTO items (id, name, body) VALUES (1, 'a', '`+big+`')`)
+			ctx := context.Background()
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{
+				`INSERT INTO items (id, name) SELECT g, '` + pad + `' FROM generate_series(10, 3009) g`,
+				`UPDATE items SET id = 2 WHERE id = 1`,
+				`INSERT INTO items (id, name) SELECT g, '` + pad + `' FROM generate_series(5000, 7999) g`,
+			} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			changes := collect(t, src, 1+3000+2+3000, true)
+			moved := changes[1+3000+1]
+			if moved.Record.Op != mixer.OpUpsert || moved.Record.Fields["id"] != json.Number("2") {
+				t.Fatalf("the moved row: %+v", moved.Record)
+			}
+			if moved.Record.Fields["body"] != big || !moved.Record.Complete {
+				t.Fatalf("the moved row lost its unchanged TOASTed body (%d bytes, complete %v)", len(fmt.Sprint(moved.Record.Fields["body"])), moved.Record.Complete)
+			}
+		})
+	}
+}

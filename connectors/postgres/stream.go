@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +25,7 @@ type reader struct {
 	conn        *pgconn.PgConn
 	relations   map[uint32]*relation
 	cur         *item // the open non-streamed transaction's pending changes
+	curXid      uint32
 	pending     *item // finished transactions not yet taken by Next
 	inStream    bool
 	streamXid   uint32
@@ -243,7 +243,7 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 	case *pglogrepl.RelationMessageV2:
 		r.relation(&m.RelationMessage)
 	case *pglogrepl.BeginMessage:
-		r.cur = &item{commit: m.CommitTime}
+		r.cur, r.curXid = &item{commit: m.CommitTime}, m.Xid
 	case *pglogrepl.CommitMessage:
 		it := r.cur
 		if it == nil {
@@ -261,7 +261,10 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 					Key: r.s.sys.Name + "/" + rel.loc})
 			}
 		}
-		return r.addChanges(ctx, m.Xid, changes)
+		if r.inStream {
+			return r.addStreamed(m.Xid, changes, nil)
+		}
+		return r.addChanges(ctx, changes)
 	case *pglogrepl.StreamStartMessageV2:
 		r.inStream, r.streamXid = true, m.Xid
 		if r.streamed[m.Xid] == nil {
@@ -286,7 +289,7 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 			return r.emit(ctx, item{pos: formatLSN(m.TransactionEndLSN), commit: m.CommitTime}, m.TransactionEndLSN)
 		}
 		defer b.close()
-		return b.replay(func(changes []connectors.Change, last bool) error {
+		return b.replay(ctx, func(changes []connectors.Change, last bool) error {
 			it := item{changes: changes}
 			if last {
 				it.pos, it.commit = formatLSN(m.TransactionEndLSN), m.CommitTime
@@ -316,8 +319,11 @@ func (r *reader) relation(m *pglogrepl.RelationMessage) {
 
 // update turns an update into changes: when the row's key changed, the row
 // under the old key is deleted first. With REPLICA IDENTITY FULL the old
-// row fills the unchanged TOASTed columns the new one leaves out.
-func (r *reader) update(rel *relation, m *rowMessage) ([]connectors.Change, error) {
+// row fills the unchanged TOASTed columns the new one leaves out; otherwise
+// a moved row's left-out columns are read from the source (fillMoved): at
+// once for a committed transaction, at its commit for a streamed one, whose
+// changes are returned with moved set.
+func (r *reader) update(ctx context.Context, rel *relation, m *rowMessage) ([]connectors.Change, *movedRow, error) {
 	newTuple := m.New
 	if m.OldKind == 'O' {
 		filled := *newTuple
@@ -331,75 +337,24 @@ func (r *reader) update(rel *relation, m *rowMessage) ([]connectors.Change, erro
 	}
 	upd, err := r.s.changeFromTuple(rel, newTuple, mixer.OpUpsert, false)
 	if err != nil || m.Old == nil {
-		return []connectors.Change{upd}, err
+		return []connectors.Change{upd}, nil, err
 	}
 	old, err := r.s.changeFromTuple(rel, m.Old, mixer.OpDelete, m.OldKind == 'K')
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if sameKey(old, upd) {
-		return []connectors.Change{upd}, nil
+		return []connectors.Change{upd}, nil, nil
 	}
-	// The row moved to a new key: the target gets a new row, so columns
-	// PostgreSQL left out as unchanged (TOASTed) must be read now, or they
-	// would be lost there.
-	if !upd.Record.Complete {
-		if err := r.fillUnchanged(rel, newTuple, &upd); err != nil {
-			return nil, err
-		}
+	changes := []connectors.Change{old, upd}
+	if upd.Record.Complete {
+		return changes, nil, nil
 	}
-	return []connectors.Change{old, upd}, nil
-}
-
-// fillUnchanged reads the columns an update left out (unchanged TOASTed
-// values) from the row as it is now, found by its new key. If the row is
-// gone already, its delete follows in the stream and they stay absent.
-func (r *reader) fillUnchanged(rel *relation, t *pglogrepl.TupleData, c *connectors.Change) error {
-	var missing, where []string
-	for i, col := range t.Columns {
-		if i < len(rel.cols) && rel.cols[i].need && col.DataType == pglogrepl.TupleDataTypeToast {
-			missing = append(missing, quoteIdent(rel.cols[i].name))
-		}
+	moved := newMovedRow(rel, newTuple)
+	if moved == nil || r.inStream {
+		return changes, moved, nil
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	args := make([][]byte, len(rel.keyIdx))
-	oids := make([]uint32, len(rel.keyIdx))
-	for n, k := range rel.keyIdx {
-		where = append(where, quoteIdent(rel.cols[k].name)+" = $"+strconv.Itoa(n+1))
-		args[n] = t.Columns[k].Data
-		oids[n] = rel.cols[k].oid
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := r.s.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: reading the moved row of %s: %w", connectors.ErrUnavailable, rel.loc, err)
-	}
-	defer conn.Release()
-	q := "SELECT " + strings.Join(missing, ", ") + " FROM " + quoteQualified(rel.loc) + " WHERE " + strings.Join(where, " AND ")
-	rr := conn.Conn().PgConn().ExecParams(ctx, q, args, oids, nil, nil)
-	fields := rr.FieldDescriptions()
-	for rr.NextRow() {
-		for i, v := range rr.Values() {
-			if v == nil {
-				c.Record.Fields[fields[i].Name] = nil
-				continue
-			}
-			val, err := decodeText(fields[i].DataTypeOID, v)
-			if err != nil {
-				rr.Close()
-				return fmt.Errorf("%s column %s: %w", rel.loc, fields[i].Name, err)
-			}
-			c.Record.Fields[fields[i].Name] = val
-		}
-		c.Record.Complete = true
-	}
-	if _, err := rr.Close(); err != nil {
-		return fmt.Errorf("%w: reading the moved row of %s: %w", connectors.ErrUnavailable, rel.loc, err)
-	}
-	return nil
+	return changes, nil, r.s.fillMoved(ctx, moved, r.curXid, &changes[1])
 }
 
 // add decodes a row change of a mapped relation and queues it.
@@ -412,13 +367,14 @@ func (r *reader) add(ctx context.Context, m *rowMessage) error {
 		return nil // published but not mapped
 	}
 	var changes []connectors.Change
+	var moved *movedRow
 	var err error
 	switch m.Kind {
 	case 'I':
 		r.one[0], err = r.s.changeFromTuple(rel, m.New, mixer.OpUpsert, false)
 		changes = r.one[:]
 	case 'U':
-		changes, err = r.update(rel, m)
+		changes, moved, err = r.update(ctx, rel, m)
 	default:
 		r.one[0], err = r.s.changeFromTuple(rel, m.Old, mixer.OpDelete, m.OldKind == 'K')
 		changes = r.one[:]
@@ -430,22 +386,33 @@ func (r *reader) add(ctx context.Context, m *rowMessage) error {
 		// Not a reason to stop: the change is dead-lettered with the reason.
 		changes = []connectors.Change{{Record: mixer.Record{Location: rel.loc, Op: mixer.OpUpsert}, Key: r.s.sys.Name + "/" + rel.loc, Err: err}}
 	}
-	return r.addChanges(ctx, m.Xid, changes)
+	if r.inStream {
+		return r.addStreamed(m.Xid, changes, moved)
+	}
+	return r.addChanges(ctx, changes)
 }
 
-func (r *reader) addChanges(ctx context.Context, xid uint32, changes []connectors.Change) error {
+// addStreamed buffers changes of a streamed transaction until it commits;
+// moved, if set, belongs to the last change.
+func (r *reader) addStreamed(xid uint32, changes []connectors.Change, moved *movedRow) error {
 	if len(changes) == 0 {
 		return nil
 	}
 	r.s.stats.Changes.Add(int64(len(changes)))
-	if r.inStream {
-		b := r.streamed[r.streamXid]
-		if b == nil {
-			b = r.s.newStreamBuf(r.streamXid)
-			r.streamed[r.streamXid] = b
-		}
-		return b.add(xid, changes)
+	b := r.streamed[r.streamXid]
+	if b == nil {
+		b = r.s.newStreamBuf(r.streamXid)
+		r.streamed[r.streamXid] = b
 	}
+	return b.add(xid, changes, moved)
+}
+
+// addChanges queues changes of the open, committed transaction.
+func (r *reader) addChanges(ctx context.Context, changes []connectors.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	r.s.stats.Changes.Add(int64(len(changes)))
 	if r.cur == nil {
 		r.cur = &item{}
 	}

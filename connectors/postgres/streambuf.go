@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,18 +32,24 @@ type streamBuf struct {
 }
 
 type subChange struct {
-	xid uint32 // the (sub)transaction the change belongs to
-	c   connectors.Change
+	xid   uint32 // the (sub)transaction the change belongs to
+	c     connectors.Change
+	moved *movedRow // columns to read once the transaction commits
 }
 
 func (s *Source) newStreamBuf(xid uint32) *streamBuf {
 	return &streamBuf{s: s, xid: xid, limit: int(s.sys.Settings.Int(SettingMaxTransactionMB)) << 20, aborted: map[uint32]bool{}}
 }
 
-func (b *streamBuf) add(xid uint32, changes []connectors.Change) error {
+// add buffers changes of (sub)transaction xid; moved, if set, belongs to
+// the last one.
+func (b *streamBuf) add(xid uint32, changes []connectors.Change, moved *movedRow) error {
 	for _, c := range changes {
 		b.mem = append(b.mem, subChange{xid: xid, c: c})
 		b.bytes += sizeOf(c)
+	}
+	if moved != nil && len(changes) > 0 {
+		b.mem[len(b.mem)-1].moved = moved
 	}
 	if b.bytes > b.limit {
 		return b.spill()
@@ -71,6 +78,7 @@ type spillLine struct {
 	C bool           `json:"c,omitempty"`
 	F map[string]any `json:"f"`
 	E string         `json:"e,omitempty"`
+	M *movedRow      `json:"m,omitempty"`
 }
 
 func (b *streamBuf) spill() error {
@@ -84,7 +92,7 @@ func (b *streamBuf) spill() error {
 	}
 	enc := json.NewEncoder(b.w)
 	for _, sc := range b.mem {
-		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, F: sc.c.Record.Fields}
+		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, F: sc.c.Record.Fields, M: sc.moved}
 		if sc.c.Err != nil {
 			l.E = sc.c.Err.Error()
 		}
@@ -98,12 +106,18 @@ func (b *streamBuf) spill() error {
 }
 
 // replay hands the transaction's changes over in order, in chunks, leaving
-// out those of aborted subtransactions; the last call has last set.
-func (b *streamBuf) replay(fn func(changes []connectors.Change, last bool) error) error {
+// out those of aborted subtransactions; the last call has last set. Moved
+// rows are read now that the transaction has committed.
+func (b *streamBuf) replay(ctx context.Context, fn func(changes []connectors.Change, last bool) error) error {
 	var chunk []connectors.Change
 	push := func(sc subChange) error {
 		if b.aborted[sc.xid] {
 			return nil
+		}
+		if sc.moved != nil {
+			if err := b.s.fillMoved(ctx, sc.moved, b.xid, &sc.c); err != nil {
+				return err
+			}
 		}
 		chunk = append(chunk, sc.c)
 		if len(chunk) >= chunkChanges {
@@ -143,7 +157,7 @@ func (b *streamBuf) replay(fn func(changes []connectors.Change, last bool) error
 			if l.E != "" {
 				c.Err = errors.New(l.E)
 			}
-			if err := push(subChange{xid: l.X, c: c}); err != nil {
+			if err := push(subChange{xid: l.X, c: c, moved: l.M}); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,30 @@
+package postgres
+
+import "testing"
+
+func TestSnapshotSees(t *testing.T) {
+	t.Parallel()
+	const epoch = uint64(3) << 32
+	for _, c := range []struct {
+		name string
+		xmax uint64
+		xip  []uint64
+		xid  uint32
+		want bool
+	}{
+		{"finished", 1000, nil, 900, true},
+		{"in progress", 1000, []uint64{900}, 900, false},
+		{"another in progress", 1000, []uint64{901}, 900, true},
+		{"at xmax", 1000, nil, 1000, false},
+		{"above xmax", 1000, nil, 1001, false},
+		{"later epoch, finished", epoch + 50, nil, 40, true},
+		{"later epoch, in progress", epoch + 50, []uint64{epoch + 40}, 40, false},
+		{"id of the previous epoch, finished", epoch + 50, nil, 0xFFFFFFF0, true},
+		{"id of the previous epoch, in progress", epoch + 50, []uint64{epoch - 16}, 0xFFFFFFF0, false},
+		{"later epoch, above xmax", epoch + 50, nil, 60, false},
+	} {
+		if got := snapshotSees(c.xmax, c.xip, c.xid); got != c.want {
+			t.Errorf("%s: snapshotSees(%d, %v, %d) = %v, want %v", c.name, c.xmax, c.xip, c.xid, got, c.want)
+		}
+	}
+}
