@@ -33,7 +33,9 @@ type SettingSpec struct {
 	Default any
 	// Min bounds integers, numbers and durations from below when set.
 	Min *float64
-	Doc string
+	// Check, when set, checks a string setting's spelling.
+	Check func(string) error
+	Doc   string
 }
 
 // Spec is what the configuration loader knows of a connector type: its keys,
@@ -94,6 +96,11 @@ func parseSetting(spec *SettingSpec, text string) (any, error) {
 	var num float64
 	switch spec.Kind {
 	case KindString:
+		if spec.Check != nil {
+			if err := spec.Check(text); err != nil {
+				return nil, err
+			}
+		}
 		return text, nil
 	case KindSecret:
 		return NewSecret(text), nil

@@ -57,9 +57,10 @@ type Sink interface {
 	Open(ctx context.Context) error
 	// Write applies records in order, all or nothing: when it returns an
 	// error, none of them may have been applied. Errors are classified with
-	// ErrPermanent, ErrUnavailable and *RecordError; anything else is
-	// transient.
-	Write(ctx context.Context, records []mixer.TargetRecord) error
+	// ErrPermanent, ErrUnavailable, ErrFenced and *RecordError; anything
+	// else is transient. A sink that can keeps the fences with the data
+	// and refuses (ErrFenced) a write whose fence is older than one it has.
+	Write(ctx context.Context, records []mixer.TargetRecord, fences []Fence) error
 	// Close releases connections.
 	Close(ctx context.Context) error
 }
@@ -77,6 +78,17 @@ type SourceDeps struct {
 	Logger      *slog.Logger
 }
 
+// Fence is the tenure of a pusher's partition lease a write was made under.
+// Key names the partition of one target; Token grows with every new tenure.
+// A pusher that stalled (a long pause, a frozen VM) while another took its
+// partition over still holds a write of older changes: a target that keeps
+// the highest token per key, atomically with the data, refuses it, so it
+// cannot overwrite what the new owner wrote.
+type Fence struct {
+	Key   string
+	Token uint64
+}
+
 // SinkDeps are what a sink gets from the pusher.
 type SinkDeps struct {
 	Logger *slog.Logger
@@ -90,6 +102,9 @@ var (
 	// unreachable, table missing): retried until it is fixed, never
 	// dead-lettered.
 	ErrUnavailable = errors.New("target unavailable")
+	// ErrFenced marks a write refused for an older fence: nothing of it was
+	// applied, and the partition belongs to another pusher now.
+	ErrFenced = errors.New("fenced: a newer owner of the partition wrote first")
 )
 
 // RecordError says which record of a Write failed; with ErrPermanent inside,

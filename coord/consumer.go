@@ -28,9 +28,14 @@ type Delivery struct {
 	// Deliveries is how many times Redis has handed the entry to a consumer,
 	// this time included: above 1 after its consumer died mid-batch.
 	Deliveries int
-	stream     string
-	gen        uint64        // the lease tenure it was read under
-	replay     *replayMarker // set on replay markers, which handlers never see
+	// Fence is the fencing token of the lease tenure the entry was read
+	// under; it grows with every tenure of the partition. A sink that keeps
+	// the highest token per partition can refuse a write of a pusher that
+	// stalled while another took its partition over (see FenceKey).
+	Fence  uint64
+	stream string
+	gen    uint64        // the lease tenure it was read under
+	replay *replayMarker // set on replay markers, which handlers never see
 }
 
 // ref names the object across the consumer.
@@ -100,7 +105,7 @@ func (c *Client) NewConsumer(target string, models []string) *Consumer {
 	sort.Strings(sorted)
 	for _, m := range sorted {
 		for p := 0; p < c.cfg.Partitions; p++ {
-			cs.all = append(cs.all, &partition{model: m, index: p, slot: len(cs.all), stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target)})
+			cs.all = append(cs.all, &partition{model: m, index: p, slot: len(cs.all), stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target), fence: c.keys.leaseFence(m, p, target)})
 		}
 	}
 	return cs

@@ -71,17 +71,17 @@ type replayMarker struct {
 func entryDeliveries(p *partition, m redis.XMessage, deliveries int) []Delivery {
 	if str(m.Values["c"]) == "replay" {
 		r := &replayMarker{target: str(m.Values["t"]), model: str(m.Values["m"]), key: str(m.Values["k"])}
-		return []Delivery{{Model: p.model, Partition: p.index, ID: m.ID, Count: 1, Key: r.key, Deliveries: deliveries, stream: p.stream, gen: p.gen, replay: r}}
+		return []Delivery{{Model: p.model, Partition: p.index, ID: m.ID, Count: 1, Key: r.key, Deliveries: deliveries, stream: p.stream, gen: p.gen, Fence: p.token, replay: r}}
 	}
 	body, _ := m.Values["b"].(string)
 	objs, err := unpack([]byte(body))
 	if n, _ := strconv.Atoi(str(m.Values["n"])); err != nil || n != len(objs) || n == 0 {
-		return []Delivery{{Model: p.model, Partition: p.index, ID: m.ID, Payload: []byte(body), Deliveries: deliveries, Count: 1, stream: p.stream, gen: p.gen}}
+		return []Delivery{{Model: p.model, Partition: p.index, ID: m.ID, Payload: []byte(body), Deliveries: deliveries, Count: 1, stream: p.stream, gen: p.gen, Fence: p.token}}
 	}
 	out := make([]Delivery, len(objs))
 	for i, o := range objs {
 		out[i] = Delivery{Model: p.model, Partition: p.index, ID: m.ID, Index: i, Count: len(objs), Key: o.key,
-			Payload: o.payload, Deliveries: deliveries, stream: p.stream, gen: p.gen}
+			Payload: o.payload, Deliveries: deliveries, stream: p.stream, gen: p.gen, Fence: p.token}
 	}
 	return out
 }

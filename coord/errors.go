@@ -7,9 +7,11 @@ import (
 )
 
 var (
-	// ErrFenced means a publish or checkpoint was refused because the writer
-	// no longer holds its source's reader lock: another ingest took over.
-	ErrFenced = errors.New("fenced: the reader lock is held by another ingest or has expired")
+	// ErrFenced means a write was refused because the writer no longer
+	// holds its lock or lease: a publish or checkpoint of an ingest whose
+	// reader lock another ingest took over, or, returned by a Handler, a
+	// target write of a pusher whose partition another pusher took over.
+	ErrFenced = errors.New("fenced: a newer holder of the lock or lease took over")
 	// ErrLockLost means the reader lock could not be extended before it
 	// expired; the holder must stop reading and publishing.
 	ErrLockLost = errors.New("reader lock lost")

@@ -21,6 +21,12 @@ func (k keys) lease(model string, partition int, target string) string {
 	return k.ns + ":{" + model + ":" + strconv.Itoa(partition) + "}:lease:" + target
 }
 
+// leaseFence numbers the tenures of a partition's lease for one target:
+// the fencing token a sink keeps to refuse writes of an older tenure.
+func (k keys) leaseFence(model string, partition int, target string) string {
+	return k.ns + ":{" + model + ":" + strconv.Itoa(partition) + "}:fence:" + target
+}
+
 // members is the sorted set of a target's live pushers, scored by expiry.
 func (k keys) members(target string) string { return k.ns + ":{grp:" + target + "}:members" }
 

@@ -16,6 +16,7 @@ type partition struct {
 	slot   int // its place among all partitions of the consumer, for splitting them among workers
 	stream string
 	lease  string
+	fence  string // the lease's fence counter
 	// backlog holds entries claimed from the pending list of the previous
 	// owner; they are handled before anything new is read.
 	backlog []Delivery
@@ -24,6 +25,8 @@ type partition struct {
 	// gen numbers this tenure of the lease: deliveries read under an earlier
 	// tenure are never written or acknowledged under this one.
 	gen uint64
+	// token is this tenure's fencing token (see acquireScript).
+	token uint64
 	// validUntil is when this consumer must assume the lease lost, counted
 	// from when it last asked Redis to extend it, less a margin: past it,
 	// nothing of the partition is read or written.
@@ -164,28 +167,30 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 		return nil
 	}
 	var got []*partition
+	var tokens []uint64
 	sent := time.Now()
 	for len(free) > 0 && len(got) < want {
 		n := min(want-len(got), len(free))
 		try := free[:n]
 		free = free[n:]
 		pipe := c.c.rdb.Pipeline()
-		cmds := make([]*redis.BoolCmd, len(try))
+		cmds := make([]*redis.Cmd, len(try))
 		for i, p := range try {
-			cmds[i] = pipe.SetNX(ctx, p.lease, c.id, time.Duration(ttl)*time.Millisecond)
+			cmds[i] = acquireScript.Eval(ctx, pipe, []string{p.lease, p.fence}, c.id, ttl)
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
 			return err
 		}
 		for i, p := range try {
-			if ok, _ := cmds[i].Result(); ok {
+			if token, _ := cmds[i].Int64(); token > 0 {
 				got = append(got, p)
+				tokens = append(tokens, uint64(token))
 			}
 		}
 	}
 	for i, p := range got {
-		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease,
-			gen: c.gens.Add(1), validUntil: c.validity(sent)}
+		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease, fence: p.fence,
+			gen: c.gens.Add(1), token: tokens[i], validUntil: c.validity(sent)}
 		backlog, err := c.claim(ctx, fresh)
 		if err != nil {
 			// Without the claim the partition cannot be handled in order:

@@ -56,6 +56,18 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 		}
 		var item *ItemError
 		switch {
+		case errors.Is(herr, ErrFenced):
+			// The target refused the write: a newer tenure of one of the
+			// partitions wrote first, so this pusher stalled past its lease.
+			// Renewing finds the lost leases; their entries are dropped (the
+			// new owner applies them) and the rest is tried again.
+			if err := cs.checkLeases(ctx, herr); err != nil {
+				return err
+			}
+			if !b.wait(ctx, cfg) {
+				return ctx.Err()
+			}
+			queue = append([][]Delivery{cur}, queue...)
 		case errors.Is(herr, ErrUnavailable):
 			cs.log.Warn("target unavailable; retrying", "error", herr)
 			if !b.wait(ctx, cfg) {
@@ -115,6 +127,26 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 	return nil
 }
 
+// checkLeases renews the leases after a fenced write, so those taken over
+// are dropped; if none was, the refusal is logged as an outage instead.
+func (cs *Consumer) checkLeases(ctx context.Context, fenced error) error {
+	cs.mu.Lock()
+	before := len(cs.owned)
+	cs.mu.Unlock()
+	if err := cs.renew(ctx, cs.c.cfg.LeaseTTL.Milliseconds()); err != nil {
+		return err
+	}
+	cs.mu.Lock()
+	lost := before - len(cs.owned)
+	cs.mu.Unlock()
+	if lost > 0 {
+		cs.log.Warn("a newer owner of a partition wrote first: this pusher stalled past its lease; its entries are left to the new owner", "target", cs.target, "leases_lost", lost)
+	} else {
+		cs.log.Warn("the target refused a write as fenced, yet every lease is still held; retrying", "target", cs.target, "error", fenced)
+	}
+	return nil
+}
+
 func markerIndex(b []Delivery) int {
 	for i := range b {
 		if b[i].replay != nil {
@@ -130,7 +162,10 @@ func markerIndex(b []Delivery) int {
 // acknowledgement.
 func (cs *Consumer) replayMarked(ctx context.Context, h Handler, d Delivery, parked map[string]bool) error {
 	if d.replay.target == cs.target {
-		free, err := cs.replayKey(ctx, h, d.replay)
+		free, err := cs.replayKey(ctx, h, d)
+		if errors.Is(err, ErrFenced) {
+			return cs.checkLeases(ctx, err) // the marker is the new owner's now
+		}
 		if err != nil {
 			return err
 		}

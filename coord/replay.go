@@ -45,7 +45,8 @@ func (c *Client) RequestReplay(ctx context.Context, target string, keep func(mod
 // key, through the handler, one at a time. It stops at the first that fails
 // for good: it stays, with the later ones behind it, and the key stays
 // parked. It returns whether the key is free again.
-func (cs *Consumer) replayKey(ctx context.Context, h Handler, m *replayMarker) (bool, error) {
+func (cs *Consumer) replayKey(ctx context.Context, h Handler, marker Delivery) (bool, error) {
+	m := marker.replay
 	var letters []DeadLetter
 	err := cs.c.EachDeadLetter(ctx, cs.target, func(d *DeadLetter) error {
 		if d.Stage == stagePush && d.Model == m.model && d.Key == m.key {
@@ -59,7 +60,7 @@ func (cs *Consumer) replayKey(ctx context.Context, h Handler, m *replayMarker) (
 	var b backoff
 	for i := range letters {
 		d := &letters[i]
-		one := []Delivery{{Model: d.Model, Partition: d.Partition, ID: d.ID, Count: 1, Key: d.Key, Payload: d.Payload, Deliveries: 1}}
+		one := []Delivery{{Model: d.Model, Partition: d.Partition, ID: d.ID, Count: 1, Key: d.Key, Payload: d.Payload, Deliveries: 1, Fence: marker.Fence}}
 		attempts := 0
 		for {
 			err := handle(ctx, h, one)
@@ -70,6 +71,9 @@ func (cs *Consumer) replayKey(ctx context.Context, h Handler, m *replayMarker) (
 				return false, ctx.Err()
 			}
 			attempts++
+			if errors.Is(err, ErrFenced) {
+				return false, err
+			}
 			if errors.Is(err, ErrDefer) { // a barrier cannot be passed out of its partition's order
 				cs.log.Warn("a dead letter waits at a barrier; replay it later", "model", d.Model, "key", d.Key, "dead_letter", d.ID)
 				return false, nil

@@ -214,6 +214,26 @@ end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 `)
 
+// acquireScript takes a free partition lease and numbers the new tenure.
+// The token is the larger of the previous token plus one and Redis's clock
+// in milliseconds, so it keeps growing even if the counter is lost (a
+// flushed or restored Redis): tenures are at least a lease TTL apart.
+//
+// KEYS[1] the lease; KEYS[2] its fence counter; ARGV[1] the holder's value;
+// ARGV[2] the TTL in ms
+//
+// Returns the tenure's fencing token, or 0 when the lease is taken.
+var acquireScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local token = math.max((tonumber(redis.call('GET', KEYS[2])) or 0) + 1, now)
+redis.call('SET', KEYS[2], string.format('%d', token))
+return token
+`)
+
 // renewScript extends a lease or lock the caller holds.
 //
 // KEYS[1] the lease; ARGV[1] the holder's value; ARGV[2] the TTL in ms

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sqlpipe/remix/config"
@@ -39,6 +40,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 		n     int
 	}
 	seen := make(map[partition]bool, 8) // partitions with an entry earlier in the batch
+	var fences []connectors.Fence       // one per partition: the lease tenure the batch is written under
 	commits := make([]time.Time, 0, len(batch))
 	for i := range batch {
 		d := &batch[i]
@@ -47,6 +49,10 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			return &coord.ItemError{Index: i, Err: coord.Permanent(err)}
 		}
 		part := partition{d.Model, d.Partition}
+		if _, ok := seen[part]; !ok {
+			seen[part] = false
+			fences = append(fences, connectors.Fence{Key: h.t.sys.Name + "/" + d.Model + "/" + strconv.Itoa(d.Partition), Token: d.Fence})
+		}
 		if env.Op == mixer.OpTruncate {
 			if seen[part] { // what comes before it in its partition goes first
 				return &coord.ItemError{Index: i, Err: coord.ErrDefer}
@@ -98,8 +104,11 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			}
 		}
 		start := time.Now()
-		err := h.sink.Write(ctx, records)
+		err := h.sink.Write(ctx, records, fences)
 		h.observe(batch, commits, start, err)
+		if errors.Is(err, connectors.ErrFenced) {
+			return fmt.Errorf("%w: %w", coord.ErrFenced, err)
+		}
 		if err != nil && len(truncs) > 0 {
 			// A truncate must happen, whatever else the batch holds: it
 			// is retried until the target takes it, never dead-lettered.

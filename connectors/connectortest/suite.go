@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/sqlpipe/remix/connectors"
@@ -31,6 +32,9 @@ type Features struct {
 	InsertWithoutKey bool
 	// Truncate: a truncate record empties the location.
 	Truncate bool
+	// Fencing: the sink keeps fences with the data and refuses a write
+	// whose fence is older than one it has seen (connectors.ErrFenced).
+	Fencing bool
 }
 
 // Target is a fresh, empty target location and its sink, opened.
@@ -87,7 +91,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	write := func(t *testing.T, e env, recs ...mixer.TargetRecord) {
 		t.Helper()
-		if err := e.tgt.Sink.Write(e.ctx, recs); err != nil {
+		if err := e.tgt.Sink.Write(e.ctx, recs, nil); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 	}
@@ -187,7 +191,7 @@ func Run(t *testing.T, h Harness) {
 		err := e.tgt.Sink.Write(e.ctx, []mixer.TargetRecord{
 			e.rec(mixer.OpUpsert, item(1, "good", "1")),
 			e.rec(mixer.OpUpsert, map[string]any{"id": n("2"), "qty": n("1.5")}),
-		})
+		}, nil)
 		if !errors.Is(err, connectors.ErrPermanent) {
 			t.Fatalf("a fraction into an integer column: %v, want ErrPermanent", err)
 		}
@@ -242,6 +246,42 @@ func Run(t *testing.T, h Harness) {
 			write(t, e, e.rec(mixer.OpUpsert, item(1, "a", "1")), e.rec(mixer.OpUpsert, item(2, "b", "1")), trunc, e.rec(mixer.OpUpsert, item(3, "c", "1")))
 			if c, _ := e.tgt.Count(e.ctx); c != 1 || get(t, e, 3) == nil {
 				t.Fatalf("%d rows after truncate, want only row 3", c)
+			}
+		})
+	}
+	if h.Features.Fencing {
+		t.Run("OlderFenceIsRefused", func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			part := fmt.Sprintf("%s/%x", t.Name(), rand.Uint64()) // a partition of this run alone
+			other := part + "-other"
+			fenced := func(token uint64, recs ...mixer.TargetRecord) error {
+				return e.tgt.Sink.Write(e.ctx, recs, []connectors.Fence{{Key: other, Token: 1}, {Key: part, Token: token}})
+			}
+			if err := fenced(10, e.rec(mixer.OpUpsert, item(1, "tenure 10", "1"))); err != nil {
+				t.Fatal(err)
+			}
+			if err := fenced(10, e.rec(mixer.OpUpsert, item(2, "tenure 10 again", "1"))); err != nil {
+				t.Fatalf("a second write of the same tenure: %v", err)
+			}
+			if err := fenced(11, e.rec(mixer.OpUpsert, item(1, "tenure 11", "1"))); err != nil {
+				t.Fatal(err)
+			}
+			err := fenced(10, e.rec(mixer.OpUpsert, item(1, "stale", "1")), e.rec(mixer.OpUpsert, item(3, "stale", "1")))
+			if !errors.Is(err, connectors.ErrFenced) {
+				t.Fatalf("a write of an older tenure: %v, want ErrFenced", err)
+			}
+			if row := get(t, e, 1); row["name"] != "tenure 11" {
+				t.Fatalf("row 1 = %v after a refused write", row)
+			}
+			if _, ok, _ := e.tgt.Get(e.ctx, 3); ok {
+				t.Fatal("a refused write applied a row")
+			}
+			if err := fenced(12, e.rec(mixer.OpDelete, map[string]any{"id": n("2")})); err != nil {
+				t.Fatal(err)
+			}
+			if c, _ := e.tgt.Count(e.ctx); c != 1 {
+				t.Fatalf("%d rows, want 1", c)
 			}
 		})
 	}

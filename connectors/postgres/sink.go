@@ -31,6 +31,8 @@ type Sink struct {
 
 	mu  sync.Mutex
 	sql map[shape]string // statement cache
+
+	fenceSQL string // records a write's fences; empty when fencing is off
 }
 
 type table struct {
@@ -110,6 +112,10 @@ func (s *Sink) Open(ctx context.Context) error {
 		pool.Close()
 		return fmt.Errorf("target %s does not fit its push mixer:\n%s", s.sys.Name, strings.Join(problems, "\n"))
 	}
+	if err := s.openFences(ctx); err != nil {
+		pool.Close()
+		return err
+	}
 	return nil
 }
 
@@ -180,12 +186,14 @@ func (s *Sink) uniqueColumns(ctx context.Context, loc string) (map[string]bool, 
 }
 
 // Write applies records in order, all or nothing, in one round trip.
-func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord) error {
+func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []connectors.Fence) error {
 	b := &pgx.Batch{}
+	s.queueFences(b, fences)
+	fenced := b.Len()
 	if err := s.plan(recs, b); err != nil {
 		return err
 	}
-	if b.Len() == 0 {
+	if b.Len() == fenced {
 		return nil
 	}
 	br := s.pool.SendBatch(ctx, b)
@@ -197,6 +205,9 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord) error {
 	}
 	if err := br.Close(); err != nil && first == nil {
 		first = err
+	}
+	if err := fencedError(first); err != nil {
+		return err
 	}
 	return mapError(first)
 }

@@ -19,7 +19,7 @@ func TestSinkConformance(t *testing.T) {
 	url := testenv.NewDatabase(t)
 	var mu sync.Mutex
 	connectortest.Run(t, connectortest.Harness{
-		Features: connectortest.Features{InsertWithoutKey: true, Truncate: true},
+		Features: connectortest.Features{InsertWithoutKey: true, Truncate: true, Fencing: true},
 		Create: func(t *testing.T, model *mixer.Model) (string, connectortest.Target) {
 			conn := connect(t, url)
 			table := testenv.UniqueName("items")
@@ -126,7 +126,7 @@ func TestSinkMergesNestedJSONB(t *testing.T) {
 	}
 	defer sink.Close(ctx)
 	rec, _ := rule.Apply(&mixer.Object{Model: "product", Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number("1"), "color": "red", "size": json.Number("9007199254740993.5")}})
-	if err := sink.Write(ctx, []mixer.TargetRecord{rec}); err != nil {
+	if err := sink.Write(ctx, []mixer.TargetRecord{rec}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var got string
@@ -186,7 +186,7 @@ func TestSinkWideTable(t *testing.T) {
 		rec(map[string]any{"id": n(2), "c1": "b", "c299": nil}),
 		rec(map[string]any{"id": n(3), "c200": "m"}),
 		rec(map[string]any{"id": n(1), "c250": "late"}),
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

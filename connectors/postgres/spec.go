@@ -24,6 +24,7 @@ const (
 	SettingSnapshotChunk    = "snapshot_chunk_rows"
 	SettingStatusInterval   = "status_interval"
 	SettingMaxTransactionMB = "max_buffered_transaction_mb"
+	SettingFenceTable       = "fence_table"
 )
 
 // Spec describes a postgresql system's keys for the configuration loader.
@@ -43,11 +44,20 @@ func Spec() *config.Spec {
 			{Name: SettingInitialSnapshot, Kind: config.KindBool, Default: true, Doc: "copy the mapped tables before streaming changes"},
 			{Name: SettingSnapshotChunk, Kind: config.KindInt, Default: int64(5000), Min: config.Float64(1), Doc: "rows read per snapshot query"},
 			{Name: SettingStatusInterval, Kind: config.KindDuration, Default: 5 * time.Second, Min: config.Float64(0.1), Doc: "how often the replication status is sent (at most 10s)"},
+			{Name: SettingFenceTable, Kind: config.KindString, Default: "public.remix_fences", Check: checkOptionalLocation, Doc: "target table (schema.table) of the pushers' fencing tokens, created if missing; \"\" turns fencing off"},
 			{Name: SettingMaxTransactionMB, Kind: config.KindInt, Default: int64(64), Min: config.Float64(1), Doc: "a streamed transaction larger than this spills to a temporary file"},
 		},
 		ReceiveLocation: checkLocation,
 		PushLocation:    checkLocation,
 	}
+}
+
+// checkOptionalLocation accepts "" or schema.table.
+func checkOptionalLocation(loc string) error {
+	if loc == "" {
+		return nil
+	}
+	return checkLocation(loc)
 }
 
 // checkLocation requires schema.table.
