@@ -61,7 +61,7 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			// partitions wrote first, so this pusher stalled past its lease.
 			// Renewing finds the lost leases; their entries are dropped (the
 			// new owner applies them) and the rest is tried again.
-			if err := cs.checkLeases(ctx, herr); err != nil {
+			if err := cs.checkLeases(ctx, cur, herr); err != nil {
 				return err
 			}
 			if !b.wait(ctx, cfg) {
@@ -127,22 +127,26 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 	return nil
 }
 
-// checkLeases renews the leases after a fenced write, so those taken over
-// are dropped; if none was, the refusal is logged as an outage instead.
-func (cs *Consumer) checkLeases(ctx context.Context, fenced error) error {
-	cs.mu.Lock()
-	before := len(cs.owned)
-	cs.mu.Unlock()
+// checkLeases renews the leases after a write of batch was refused as
+// fenced, so those another pusher took over are dropped (with them, the
+// batch's entries read under them: the new owner applies them).
+func (cs *Consumer) checkLeases(ctx context.Context, batch []Delivery, fenced error) error {
 	if err := cs.renew(ctx, cs.c.cfg.LeaseTTL.Milliseconds()); err != nil {
 		return err
 	}
 	cs.mu.Lock()
-	lost := before - len(cs.owned)
+	lost := 0
+	for _, d := range batch {
+		if p := cs.owned[d.stream]; p == nil || p.gen != d.gen {
+			lost++
+		}
+	}
 	cs.mu.Unlock()
 	if lost > 0 {
-		cs.log.Warn("a newer owner of a partition wrote first: this pusher stalled past its lease; its entries are left to the new owner", "target", cs.target, "leases_lost", lost)
+		cs.log.Warn("a newer owner of a partition wrote first: this pusher stalled past its lease; the entries are left to the new owner",
+			"target", cs.target, "entries", lost)
 	} else {
-		cs.log.Warn("the target refused a write as fenced, yet every lease is still held; retrying", "target", cs.target, "error", fenced)
+		cs.log.Warn("the target refused a write as fenced, yet the leases are still held; retrying", "target", cs.target, "error", fenced)
 	}
 	return nil
 }
@@ -164,7 +168,7 @@ func (cs *Consumer) replayMarked(ctx context.Context, h Handler, d Delivery, par
 	if d.replay.target == cs.target {
 		free, err := cs.replayKey(ctx, h, d)
 		if errors.Is(err, ErrFenced) {
-			return cs.checkLeases(ctx, err) // the marker is the new owner's now
+			return cs.checkLeases(ctx, []Delivery{d}, err) // the marker is the new owner's now
 		}
 		if err != nil {
 			return err

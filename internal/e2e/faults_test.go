@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,4 +161,54 @@ func TestPostgresCrashRestart(t *testing.T) {
 		t.Fatalf("the ingest never saw the crash:\n%s", ingest.Stderr())
 	}
 	t.Logf("%d changes committed around the crash; the ingest reconnected and the target converged", committed.Load())
+}
+
+// TestStalledPusherIsFenced freezes a pusher (SIGSTOP) for longer than its
+// lease five times during the load, each time letting another pusher take
+// its partitions over, then thaws it (SIGCONT) with whatever write it was
+// in the middle of. Such a write carries an older fencing token and is
+// refused by the target, so the warehouse still ends equal to the shop.
+func TestStalledPusherIsFenced(t *testing.T) {
+	t.Parallel()
+	// A tight shared rate limit keeps the pushers waiting inside their
+	// writes (after the lease check, before the statement goes out) most of
+	// the time: where a freeze hurts.
+	systems := t.TempDir()
+	shop := readFile(t, filepath.Join(example, "systems", "shop.yaml"))
+	warehouse := strings.Replace(readFile(t, filepath.Join(example, "systems", "warehouse.yaml")),
+		"  max_open_connections: 4\n", "  max_open_connections: 4\n  rate_limit: 20\n", 1)
+	for name, text := range map[string]string{"shop.yaml": shop, "warehouse.yaml": warehouse} {
+		if err := os.WriteFile(filepath.Join(systems, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFleet(t, fleetOptions{env: []string{"SYSTEMS_DIR=" + systems}})
+	f.ingest("ingest")
+	a := f.pusher("pusher-a")
+	f.pusher("pusher-b")
+	a.WaitStderr("pushing", 30*time.Second)
+
+	loadDone := make(chan error, 1)
+	go func() { loadDone <- f.load(f.ctx, 5, 6000, 500) }() // about 12 s
+	r := mrand.New(mrand.NewPCG(5, 11))
+	for i := 0; i < 5; i++ {
+		time.Sleep(time.Duration(300+r.IntN(700)) * time.Millisecond)
+		a.Signal(syscall.SIGSTOP)
+		time.Sleep(2500 * time.Millisecond) // lease TTL 1.5 s, then a tick for the takeover
+		a.Signal(syscall.SIGCONT)
+	}
+	if err := <-loadDone; err != nil {
+		t.Fatal(err)
+	}
+	f.waitConverged(120 * time.Second)
+	select {
+	case <-a.Done():
+		t.Fatalf("the thawed pusher exited:\n%s", a.Stderr())
+	default:
+	}
+	refused := strings.Count(a.Stderr(), "stalled past its lease")
+	t.Logf("writes of the thawed pusher refused as fenced: %d", refused)
+	if refused == 0 {
+		t.Fatal("no freeze landed inside a write: fencing was not exercised")
+	}
 }
