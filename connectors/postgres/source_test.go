@@ -513,3 +513,21 @@ func TestStreamedKeyChangeKeepsUnchangedToast(t *testing.T) {
 		})
 	}
 }
+
+// TestDomainColumnsDecodeAsTheirBaseType: a column of a domain type (here
+// over integer, and a domain over that domain) arrives as its base type,
+// the same in the snapshot and in the stream.
+func TestDomainColumnsDecodeAsTheirBaseType(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	exec(t, conn, `CREATE DOMAIN qty_t AS integer CHECK (VALUE >= 0)`, `CREATE DOMAIN small_qty_t AS qty_t CHECK (VALUE < 1000)`,
+		`ALTER TABLE items ALTER COLUMN qty TYPE small_qty_t`, `INSERT INTO items (id, qty) VALUES (1, 7)`)
+	src := openSource(t, open(nil))
+	exec(t, conn, `INSERT INTO items (id, qty) VALUES (2, 8)`)
+	changes := collect(t, src, 2, true)
+	for i, want := range []json.Number{"7", "8"} {
+		if got := changes[i].Record.Fields["qty"]; got != want {
+			t.Fatalf("change %d: qty = %#v, want %#v", i, got, want)
+		}
+	}
+}

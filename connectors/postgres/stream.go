@@ -24,7 +24,8 @@ type reader struct {
 	s           *Source
 	conn        *pgconn.PgConn
 	relations   map[uint32]*relation
-	cur         *item // the open non-streamed transaction's pending changes
+	baseTypes   map[uint32]uint32 // user-defined type -> its base type if a domain, else 0
+	cur         *item             // the open non-streamed transaction's pending changes
 	curXid      uint32
 	pending     *item // finished transactions not yet taken by Next
 	inStream    bool
@@ -60,7 +61,7 @@ func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
 	}
 	s.log.Info("streaming changes", "slot", s.slot, "from", start.String())
 	interval := min(s.sys.Settings.Duration(SettingStatusInterval), 10*time.Second)
-	r := &reader{s: s, conn: s.repl, relations: map[uint32]*relation{}, streamed: map[uint32]*streamBuf{}, received: start, interval: interval}
+	r := &reader{s: s, conn: s.repl, relations: map[uint32]*relation{}, baseTypes: map[uint32]uint32{}, streamed: map[uint32]*streamBuf{}, received: start, interval: interval}
 	defer r.dropStreamed()
 	err := r.loop(ctx)
 	if ctx.Err() != nil {
@@ -241,7 +242,7 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 	}
 	switch m := msg.(type) {
 	case *pglogrepl.RelationMessageV2:
-		r.relation(&m.RelationMessage)
+		return r.relation(ctx, &m.RelationMessage)
 	case *pglogrepl.BeginMessage:
 		r.cur, r.curXid = &item{commit: m.CommitTime}, m.Xid
 	case *pglogrepl.CommitMessage:
@@ -301,7 +302,10 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 	return nil
 }
 
-func (r *reader) relation(m *pglogrepl.RelationMessage) {
+func (r *reader) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
+	if err := r.resolveDomains(ctx, m); err != nil {
+		return err
+	}
 	rel := r.s.newRelation(m)
 	if old := r.relations[m.RelationID]; old != nil {
 		rel.version = old.version + 1
@@ -315,6 +319,7 @@ func (r *reader) relation(m *pglogrepl.RelationMessage) {
 		}
 	}
 	r.relations[m.RelationID] = rel
+	return nil
 }
 
 // update turns an update into changes: when the row's key changed, the row
