@@ -114,6 +114,13 @@ func (c *Client) NewConsumer(target string, models []string) *Consumer {
 // ID is the consumer's name in its groups.
 func (cs *Consumer) ID() string { return cs.id }
 
+// FenceKey names a partition of this consumer's target wherever its
+// fencing tokens are kept: namespace, target, model and partition, so two
+// fleets or two targets writing to one database never share a fence.
+func (cs *Consumer) FenceKey(model string, partition int) string {
+	return cs.c.cfg.Namespace + "/" + cs.target + "/" + model + "/" + strconv.Itoa(partition)
+}
+
 // Owned returns the stream keys of the partitions this consumer owns.
 func (cs *Consumer) Owned() []string {
 	cs.mu.Lock()

@@ -128,3 +128,25 @@ func TestStalledConsumerIsFencedAtTheTarget(t *testing.T) {
 		t.Fatalf("%d writes refused, want the stalled one alone", refused)
 	}
 }
+
+// TestFenceKeysAreDistinct: two targets, two fleets (namespaces) and two
+// partitions never share a fence, even when they write to one database.
+func TestFenceKeysAreDistinct(t *testing.T) {
+	t.Parallel()
+	b1, b2 := setup(t, nil), setup(t, nil)
+	keys := map[string]bool{}
+	for _, k := range []string{
+		b1.c.NewConsumer("warehouse", []string{"product"}).FenceKey("product", 0),
+		b1.c.NewConsumer("warehouse", []string{"product"}).FenceKey("product", 1),
+		b1.c.NewConsumer("archive", []string{"product"}).FenceKey("product", 0),
+		b2.c.NewConsumer("warehouse", []string{"product"}).FenceKey("product", 0),
+	} {
+		if keys[k] {
+			t.Fatalf("fence key %q used twice", k)
+		}
+		keys[k] = true
+	}
+	if k := b1.c.NewConsumer("warehouse", []string{"product"}).FenceKey("product", 0); !keys[k] {
+		t.Fatalf("fence key %q is not stable", k)
+	}
+}

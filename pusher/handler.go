@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sqlpipe/remix/config"
@@ -51,7 +50,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 		part := partition{d.Model, d.Partition}
 		if _, ok := seen[part]; !ok {
 			seen[part] = false
-			fences = append(fences, connectors.Fence{Key: h.t.sys.Name + "/" + d.Model + "/" + strconv.Itoa(d.Partition), Token: d.Fence})
+			fences = append(fences, connectors.Fence{Key: h.consumer.FenceKey(d.Model, d.Partition), Token: d.Fence})
 		}
 		if env.Op == mixer.OpTruncate {
 			if seen[part] { // what comes before it in its partition goes first
