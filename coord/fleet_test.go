@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -341,6 +342,7 @@ func TestRedisKillLosesNothingAcknowledged(t *testing.T) {
 	}
 	var mu sync.Mutex
 	acked := map[string]bool{}
+	var lastErr atomic.Value // the last publish error, for the failure message
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < 3; w++ {
@@ -358,6 +360,7 @@ func TestRedisKillLosesNothingAcknowledged(t *testing.T) {
 					items = append(items, obj("m", fmt.Sprintf("k%d", j), fmt.Sprintf("w%d-%d-%d", w, i, j)))
 				}
 				if _, err := c.Publish(ctx, "src", l, items); err != nil {
+					lastErr.Store(err.Error())
 					time.Sleep(20 * time.Millisecond)
 					continue
 				}
@@ -374,7 +377,13 @@ func TestRedisKillLosesNothingAcknowledged(t *testing.T) {
 	srv.Kill()
 	before := count()
 	srv.Start()
-	waitFor(t, "publishes after the restart", 10*time.Second, nil, func() bool { return count() > before+1000 })
+	restarted := time.Now()
+	for count() <= before+1000 {
+		if time.Since(restarted) > 30*time.Second {
+			t.Fatalf("no publishes within 30s of the restart; last error: %v", lastErr.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 
