@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/mixer"
@@ -95,6 +96,11 @@ func (b *streamBuf) spill() error {
 		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, F: sc.c.Record.Fields, M: sc.moved}
 		if sc.c.Err != nil {
 			l.E = sc.c.Err.Error()
+		} else if col := notUTF8(sc.c.Record.Fields); col != "" {
+			// JSON would replace the bytes, and the change would come back
+			// altered: it is dead-lettered instead, as the receive mixer
+			// does with such text when the transaction stays in memory.
+			l.E = fmt.Sprintf("%s column %s: text is not valid UTF-8", sc.c.Record.Location, col)
 		}
 		if err := enc.Encode(&l); err != nil {
 			return fmt.Errorf("spilling transaction %d: %w", b.xid, err)
@@ -168,6 +174,16 @@ func (b *streamBuf) replay(ctx context.Context, fn func(changes []connectors.Cha
 		}
 	}
 	return fn(chunk, true)
+}
+
+// notUTF8 returns the first field whose text is not valid UTF-8, or "".
+func notUTF8(fields map[string]any) string {
+	for k, v := range fields {
+		if s, ok := v.(string); ok && !utf8.ValidString(s) {
+			return k
+		}
+	}
+	return ""
 }
 
 func (b *streamBuf) close() {
