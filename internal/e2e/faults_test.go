@@ -177,6 +177,9 @@ func TestStalledPusherIsFenced(t *testing.T) {
 	shop := readFile(t, filepath.Join(example, "systems", "shop.yaml"))
 	warehouse := strings.Replace(readFile(t, filepath.Join(example, "systems", "warehouse.yaml")),
 		"  max_open_connections: 4\n", "  max_open_connections: 4\n  rate_limit: 20\n", 1)
+	if !strings.Contains(warehouse, "rate_limit: 20") {
+		t.Fatal("the example's warehouse.yaml changed: set the rate limit another way")
+	}
 	for name, text := range map[string]string{"shop.yaml": shop, "warehouse.yaml": warehouse} {
 		if err := os.WriteFile(filepath.Join(systems, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
