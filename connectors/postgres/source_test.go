@@ -408,11 +408,17 @@ func TestKeyChangeKeepsUnchangedToast(t *testing.T) {
 	big := strings.Repeat("kept ", 3000)
 	exec(t, conn, `INSERT INTO items (id, name, body) VALUES (1, 'a', '`+big+`')`, `UPDATE items SET id = 2 WHERE id = 1`)
 	changes := collect(t, src, 3, true)
-	moved := changes[2]
-	if moved.Record.Op != mixer.OpUpsert || moved.Record.Fields["id"] != json.Number("2") {
-		t.Fatalf("third change: %+v", moved.Record)
+	checkMoved(t, changes[2], "2", big)
+}
+
+// checkMoved checks the upsert of a row moved to key id: complete, with its
+// unchanged TOASTed body read back.
+func checkMoved(t *testing.T, moved connectors.Change, id, body string) {
+	t.Helper()
+	if moved.Record.Op != mixer.OpUpsert || moved.Record.Fields["id"] != json.Number(id) {
+		t.Fatalf("the moved row: %+v", moved.Record)
 	}
-	if moved.Record.Fields["body"] != big || !moved.Record.Complete {
+	if moved.Record.Fields["body"] != body || !moved.Record.Complete {
 		t.Fatalf("the moved row lost its unchanged TOASTed body (%d bytes, complete %v)", len(fmt.Sprint(moved.Record.Fields["body"])), moved.Record.Complete)
 	}
 }
@@ -519,13 +525,7 @@ func TestStreamedKeyChangeKeepsUnchangedToast(t *testing.T) {
 				t.Fatal(err)
 			}
 			changes := collect(t, src, 1+3000+2+3000, true)
-			moved := changes[1+3000+1]
-			if moved.Record.Op != mixer.OpUpsert || moved.Record.Fields["id"] != json.Number("2") {
-				t.Fatalf("the moved row: %+v", moved.Record)
-			}
-			if moved.Record.Fields["body"] != big || !moved.Record.Complete {
-				t.Fatalf("the moved row lost its unchanged TOASTed body (%d bytes, complete %v)", len(fmt.Sprint(moved.Record.Fields["body"])), moved.Record.Complete)
-			}
+			checkMoved(t, changes[1+3000+1], "2", big)
 		})
 	}
 }
