@@ -48,8 +48,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			return &coord.ItemError{Index: i, Err: coord.Permanent(err)}
 		}
 		part := partition{d.Model, d.Partition}
-		if _, ok := seen[part]; !ok {
-			seen[part] = false
+		if !seen[part] {
 			fences = append(fences, connectors.Fence{Key: h.consumer.FenceKey(d.Model, d.Partition), Token: d.Fence})
 		}
 		if env.Op == mixer.OpTruncate {

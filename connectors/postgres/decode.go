@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -142,3 +145,56 @@ func keyText(v any) string {
 
 // sameKey reports whether two changes of one relation identify the same row.
 func sameKey(a, b connectors.Change) bool { return a.Key == b.Key }
+
+// firstUserOID is where the OIDs of user-defined types (and domains) start.
+const firstUserOID = 16384
+
+// resolveDomains gives each column of a domain type its base type (through
+// domains over domains), as a query's result columns already have, so the
+// stream decodes a value exactly as the snapshot does. Each type is looked
+// up once per connection.
+func (r *reader) resolveDomains(ctx context.Context, m *pglogrepl.RelationMessage) error {
+	var unknown []uint32
+	for _, c := range m.Columns {
+		if _, ok := r.baseTypes[c.DataType]; !ok && c.DataType >= firstUserOID && !slices.Contains(unknown, c.DataType) {
+			unknown = append(unknown, c.DataType)
+		}
+	}
+	if len(unknown) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		rows, err := r.s.pool.Query(ctx, `
+			WITH RECURSIVE d(oid, base) AS (
+				SELECT oid, typbasetype FROM pg_type WHERE oid = ANY($1::oid[])
+				UNION ALL
+				SELECT d.oid, t.typbasetype FROM d JOIN pg_type t ON t.oid = d.base WHERE t.typtype = 'd'
+			)
+			SELECT oid, base FROM d WHERE base = 0 OR NOT EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = d.base AND t.typtype = 'd')`, unknown)
+		if err != nil {
+			return fmt.Errorf("%w: looking up the column types of %s.%s: %w", connectors.ErrUnavailable, m.Namespace, m.RelationName, err)
+		}
+		for rows.Next() {
+			var oid, base uint32
+			if err := rows.Scan(&oid, &base); err != nil {
+				rows.Close()
+				return err
+			}
+			r.baseTypes[oid] = base
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("%w: looking up the column types of %s.%s: %w", connectors.ErrUnavailable, m.Namespace, m.RelationName, err)
+		}
+		for _, oid := range unknown {
+			if _, ok := r.baseTypes[oid]; !ok {
+				r.baseTypes[oid] = 0 // dropped meanwhile: decoded as text
+			}
+		}
+	}
+	for _, c := range m.Columns {
+		if base := r.baseTypes[c.DataType]; base != 0 {
+			c.DataType = base
+		}
+	}
+	return nil
+}

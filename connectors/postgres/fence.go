@@ -85,12 +85,3 @@ func (s *Sink) queueFences(b *pgx.Batch, fences []connectors.Fence) {
 	}
 	b.Queue(s.fenceSQL, keys, tokens)
 }
-
-// fencedError recognizes the refusal of an older fence.
-func fencedError(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.ConstraintName == fenceConstraint {
-		return fmt.Errorf("%w (%s)", connectors.ErrFenced, describe(pgErr))
-	}
-	return nil
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/mixer"
 )
 
@@ -27,6 +28,24 @@ func testSystem(name, dsn string, recv *mixer.Receiver, push *mixer.PushMixer, s
 		s.Settings[k] = config.Setting{Value: v, Set: true}
 	}
 	return s
+}
+
+// openSink opens a sink of system "target" that pushes model to loc
+// with fields, closed when the test ends; the push rule makes records.
+func openSink(tb testing.TB, url string, model *mixer.Model, loc string, fields []mixer.PushField) (*Sink, *mixer.PushRule) {
+	tb.Helper()
+	rule, err := mixer.NewPushRule(model, loc, fields)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	push := mixer.NewPushMixer()
+	push.Add(model.Title, rule)
+	sink, _ := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
+	if err := sink.Open(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sink.Close(context.Background()) })
+	return sink.(*Sink), rule
 }
 
 func connect(t testing.TB, url string) *pgx.Conn {

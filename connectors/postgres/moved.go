@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlpipe/remix/connectors"
 )
@@ -102,7 +102,7 @@ func (s *Source) fillMoved(ctx context.Context, m *movedRow, xid uint32, c *conn
 		if found {
 			return nil
 		}
-		visible, err := xidVisible(ctx, pc, xid)
+		visible, err := xidVisible(ctx, conn, xid)
 		if err != nil {
 			return fmt.Errorf("%w: waiting for transaction %d to be visible: %w", connectors.ErrUnavailable, xid, err)
 		}
@@ -119,30 +119,14 @@ func (s *Source) fillMoved(ctx context.Context, m *movedRow, xid uint32, c *conn
 
 // xidVisible reports whether a new snapshot sees transaction xid as
 // finished. The stream gives 32-bit transaction ids; the snapshot's are
-// 64-bit, so the id is placed in the epoch of the snapshot's xmax.
-func xidVisible(ctx context.Context, pc *pgconn.PgConn, xid uint32) (bool, error) {
-	const q = `SELECT pg_snapshot_xmax(s)::text, array_to_string(ARRAY(SELECT pg_snapshot_xip(s)), ',') FROM pg_current_snapshot() s`
-	res := pc.ExecParams(ctx, q, nil, nil, nil, nil).Read()
-	if res.Err != nil {
-		return false, res.Err
-	}
-	if len(res.Rows) != 1 || len(res.Rows[0]) != 2 {
-		return false, fmt.Errorf("unexpected snapshot result")
-	}
-	xmax, err := strconv.ParseUint(string(res.Rows[0][0]), 10, 64)
-	if err != nil {
-		return false, fmt.Errorf("snapshot xmax %q: %w", res.Rows[0][0], err)
-	}
+// 64-bit (xid8), so the id is placed in the epoch of the snapshot's xmax.
+func xidVisible(ctx context.Context, conn *pgxpool.Conn, xid uint32) (bool, error) {
+	var xmax uint64
 	var xip []uint64
-	for _, f := range strings.Split(string(res.Rows[0][1]), ",") {
-		if f == "" {
-			continue
-		}
-		x, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			return false, fmt.Errorf("snapshot xip %q: %w", f, err)
-		}
-		xip = append(xip, x)
+	err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(s)::text::numeric, ARRAY(SELECT pg_snapshot_xip(s)::text::numeric)
+		FROM pg_current_snapshot() s`).Scan(&xmax, &xip)
+	if err != nil {
+		return false, err
 	}
 	return snapshotSees(xmax, xip, xid), nil
 }

@@ -1,6 +1,13 @@
 package postgres
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sqlpipe/remix/internal/testenv"
+)
 
 func TestSnapshotSees(t *testing.T) {
 	t.Parallel()
@@ -26,5 +33,41 @@ func TestSnapshotSees(t *testing.T) {
 		if got := snapshotSees(c.xmax, c.xip, c.xid); got != c.want {
 			t.Errorf("%s: snapshotSees(%d, %v, %d) = %v, want %v", c.name, c.xmax, c.xip, c.xid, got, c.want)
 		}
+	}
+}
+
+// TestXidVisible: a transaction in progress is not visible to a new
+// snapshot; once committed it is.
+func TestXidVisible(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tx, err := connect(t, url).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full uint64
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::numeric`).Scan(&full); err != nil {
+		t.Fatal(err)
+	}
+	xid := uint32(full)
+	if visible, err := xidVisible(ctx, conn, xid); err != nil || visible {
+		t.Fatalf("open transaction %d: visible %v, %v", xid, visible, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if visible, err := xidVisible(ctx, conn, xid); err != nil || !visible {
+		t.Fatalf("committed transaction %d: visible %v, %v", xid, visible, err)
 	}
 }

@@ -80,6 +80,9 @@ func mapError(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		msg := describe(pgErr)
+		if pgErr.ConstraintName == fenceConstraint { // before class 23: not a bad record
+			return fmt.Errorf("%w (%s)", connectors.ErrFenced, msg)
+		}
 		switch pgErr.Code[:2] {
 		case "22", "23": // data exception, integrity constraint violation
 			return fmt.Errorf("%w: %s", connectors.ErrPermanent, msg)

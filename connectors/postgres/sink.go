@@ -206,9 +206,6 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 	if err := br.Close(); err != nil && first == nil {
 		first = err
 	}
-	if err := fencedError(first); err != nil {
-		return err
-	}
 	return mapError(first)
 }
 

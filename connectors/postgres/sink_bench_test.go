@@ -24,22 +24,12 @@ func BenchmarkSinkWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rule, err := mixer.NewPushRule(model, "public.items", []mixer.PushField{
+	sink, rule := openSink(b, url, model, "public.items", []mixer.PushField{
 		{Field: "id", Target: mixer.MustPath("id"), SearchKey: true},
 		{Field: "name", Target: mixer.MustPath("name")}, {Field: "qty", Target: mixer.MustPath("qty")},
 		{Field: "price", Target: mixer.MustPath("price")}, {Field: "updated", Target: mixer.MustPath("updated")},
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	push := mixer.NewPushMixer()
-	push.Add("item", rule)
-	sink, _ := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
 	ctx := context.Background()
-	if err := sink.Open(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { sink.Close(ctx) })
 
 	const rows, partitions, rounds = 500, 8, 40
 	batches := make([][]mixer.TargetRecord, rounds) // 20 000 keys: inserts first, then updates

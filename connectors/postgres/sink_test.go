@@ -109,22 +109,12 @@ func TestSinkMergesNestedJSONB(t *testing.T) {
 	exec(t, conn, `CREATE TABLE products (id bigint PRIMARY KEY, attrs jsonb DEFAULT '{"kept": true}')`,
 		`INSERT INTO products VALUES (1, DEFAULT)`)
 	model, _ := mixer.CompileModel("mem:///p.json", []byte(`{"title": "product", "properties": {"id": {"type": "integer"}, "color": {"type": "string"}, "size": {"type": "number"}}}`))
-	rule, err := mixer.NewPushRule(model, "public.products", []mixer.PushField{
+	sink, rule := openSink(t, url, model, "public.products", []mixer.PushField{
 		{Field: "id", Target: mixer.MustPath("id"), SearchKey: true},
 		{Field: "color", Target: mixer.MustPath("attrs[color]")},
 		{Field: "size", Target: mixer.MustPath("attrs.size")},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	push := mixer.NewPushMixer()
-	push.Add("product", rule)
-	sink, _ := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
 	ctx := context.Background()
-	if err := sink.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close(ctx)
 	rec, _ := rule.Apply(&mixer.Object{Model: "product", Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number("1"), "color": "red", "size": json.Number("9007199254740993.5")}})
 	if err := sink.Write(ctx, []mixer.TargetRecord{rec}, nil); err != nil {
 		t.Fatal(err)
@@ -159,18 +149,8 @@ func TestSinkWideTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rule, err := mixer.NewPushRule(model, "public.wide", fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	push := mixer.NewPushMixer()
-	push.Add("wide", rule)
-	sink, _ := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
+	sink, rule := openSink(t, url, model, "public.wide", fields)
 	ctx := context.Background()
-	if err := sink.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close(ctx)
 	rec := func(fields map[string]any) mixer.TargetRecord {
 		r, err := rule.Apply(&mixer.Object{Model: "wide", Op: mixer.OpUpsert, Fields: fields})
 		if err != nil {
@@ -181,7 +161,7 @@ func TestSinkWideTable(t *testing.T) {
 	n := func(i int) json.Number { return json.Number(fmt.Sprint(i)) }
 	// Rows 1 and 2 write the same columns (one statement), row 3 others; row
 	// 1 gets a second, merged upsert.
-	err = sink.(*Sink).Write(ctx, []mixer.TargetRecord{
+	err = sink.Write(ctx, []mixer.TargetRecord{
 		rec(map[string]any{"id": n(1), "c1": "a", "c299": "z"}),
 		rec(map[string]any{"id": n(2), "c1": "b", "c299": nil}),
 		rec(map[string]any{"id": n(3), "c200": "m"}),

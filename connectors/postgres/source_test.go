@@ -360,22 +360,7 @@ func TestLostSlotIsALoudStop(t *testing.T) {
 	_, conn, open, _ := newSrcEnv(t)
 	first := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
 	first.Close(context.Background())
-	// The server's walsender lets go of the slot a moment after the
-	// connection closes.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var active bool
-		if err := conn.QueryRow(context.Background(), `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, first.slot).Scan(&active); err != nil {
-			t.Fatal(err)
-		}
-		if !active {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the slot is still active 10s after the source closed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitSlotReleased(t, conn, first.slot)
 	exec(t, conn, `SELECT pg_drop_replication_slot('`+first.slot+`')`)
 	err := open(map[string]any{SettingInitialSnapshot: false}).Open(context.Background())
 	if !errors.Is(err, ErrSlotLost) || !strings.Contains(err.Error(), "will not create a new slot") {

@@ -93,6 +93,29 @@ func newDatabaseOn(t testing.TB, serverURL string) string {
 	return u.String()
 }
 
+// Querier is what WaitSlotReleased needs of a connection or pool.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// WaitSlotReleased waits until no walsender holds replication slot slot:
+// the server lets go of it a moment after its client went away.
+func WaitSlotReleased(t testing.TB, q Querier, slot string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var active bool
+		if err := q.QueryRow(context.Background(), `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&active); err != nil {
+			t.Fatalf("slot %s: %v", slot, err)
+		}
+		if !active {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s is still held 10s after its reader went away", slot)
+		}
+	}
+}
+
 func dropDatabase(serverURL, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
