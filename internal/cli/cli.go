@@ -19,7 +19,7 @@ import (
 type Common struct {
 	SystemsDir string // --systems, else SYSTEMS_DIR
 	ModelsDir  string // --models, else MODELS_DIR
-	RedisURL   string // --redis, else REDIS_URL, else redis://127.0.0.1:6379/0
+	RedisURL   string // --redis, else REDIS_URL (read when connecting), else redis://127.0.0.1:6379/0
 	LogLevel   string // --log-level, else LOG_LEVEL, else info
 	LogFormat  string // --log-format (text or json), else LOG_FORMAT, else text
 }
@@ -28,7 +28,9 @@ type Common struct {
 func (c *Common) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.SystemsDir, "systems", os.Getenv("SYSTEMS_DIR"), "folder of system YAML files (env SYSTEMS_DIR)")
 	fs.StringVar(&c.ModelsDir, "models", os.Getenv("MODELS_DIR"), "folder of JSON Schema models (env MODELS_DIR)")
-	fs.StringVar(&c.RedisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	// No default from the environment here: the flag package prints
+	// defaults in its usage text, and the URL may hold a password.
+	fs.StringVar(&c.RedisURL, "redis", "", "Redis URL (env REDIS_URL; default "+defaultRedisURL+")")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
 }

@@ -49,11 +49,23 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-// Coord connects to Redis and builds the coord client.
-func (c *Common) Coord(ctx context.Context, f Fleet, log *slog.Logger) (*coord.Client, error) {
-	opts, err := redis.ParseURL(c.RedisURL)
+// RedisOptions parses --redis (else REDIS_URL); its error shows the URL
+// with the password redacted.
+func (c *Common) RedisOptions() (*redis.Options, error) {
+	raw := c.redisURL()
+	opts, err := redis.ParseURL(raw)
 	if err != nil {
-		return nil, fmt.Errorf("--redis: %w", err)
+		return nil, redisURLError(raw, err)
+	}
+	return opts, nil
+}
+
+// Coord connects to Redis and builds the coord client: one attempt, which
+// fails when Redis does not answer within 10s.
+func (c *Common) Coord(ctx context.Context, f Fleet, log *slog.Logger) (*coord.Client, error) {
+	opts, err := c.RedisOptions()
+	if err != nil {
+		return nil, err
 	}
 	opts.ClientName = "remix"
 	rdb := redis.NewClient(opts)
@@ -66,6 +78,14 @@ func (c *Common) Coord(ctx context.Context, f Fleet, log *slog.Logger) (*coord.C
 	readBlock := min(time.Second, f.LeaseTTL/4)
 	return coord.New(rdb, coord.Config{Namespace: f.Namespace, Partitions: f.Partitions, LeaseTTL: f.LeaseTTL, LockTTL: f.LockTTL,
 		ReadBlock: readBlock, Logger: log})
+}
+
+// redisURL is --redis, else REDIS_URL, else the default.
+func (c *Common) redisURL() string {
+	if c.RedisURL != "" {
+		return c.RedisURL
+	}
+	return envOr("REDIS_URL", defaultRedisURL)
 }
 
 // Systems is a repeatable --system flag.
