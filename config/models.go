@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,20 +37,20 @@ func loadModels(dir string, errs *Errors) map[string]*modelFile {
 		if err != nil {
 			abs = path
 		}
+		if e, bad := jsonSyntaxProblem(path, data); bad {
+			*errs = append(*errs, e)
+			continue
+		}
 		var root yaml.Node
 		located := yaml.Unmarshal(data, &root) == nil
-		m, err := mixer.CompileModel("file://"+filepath.ToSlash(abs), data)
-		if err != nil {
-			var me *mixer.ModelError
-			p := Pos{File: path}
-			msg := err.Error()
-			if errors.As(err, &me) {
-				msg = me.Msg
-				if located {
-					p = pointerPos(path, &root, me.Pointer)
-				}
+		m, problems := compileModel("file://"+filepath.ToSlash(abs), data, func(pointer string) Pos {
+			if !located {
+				return Pos{File: path}
 			}
-			*errs = append(*errs, &Error{Pos: p, Msg: msg})
+			return pointerPos(path, &root, pointer)
+		})
+		if len(problems) > 0 {
+			*errs = append(*errs, problems...)
 			continue
 		}
 		titlePos := Pos{File: path}
