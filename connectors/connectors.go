@@ -98,10 +98,12 @@ var (
 	// ErrPermanent marks what retrying cannot fix: a value the target
 	// refuses, a constraint violation. The record is dead-lettered.
 	ErrPermanent = errors.New("permanent")
-	// ErrUnavailable marks trouble of the target as a whole (down,
+	// ErrUnavailable marks trouble of a system as a whole (down,
 	// unreachable, table missing): retried until it is fixed, never
-	// dead-lettered.
-	ErrUnavailable = errors.New("target unavailable")
+	// dead-lettered. Sources and sinks both use it, so its text names
+	// neither: the ingest labels a source's as "source unavailable", the
+	// pusher a target's as "target unavailable".
+	ErrUnavailable = errors.New("unavailable")
 	// ErrFenced marks a write refused for an older fence: nothing of it was
 	// applied, and the partition belongs to another pusher now.
 	ErrFenced = errors.New("fenced: a newer owner of the partition wrote first")

@@ -76,10 +76,13 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Run checks Redis's durability, then reads every source until ctx ends.
+// While Redis does not answer the check is tried again, with a growing
+// pause (readiness says why meanwhile); a Redis without AOF is refused
+// unless the risk was accepted.
 func (s *Service) Run(ctx context.Context) error {
-	d, err := s.cfg.Coord.CheckDurability(ctx)
+	d, err := s.durability(ctx)
 	if err != nil {
-		return err
+		return nil // ctx ended
 	}
 	if err := d.RequireDurable(s.cfg.AcceptNonDurableRedis); err != nil {
 		return err
@@ -97,6 +100,21 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// durability reads Redis's persistence settings, trying again until Redis
+// answers or ctx ends.
+func (s *Service) durability(ctx context.Context) (coord.Durability, error) {
+	pause := time.Second
+	for {
+		d, err := s.cfg.Coord.CheckDurability(ctx)
+		if err == nil || ctx.Err() != nil {
+			return d, ctx.Err()
+		}
+		s.log.Error("cannot read Redis's persistence settings; trying again", "error", err, "in", pause)
+		sleep(ctx, pause)
+		pause = min(2*pause, 15*time.Second)
+	}
 }
 
 // Ready reports whether every source is read or stood by for, and Redis

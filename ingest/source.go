@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sqlpipe/remix/connectors"
@@ -91,7 +92,7 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		return err
 	}
 	if err := src.Open(ctx); err != nil {
-		return causeOr(ctx, err)
+		return causeOr(ctx, sourceError(err))
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 	r.log.Info("reading source", "token", lock.Token())
@@ -124,7 +125,7 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		}
 		batch, err := src.Next(ctx)
 		if err != nil {
-			return causeOr(ctx, err)
+			return causeOr(ctx, sourceError(err))
 		}
 		select {
 		case jobs <- job{batch: batch, items: m.items(batch)}:
@@ -157,6 +158,19 @@ func (r *sourceRunner) publish(ctx context.Context, lock *coord.ReaderLock, src 
 	}
 	observe(r.svc.cfg.Metrics, r.sys.Name, j.batch, j.items, res, start, sourceStats(src))
 	return nil
+}
+
+// sourceError labels an error that makes the source unavailable as the
+// source's: "source unavailable: ...". (connectors.ErrUnavailable's own text
+// names no side.)
+func sourceError(err error) error {
+	if !errors.Is(err, connectors.ErrUnavailable) {
+		return err
+	}
+	if strings.HasPrefix(err.Error(), connectors.ErrUnavailable.Error()) {
+		return fmt.Errorf("source %w", err)
+	}
+	return fmt.Errorf("source %w: %w", connectors.ErrUnavailable, err)
 }
 
 // causeOr prefers the reason ctx was cancelled (a lost lock) over the error

@@ -42,23 +42,12 @@ type Env struct {
 	Coord  *coord.Client
 }
 
-// Setup builds the logger, loads the configuration and connects to Redis.
+// Setup builds the logger, loads the configuration and connects to Redis
+// (one attempt: the operator commands fail at once when Redis is down).
 func Setup(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer) (*Env, error) {
-	log, err := c.Logger(stderr)
+	log, cfg, err := load(c, stderr)
 	if err != nil {
 		return nil, err
-	}
-	cli.QuietRedis(log)
-	cfg, err := c.Load()
-	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			return nil, fmt.Errorf("the configuration has %d problems:\n%w", len(errs), err)
-		}
-		return nil, err
-	}
-	for _, w := range cfg.Warnings {
-		log.Warn("configuration: " + w.Error())
 	}
 	cc, err := c.Coord(ctx, f, log)
 	if err != nil {
@@ -67,44 +56,60 @@ func Setup(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer) (*E
 	return &Env{Log: log, Config: cfg, Coord: cc}, nil
 }
 
-// Run runs an ingest, a pusher or both until ctx ends.
+// load builds the logger and loads the configuration.
+func load(c cli.Common, stderr io.Writer) (*slog.Logger, *config.Config, error) {
+	log, err := c.Logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	cli.QuietRedis(log)
+	cfg, err := c.Load()
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			return nil, nil, fmt.Errorf("the configuration has %d problems:\n%w", len(errs), err)
+		}
+		return nil, nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: " + w.Error())
+	}
+	return log, cfg, nil
+}
+
+// Run runs an ingest, a pusher or both until ctx ends. The HTTP server
+// starts first: while Redis cannot be reached the process keeps trying,
+// with /healthz 200 and /readyz 503 saying why, as it does for a source or
+// target that is down.
 func Run(ctx context.Context, o Options, stderr io.Writer) error {
-	env, err := Setup(ctx, o.Common, o.Fleet, stderr)
+	log, cfg, err := load(o.Common, stderr)
 	if err != nil {
 		return err
 	}
-	defer env.Coord.Redis().Close()
+	// What waiting for Redis cannot fix fails now: a malformed URL, a
+	// --system that names no system this process can serve.
+	if _, err := o.Common.RedisOptions(); err != nil {
+		return err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	if _, err := builtin.Connectors().Select(cfg, o.Sources, builtin.Read, quiet); o.Ingest && err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if _, err := builtin.Connectors().Select(cfg, o.Targets, builtin.Write, quiet); o.Pusher && err != nil {
+		return fmt.Errorf("pusher: %w", err)
+	}
 	m := metrics.New()
-	var ready []httpserver.Readiness
-	var runs []func(context.Context) error
-	if o.Ingest {
-		svc, err := ingest.New(ingest.Config{Config: env.Config, Coord: env.Coord, Connectors: builtin.Connectors(),
-			Systems: o.Sources, AcceptNonDurableRedis: o.AcceptLoss, Logger: env.Log.With("role", "ingest"), Metrics: m})
-		if err != nil {
-			return err
-		}
-		ready = append(ready, svc.Ready)
-		runs = append(runs, svc.Run)
-	}
-	if o.Pusher {
-		svc, err := pusher.New(pusher.Config{Config: env.Config, Coord: env.Coord, Connectors: builtin.Connectors(),
-			Systems: o.Targets, Logger: env.Log.With("role", "pusher"), Metrics: m})
-		if err != nil {
-			return err
-		}
-		ready = append(ready, svc.Ready)
-		runs = append(runs, svc.Run)
-	}
-	srv, err := httpserver.New(o.HTTPAddr, all(ready), m, o.PProf, env.Log)
+	st := &startup{}
+	st.waiting("connecting to Redis")
+	srv, err := httpserver.New(o.HTTPAddr, st.ready, m, o.PProf, log)
 	if err != nil {
 		return err
 	}
-	env.Log.Info("http listening", "addr", srv.Addr(), "systems", len(env.Config.Systems), "models", len(env.Config.Models))
+	log.Info("http listening", "addr", srv.Addr(), "systems", len(cfg.Systems), "models", len(cfg.Models))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	runs = append(runs, srv.Serve)
-	for _, run := range runs {
+	start := func(run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -113,12 +118,57 @@ func Run(ctx context.Context, o Options, stderr io.Writer) error {
 			}
 		}()
 	}
+	start(srv.Serve)
+	cc, err := runServices(ctx, o, log, cfg, m, st, start)
+	if err != nil {
+		cancel(err)
+	}
 	wg.Wait()
+	if cc != nil {
+		cc.Redis().Close()
+	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	env.Log.Info("stopped")
+	log.Info("stopped")
 	return nil
+}
+
+// runServices connects to Redis, retrying until it answers or ctx ends,
+// then starts the ingest and the pusher and hands readiness over to them.
+// It returns the Redis connection for the caller to close once they stop
+// (nil when ctx ended first).
+func runServices(ctx context.Context, o Options, log *slog.Logger, cfg *config.Config, m *metrics.Metrics, st *startup,
+	start func(func(context.Context) error)) (*coord.Client, error) {
+	cc, err := connect(ctx, o, log, st)
+	if cc == nil {
+		return nil, err
+	}
+	var ready []httpserver.Readiness
+	var runs []func(context.Context) error
+	if o.Ingest {
+		svc, err := ingest.New(ingest.Config{Config: cfg, Coord: cc, Connectors: builtin.Connectors(),
+			Systems: o.Sources, AcceptNonDurableRedis: o.AcceptLoss, Logger: log.With("role", "ingest"), Metrics: m})
+		if err != nil {
+			return cc, err
+		}
+		ready = append(ready, svc.Ready)
+		runs = append(runs, svc.Run)
+	}
+	if o.Pusher {
+		svc, err := pusher.New(pusher.Config{Config: cfg, Coord: cc, Connectors: builtin.Connectors(),
+			Systems: o.Targets, Logger: log.With("role", "pusher"), Metrics: m})
+		if err != nil {
+			return cc, err
+		}
+		ready = append(ready, svc.Ready)
+		runs = append(runs, svc.Run)
+	}
+	st.set(all(ready))
+	for _, run := range runs {
+		start(run)
+	}
+	return cc, nil
 }
 
 // all is ready when every part is.

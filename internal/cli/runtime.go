@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -73,7 +74,7 @@ func (c *Common) Coord(ctx context.Context, f Fleet, log *slog.Logger) (*coord.C
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("connecting to Redis at %s: %w", opts.Addr, err)
+		return nil, unreachable{fmt.Errorf("connecting to Redis at %s: %w", opts.Addr, err)}
 	}
 	readBlock := min(time.Second, f.LeaseTTL/4)
 	return coord.New(rdb, coord.Config{Namespace: f.Namespace, Partitions: f.Partitions, LeaseTTL: f.LeaseTTL, LockTTL: f.LockTTL,
@@ -87,6 +88,15 @@ func (c *Common) redisURL() string {
 	}
 	return envOr("REDIS_URL", defaultRedisURL)
 }
+
+// ErrRedisUnreachable is in the error of Coord when Redis did not answer:
+// worth trying again, unlike a malformed URL or bad fleet settings.
+var ErrRedisUnreachable = errors.New("redis unreachable")
+
+type unreachable struct{ error }
+
+func (u unreachable) Unwrap() error        { return u.error }
+func (u unreachable) Is(target error) bool { return target == ErrRedisUnreachable }
 
 // Systems is a repeatable --system flag.
 type Systems []string
