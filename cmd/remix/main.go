@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/sqlpipe/remix/internal/app"
 	"github.com/sqlpipe/remix/internal/cli"
@@ -23,6 +24,8 @@ commands:
   dlq drop SYSTEM (--id ID|--all)
                                 drop dead letters and unpark their keys
   reset SYSTEM                  drop a source's slot and checkpoint: the next start copies the tables again
+  reconcile SYSTEM [--apply]    delete from the targets the rows no source holds any more (after a reset);
+                                without --apply a dry run: prints what would go, per target location
 
 every command takes --systems and --models (or SYSTEMS_DIR and MODELS_DIR);
 those that reach Redis take --redis (REDIS_URL) and --namespace.
@@ -51,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return validate(rest, stdout, stderr)
 	case "run":
 		return runAll(ctx, rest, stderr)
-	case "dlq list", "dlq replay", "dlq drop", "reset":
+	case "dlq list", "dlq replay", "dlq drop", "reset", "reconcile":
 		return operate(ctx, cmd, rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
@@ -94,6 +97,9 @@ func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	all := fs.Bool("all", false, "drop every dead letter of the system")
 	limit := fs.Int("limit", 100, "most dead letters listed per system")
 	asJSON := fs.Bool("json", false, "list as JSON lines")
+	apply := fs.Bool("apply", false, "reconcile: delete (default: a dry run that prints what would be deleted)")
+	wait := fs.Duration("wait", 2*time.Minute, "reconcile: how long to wait for the targets to apply the streams, before comparing and after deleting")
+	sample := fs.Int("sample", 10, "reconcile: keys shown per target location")
 	// The system name comes first for replay, drop and reset.
 	var system string
 	if cmd != "dlq list" {
@@ -121,6 +127,8 @@ func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		err = app.DropDeadLetters(ctx, env, system, ids, *all, stdout)
 	case "reset":
 		err = app.Reset(ctx, env, system, stdout)
+	case "reconcile":
+		err = app.Reconcile(ctx, env, system, *apply, *wait, *sample, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)

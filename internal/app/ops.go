@@ -176,5 +176,6 @@ func Reset(ctx context.Context, env *Env, system string, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "%s reset: its next ingest creates a new slot and copies the tables again\n", system)
+	fmt.Fprintf(w, "rows deleted at %s while its slot was gone stay in the targets: `remix reconcile %s` shows them, `remix reconcile %s --apply` deletes them\n", system, system, system)
 	return nil
 }
