@@ -146,6 +146,7 @@ func Load(opts Options) (*Config, error) {
 			cfg.Systems = append(cfg.Systems, s)
 		}
 	}
+	errs = append(errs, checkClaims(cfg.Systems)...)
 	cfg.Warnings = l.warnings(cfg)
 	if len(errs) > 0 {
 		return nil, errs.sorted()

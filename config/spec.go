@@ -50,6 +50,25 @@ type Spec struct {
 	// (e.g. PostgreSQL's schema.table); nil accepts any.
 	ReceiveLocation func(string) error
 	PushLocation    func(string) error
+	// Claims, when set, lists the names a system takes on its server (a
+	// replication slot, a publication), so Load can refuse two systems that
+	// would share one.
+	Claims func(*System) []Claim
+}
+
+// Claim is a name a system takes where no other system may take it too.
+type Claim struct {
+	What string // the kind of name, e.g. "replication slot"
+	Name string
+	// Scope is where the name must be unique (a server, a database), as the
+	// connector spells it; "" when it cannot be told offline (a DSN from an
+	// unset variable), and then it may be anywhere.
+	Scope string
+	// Key is the setting that names it, for the error's position when the
+	// system sets it.
+	Key string
+	// Hint says what sharing it would do and how to avoid it.
+	Hint string
 }
 
 // Specs are the connector types a configuration may use, by type name.

@@ -56,3 +56,16 @@ func TestValidateUsage(t *testing.T) {
 		t.Fatalf("unknown command: exit %d", code)
 	}
 }
+
+// TestValidateRefusesASharedSlot: two sources that would read one slot are
+// refused offline, at the position of the second.
+func TestValidateRefusesASharedSlot(t *testing.T) {
+	t.Setenv("PROD_DB_DSN", "postgres://u:pw@db.internal:5432/app")
+	bad := filepath.Join("..", "..", "config", "testdata", "bad", "27-shared-slot-or-publication")
+	models := filepath.Join("..", "..", "config", "testdata", "models")
+	code, out, _ := runRemix(t, "validate", "--systems", bad, "--models", models)
+	want := filepath.Join(bad, "db.yaml") + `:18:14: shop-db.slot_name: replication slot "remix_shop_db", on db.internal:5432, is already taken by system shop_db`
+	if code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d\n%s\nwant a line starting\n%s", code, out, want)
+	}
+}

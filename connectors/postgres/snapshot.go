@@ -134,7 +134,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 				break
 			}
 			after = last
-			progress, _ := json.Marshal(state{Slot: s.slot, Snapshot: "running", Done: done, Table: loc, After: last})
+			progress, _ := json.Marshal(state{Slot: s.slot, Claim: s.claim, Snapshot: "running", Done: done, Table: loc, After: last})
 			if err := s.emit(ctx, item{changes: changes, pos: snapshotPrefix + string(progress)}); err != nil {
 				return err
 			}
@@ -151,7 +151,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 		done = append(done, loc)
 	}
 	sort.Strings(done)
-	final, _ := json.Marshal(state{Slot: s.slot, Snapshot: "done", Done: done})
+	final, _ := json.Marshal(state{Slot: s.slot, Claim: s.claim, Snapshot: "done", Done: done})
 	if err := s.emit(ctx, item{pos: snapshotPrefix + string(final)}); err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -14,19 +13,12 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
 )
-
-// ErrSlotLost means the replication slot this source was reading is gone
-// (dropped, or invalidated by max_slot_wal_keep_size). Remix stops rather
-// than create a new slot at the current position, which would skip every
-// change made in between.
-var ErrSlotLost = errors.New("replication slot lost")
 
 // Source reads a PostgreSQL database through logical replication (pgoutput,
 // protocol 2): an initial snapshot of the mapped tables consistent with the
@@ -39,6 +31,7 @@ type Source struct {
 	log    *slog.Logger
 	slot   string
 	pub    string
+	claim  string // this source's token in its checkpoint and its publication's mark
 	tables map[string]*srcTable
 
 	pool *pgxpool.Pool
@@ -88,14 +81,8 @@ func NewSource(sys *config.System, deps connectors.SourceDeps) (connectors.Sourc
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Source{sys: sys, deps: deps, log: log, tables: map[string]*srcTable{},
-		slot: sys.Settings.String(SettingSlotName), pub: sys.Settings.String(SettingPublicationName)}
-	if s.slot == "" {
-		s.slot = DefaultName(sys.Name)
-	}
-	if s.pub == "" {
-		s.pub = DefaultName(sys.Name)
-	}
+	s := &Source{sys: sys, deps: deps, log: log, tables: map[string]*srcTable{}}
+	s.slot, s.pub = names(sys)
 	if !identRE.MatchString(s.slot) {
 		return nil, fmt.Errorf("%s: slot name %q: use lowercase letters, digits and _ (at most 63)", sys.PosOf(SettingSlotName), s.slot)
 	}
@@ -113,25 +100,14 @@ func NewSource(sys *config.System, deps connectors.SourceDeps) (connectors.Sourc
 	return s, nil
 }
 
-var identRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
-
-// DefaultName is the slot and publication name of a system: remix_ and the
-// system name, lowercased, with '-' and '.' turned into '_'.
-func DefaultName(system string) string {
-	n := "remix_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToLower(system))
-	if len(n) > 63 {
-		n = n[:63]
-	}
-	return n
-}
-
 // checkpointName is where the source keeps its state in the checkpoints.
 const checkpointName = "postgresql"
 
-// state is the source's checkpoint: which slot it reads, and how far the
-// initial snapshot got.
+// state is the source's checkpoint: which slot it reads, its claim (see
+// slot.go), and how far the initial snapshot got.
 type state struct {
 	Slot     string   `json:"slot"`
+	Claim    string   `json:"claim,omitempty"`
 	Snapshot string   `json:"snapshot"`        // "done", "running" or "skipped"
 	Done     []string `json:"done,omitempty"`  // tables copied whole
 	Table    string   `json:"table,omitempty"` // running: the table being copied
@@ -176,15 +152,26 @@ func (s *Source) Open(ctx context.Context) (err error) {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if err := s.ensurePublication(ctx); err != nil {
-		return err
-	}
 	st, err := s.loadState(ctx)
 	if err != nil {
 		return err
 	}
+	s.followLegacyName(st)
 	slotLSN, exists, err := s.slotState(ctx)
 	if err != nil {
+		return err
+	}
+	view, err := readView(ctx, s.pool, s.slot, s.pub)
+	if err != nil {
+		return err
+	}
+	if err := s.checkOwnership(st, exists, view); err != nil {
+		return err
+	}
+	if st, err = s.ensureClaim(ctx, st); err != nil {
+		return err
+	}
+	if err := s.ensurePublication(ctx, view); err != nil {
 		return err
 	}
 	repl, err := s.connectReplication(ctx)
@@ -195,7 +182,7 @@ func (s *Source) Open(ctx context.Context) (err error) {
 	var snap *snapshotPlan
 	var start pglogrepl.LSN
 	switch {
-	case !exists && st != nil && st.Slot == s.slot:
+	case !exists && st.Slot == s.slot:
 		return fmt.Errorf("%w: %s: the slot %s this source was reading no longer exists; changes made since it went are gone. "+
 			"Remix will not create a new slot at the current position. To start over with a fresh snapshot, run `remix reset %s` and restart the ingest",
 			ErrSlotLost, s.sys.Name, s.slot, s.sys.Name)
@@ -209,7 +196,7 @@ func (s *Source) Open(ctx context.Context) (err error) {
 			return err
 		}
 		s.log.Info("replication slot created", "slot", s.slot, "consistent_point", res.ConsistentPoint)
-		st = &state{Slot: s.slot, Snapshot: "running"}
+		st = &state{Slot: s.slot, Claim: s.claim, Snapshot: "running"}
 		if !s.sys.Settings.Bool(SettingInitialSnapshot) {
 			st.Snapshot = "skipped"
 		}
@@ -221,11 +208,13 @@ func (s *Source) Open(ctx context.Context) (err error) {
 		}
 	default:
 		start = slotLSN
-		if st == nil {
-			// A slot without our checkpoint (made by hand, or Redis lost its
-			// data): the targets may lack the rows from before it, so copy
-			// them; a snapshot taken now converges with the stream.
-			st = &state{Slot: s.slot, Snapshot: "running"}
+		if st.Slot != s.slot {
+			// A slot this source's mark claims but its checkpoint does not
+			// name (made by hand for it, or the checkpoint was not saved
+			// after the slot was made): the targets may lack the rows from
+			// before it, so copy them; a snapshot taken now converges with
+			// the stream.
+			st = &state{Slot: s.slot, Claim: s.claim, Snapshot: "running"}
 			if !s.sys.Settings.Bool(SettingInitialSnapshot) {
 				st.Snapshot = "skipped"
 			}
@@ -491,76 +480,6 @@ func (s *Source) fieldPath(loc, col string) []string {
 	return []string{"receive_mixer", loc}
 }
 
-// ensurePublication creates the publication for the mapped tables, or adds
-// the tables it lacks, and checks it publishes every kind of change.
-func (s *Source) ensurePublication(ctx context.Context) error {
-	var all, ins, upd, del, trunc bool
-	err := s.pool.QueryRow(ctx, `SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`, s.pub).
-		Scan(&all, &ins, &upd, &del, &trunc)
-	quoted := make([]string, 0, len(s.tables))
-	for loc := range s.tables {
-		quoted = append(quoted, quoteQualified(loc))
-	}
-	sort.Strings(quoted)
-	if err != nil {
-		if _, err := s.pool.Exec(ctx, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", quoteIdent(s.pub), strings.Join(quoted, ", "))); err != nil {
-			return fmt.Errorf("creating publication %s: %w", s.pub, err)
-		}
-		s.log.Info("publication created", "publication", s.pub, "tables", len(quoted))
-		return nil
-	}
-	if !ins || !upd || !del || !trunc {
-		return fmt.Errorf("%s: publication %s does not publish every kind of change (insert %v, update %v, delete %v, truncate %v); "+
-			"ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate')", s.sys.Name, s.pub, ins, upd, del, trunc, quoteIdent(s.pub))
-	}
-	if all {
-		return nil
-	}
-	for loc := range s.tables {
-		var in bool
-		schema, table, _ := strings.Cut(loc, ".")
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3)`,
-			s.pub, schema, table).Scan(&in); err != nil {
-			return err
-		}
-		if !in {
-			if _, err := s.pool.Exec(ctx, fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", quoteIdent(s.pub), quoteQualified(loc))); err != nil {
-				return fmt.Errorf("adding %s to publication %s: %w", loc, s.pub, err)
-			}
-			s.log.Info("table added to the publication", "publication", s.pub, "table", loc)
-		}
-	}
-	return nil
-}
-
-// slotState returns the slot's confirmed position, whether it exists, and
-// fails when it exists but cannot be used.
-func (s *Source) slotState(ctx context.Context) (pglogrepl.LSN, bool, error) {
-	var plugin, walStatus string
-	var confirmed *string
-	var db string
-	err := s.pool.QueryRow(ctx, `SELECT plugin, COALESCE(wal_status, ''), confirmed_flush_lsn::text, database FROM pg_replication_slots WHERE slot_name = $1`, s.slot).
-		Scan(&plugin, &walStatus, &confirmed, &db)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil { // not an answer about the slot: never read as "it is gone"
-		return 0, false, fmt.Errorf("%w: reading the state of slot %s: %w", connectors.ErrUnavailable, s.slot, err)
-	}
-	if plugin != "pgoutput" {
-		return 0, true, fmt.Errorf("%s: replication slot %s uses plugin %s, not pgoutput; name another slot with slot_name", s.sys.Name, s.slot, plugin)
-	}
-	if walStatus == "lost" {
-		return 0, true, fmt.Errorf("%w: %s: replication slot %s was invalidated (wal_status lost, see max_slot_wal_keep_size): the WAL it needed is gone. "+
-			"Run `remix reset %s` to drop it and copy the tables again", ErrSlotLost, s.sys.Name, s.slot, s.sys.Name)
-	}
-	if confirmed == nil {
-		return 0, true, fmt.Errorf("%s: replication slot %s has no confirmed position", s.sys.Name, s.slot)
-	}
-	lsn, err := pglogrepl.ParseLSN(*confirmed)
-	return lsn, true, err
-}
-
 // connectReplication opens the replication connection, printing values as
 // decodeText reads them.
 func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
@@ -582,25 +501,4 @@ func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 		return nil, fmt.Errorf("%w: replication connection to %s (%s): %w", connectors.ErrUnavailable, s.sys.Name, dsn, redactErr(err, dsn))
 	}
 	return conn, nil
-}
-
-// Reset forgets a source's replication state: drops its slot (ending a
-// session that holds it) and clears its checkpoint, so the next start takes
-// a new snapshot. Used by `remix reset`.
-func Reset(ctx context.Context, sys *config.System, cps connectors.Checkpoints) error {
-	src, err := NewSource(sys, connectors.SourceDeps{Checkpoints: cps})
-	if err != nil {
-		return err
-	}
-	s := src.(*Source)
-	pool, err := newPool(ctx, sys, "remix-reset")
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	_, _ = pool.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, s.slot)
-	if _, err := pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, s.slot); err != nil {
-		return fmt.Errorf("dropping slot %s: %w", s.slot, err)
-	}
-	return cps.Save(ctx, checkpointName, "")
 }

@@ -39,8 +39,8 @@ func Spec() *config.Spec {
 			{Name: SettingMaxOpen, Kind: config.KindInt, Default: int64(10), Min: config.Float64(1), Doc: "pool size"},
 			{Name: SettingMaxIdle, Kind: config.KindInt, Default: int64(2), Min: config.Float64(0), Doc: "idle connections kept warm (at most max_open_connections)"},
 			{Name: SettingMaxIdleTime, Kind: config.KindDuration, Default: 30 * time.Minute, Min: config.Float64(1), Doc: "an idle connection is closed after this long"},
-			{Name: SettingSlotName, Kind: config.KindString, Doc: "replication slot; defaults to remix_<system name>"},
-			{Name: SettingPublicationName, Kind: config.KindString, Doc: "publication; defaults to remix_<system name>"},
+			{Name: SettingSlotName, Kind: config.KindString, Doc: "replication slot; defaults to remix_<system name> (see DefaultName)"},
+			{Name: SettingPublicationName, Kind: config.KindString, Doc: "publication; defaults to remix_<system name> (see DefaultName)"},
 			{Name: SettingInitialSnapshot, Kind: config.KindBool, Default: true, Doc: "copy the mapped tables before streaming changes"},
 			{Name: SettingSnapshotChunk, Kind: config.KindInt, Default: int64(5000), Min: config.Float64(1), Doc: "rows read per snapshot query"},
 			{Name: SettingStatusInterval, Kind: config.KindDuration, Default: 5 * time.Second, Min: config.Float64(0.1), Doc: "how often the replication status is sent (at most 10s)"},
@@ -49,6 +49,7 @@ func Spec() *config.Spec {
 		},
 		ReceiveLocation: checkLocation,
 		PushLocation:    checkLocation,
+		Claims:          claims,
 	}
 }
 
