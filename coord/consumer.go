@@ -41,9 +41,6 @@ type Delivery struct {
 // ref names the object across the consumer.
 func (d *Delivery) ref() string { return d.ID + "/" + strconv.Itoa(d.Index) }
 
-// entry names the delivery's stream entry within its lease tenure.
-func (d *Delivery) entry() string { return d.stream + "|" + strconv.FormatUint(d.gen, 10) + "|" + d.ID }
-
 // Handler writes a batch to a target, all or nothing: when it returns an
 // error, none of the batch may have been applied. Entries come in stream
 // order per partition. Errors decide what happens next:
@@ -81,16 +78,13 @@ type Consumer struct {
 	mu      sync.Mutex
 	owned   map[string]*partition
 	changed atomic.Pointer[chan struct{}] // closed (and replaced) when ownership changes
-	// open counts, per stream entry read, its objects not yet applied or
-	// dead-lettered: an entry is acknowledged when its count reaches zero.
-	open map[string]int
 
 	leaseDone chan struct{}
 
 	gens atomic.Uint64 // lease tenures handed out
 
 	// Counters, for metrics and tests.
-	acked, deadLettered, takeovers, trimmed atomic.Int64
+	acked, deadLettered, takeovers, trimmed, lapses atomic.Int64
 }
 
 // NewConsumer returns a consumer of the given models' streams for target.
@@ -98,14 +92,14 @@ type Consumer struct {
 func (c *Client) NewConsumer(target string, models []string) *Consumer {
 	host, _ := os.Hostname()
 	cs := &Consumer{c: c, target: target, id: consumerName(host), log: c.log.With("consumer", target),
-		owned: map[string]*partition{}, open: map[string]int{}}
+		owned: map[string]*partition{}}
 	ch := make(chan struct{})
 	cs.changed.Store(&ch)
 	sorted := append([]string(nil), models...)
 	sort.Strings(sorted)
 	for _, m := range sorted {
 		for p := 0; p < c.cfg.Partitions; p++ {
-			cs.all = append(cs.all, &partition{model: m, index: p, slot: len(cs.all), stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target), fence: c.keys.leaseFence(m, p, target)})
+			cs.all = append(cs.all, &partition{model: m, index: p, slot: len(cs.all), stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target), fence: c.keys.leaseFence(m, p, target), tenureKey: c.keys.tenures(m, p, target)})
 		}
 	}
 	return cs
@@ -138,6 +132,11 @@ func (cs *Consumer) Owned() []string {
 func (cs *Consumer) Stats() (acked, deadLettered, takeovers, trimmed int64) {
 	return cs.acked.Load(), cs.deadLettered.Load(), cs.takeovers.Load(), cs.trimmed.Load()
 }
+
+// Lapses counts tenures this consumer stopped trusting before it could
+// renew them (it was frozen or cut off for most of a lease): what it had
+// read of those partitions was read again from their cursors.
+func (cs *Consumer) Lapses() int64 { return cs.lapses.Load() }
 
 // signal wakes every worker waiting for ownership to change.
 func (cs *Consumer) signal() {
@@ -230,12 +229,13 @@ func (cs *Consumer) mine(p *partition, w int) bool {
 	return cs.c.cfg.Workers == 1 || p.slot%cs.c.cfg.Workers == w
 }
 
-// fetch returns worker w's next batch: claimed backlogs first, else new
-// entries of its owned partitions, waiting up to ReadBlock.
+// fetch returns worker w's next batch: held-back entries first, else new
+// entries of its owned partitions, waiting up to ReadBlock. A partition
+// whose tenure lapsed is first set back to its cursor.
 func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	cs.mu.Lock()
 	var batch []Delivery
-	var streams []string
+	var reads, resync []*partition
 	paused := false
 	now := time.Now()
 	for _, p := range cs.owned {
@@ -249,19 +249,30 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			paused = true
 			continue
 		}
+		if p.resync {
+			resync = append(resync, p)
+			continue
+		}
 		if len(p.backlog) > 0 {
 			n := min(len(p.backlog), cs.c.cfg.MaxBatch-len(batch))
 			batch = append(batch, p.backlog[:n]...)
 			p.backlog = p.backlog[n:]
 			continue
 		}
-		streams = append(streams, p.stream)
+		reads = append(reads, p)
+	}
+	gens := make(map[string]uint64, len(reads))
+	for _, p := range reads {
+		gens[p.stream] = p.gen
 	}
 	cs.mu.Unlock()
+	if len(resync) > 0 {
+		return nil, cs.rewind(ctx, resync)
+	}
 	if len(batch) > 0 {
 		return batch, nil
 	}
-	if len(streams) == 0 { // nothing owned yet, or all paused: wait
+	if len(reads) == 0 { // nothing owned yet, or all paused: wait
 		wait := cs.c.cfg.ReadBlock
 		if paused {
 			wait = deferPause
@@ -273,97 +284,121 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		}
 		return nil, nil
 	}
-	sort.Strings(streams)
-	args := make([]string, 0, 2*len(streams))
-	args = append(args, streams...)
-	for range streams {
-		args = append(args, ">")
+	sort.Slice(reads, func(i, j int) bool { return reads[i].stream < reads[j].stream })
+	args := make([]string, 2*len(reads))
+	for i, p := range reads {
+		args[i], args[len(reads)+i] = p.stream, p.next
 	}
-	count := cs.c.cfg.ReadCount
 	block := cs.c.cfg.ReadBlock
 	if paused { // come back soon for the paused partitions
 		block = deferPause
 	}
-	res, err := cs.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: cs.target, Consumer: cs.id, Streams: args, Count: int64(count), Block: block,
-	}).Result()
+	res, err := cs.c.rdb.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(cs.c.cfg.ReadCount), Block: block}).Result()
 	if err == redis.Nil {
 		return nil, nil
 	}
 	if err != nil {
-		if isNoGroup(err) { // the stream was deleted under us: recreate
-			for _, s := range streams {
-				cs.c.rdb.XGroupCreateMkStream(ctx, s, cs.target, "0")
-			}
-			return nil, nil
-		}
 		return nil, err
 	}
 	cs.mu.Lock()
+	defer cs.mu.Unlock()
 	for _, xs := range res {
 		p := cs.owned[xs.Stream]
-		if p == nil { // lost meanwhile; the new owner claims these
+		if p == nil || p.gen != gens[xs.Stream] {
+			// Lost, or lapsed, meanwhile. Reading consumed nothing: the
+			// owner reads these again from the cursor.
 			continue
 		}
 		for _, m := range xs.Messages {
-			ds := entryDeliveries(p, m, 1)
-			cs.open[ds[0].entry()] = len(ds)
+			deliveries := 1
+			if p.tenures > 1 && p.inflight.empty() && p.next == p.inflight.cursor {
+				deliveries = p.tenures // the entry right after the cursor
+			}
+			ds := entryDeliveries(p, m, deliveries)
+			p.inflight.track(m.ID, len(ds))
+			p.next = m.ID
 			batch = append(batch, ds...)
 		}
+		p.tenures = 1
 	}
-	cs.mu.Unlock()
 	return batch, nil
 }
 
-// ack records objects as done and acknowledges the entries whose objects
-// are all done, one XACK per stream in one round trip.
+// rewind sets partitions whose tenure lapsed back to their cursors.
+func (cs *Consumer) rewind(ctx context.Context, parts []*partition) error {
+	for _, p := range parts {
+		cursor, err := cs.cursor(ctx, p)
+		if err != nil {
+			return err
+		}
+		cs.mu.Lock()
+		if cs.owned[p.stream] == p && p.resync {
+			p.next, p.resync = cursor, false
+			p.inflight.reset(cursor)
+		}
+		cs.mu.Unlock()
+	}
+	return nil
+}
+
+// ack records objects as done and moves the cursor of each partition past
+// the entries whose objects are all done, in one round trip.
 func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
-	byStream := map[string][]string{}
+	type move struct {
+		p  *partition
+		to string
+		n  int
+	}
+	var moves []move
 	cs.mu.Lock()
+	touched := make(map[*partition]bool, 4)
+	var order []*partition
 	for i := range b {
 		d := &b[i]
-		if p := cs.owned[d.stream]; p == nil || p.gen != d.gen {
-			continue // lost: its new owner claims and applies the entry again
+		p := cs.owned[d.stream]
+		if p == nil || p.gen != d.gen {
+			continue // lost or lapsed: read again from the cursor
 		}
-		e := d.entry()
-		left, tracked := cs.open[e]
-		if !tracked {
-			left = d.Count
+		p.inflight.done(d.ID)
+		if !touched[p] {
+			touched[p] = true
+			order = append(order, p)
 		}
-		left--
-		if left > 0 {
-			cs.open[e] = left
-			continue
+	}
+	for _, p := range order {
+		if to, n := p.inflight.advance(); n > 0 {
+			moves = append(moves, move{p, to, n})
 		}
-		delete(cs.open, e)
-		byStream[d.stream] = append(byStream[d.stream], d.ID)
 	}
 	cs.mu.Unlock()
-	if len(byStream) == 0 {
+	if len(moves) == 0 {
 		return nil
 	}
 	var bo backoff
 	for {
 		pipe := cs.c.rdb.Pipeline()
-		for s, ids := range byStream {
-			pipe.XAck(ctx, s, cs.target, ids...)
+		cmds := make([]*redis.Cmd, len(moves))
+		for i, m := range moves {
+			cmds[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
 		}
 		_, err := pipe.Exec(ctx)
 		if err == nil {
 			cs.acked.Add(int64(len(b)))
+			for i, m := range moves {
+				if n, _ := cmds[i].Int64(); n != 1 {
+					cs.log.Warn("the cursor of a partition was not moved: another pusher owns it now", "target", cs.target,
+						"model", m.p.model, "partition", m.p.index)
+				}
+			}
 			return nil
 		}
-		// Unacknowledged entries are redelivered later (a duplicate write,
+		// Entries not acknowledged are read again later (a duplicate write,
 		// which targets absorb); keep trying a while before giving up.
 		cs.log.Warn("acknowledging failed; retrying", "entries", len(b), "error", err)
 		if bo.n >= 8 || !bo.wait(ctx, cs.c.cfg) {
 			return fmt.Errorf("acknowledging %d entries: %w", len(b), err)
 		}
 	}
-}
-
-func isNoGroup(err error) bool {
-	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
 }
 
 // Trim trims one partition stream below what every consumer group has

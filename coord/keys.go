@@ -27,6 +27,13 @@ func (k keys) leaseFence(model string, partition int, target string) string {
 	return k.ns + ":{" + model + ":" + strconv.Itoa(partition) + "}:fence:" + target
 }
 
+// tenures counts the lease tenures of a partition (for one target) that
+// started in a row at the same cursor: how often its owner died while
+// handling the entry after it.
+func (k keys) tenures(model string, partition int, target string) string {
+	return k.ns + ":{" + model + ":" + strconv.Itoa(partition) + "}:tenures:" + target
+}
+
 // members is the sorted set of a target's live pushers, scored by expiry.
 func (k keys) members(target string) string { return k.ns + ":{grp:" + target + "}:members" }
 

@@ -11,19 +11,21 @@ import (
 
 // partition is one partition stream a consumer may own.
 type partition struct {
-	model  string
-	index  int
-	slot   int // its place among all partitions of the consumer, for splitting them among workers
-	stream string
-	lease  string
-	fence  string // the lease's fence counter
-	// backlog holds entries claimed from the pending list of the previous
-	// owner; they are handled before anything new is read.
+	model   string
+	index   int
+	slot    int // its place among all partitions of the consumer, for splitting them among workers
+	stream  string
+	lease   string
+	fence   string // the lease's fence counter
+	tenureKey string // the tenure counter (see openScript)
+	// backlog holds entries read and held back (deferred); they are handled
+	// before anything newer is read.
 	backlog []Delivery
 	// pausedUntil holds the partition back after a deferral.
 	pausedUntil time.Time
 	// gen numbers this tenure of the lease: deliveries read under an earlier
-	// tenure are never written or acknowledged under this one.
+	// tenure are never written or acknowledged under this one. It changes
+	// when the lease is acquired, and when the tenure lapses locally.
 	gen uint64
 	// token is this tenure's fencing token (see acquireScript).
 	token uint64
@@ -35,6 +37,18 @@ type partition struct {
 	// new is read from it, and its lease is released after the batch in
 	// flight.
 	releasing bool
+	// next is the id of the last entry read under this tenure: the next read
+	// starts after it.
+	next string
+	// resync is set when entries read under this tenure were dropped before
+	// they were applied (the tenure lapsed): reading starts again from the
+	// group's cursor before anything else of the partition is handled.
+	resync bool
+	// tenures is how many tenures in a row started at the cursor: the first
+	// entry read counts them as its deliveries.
+	tenures int
+	// inflight tracks the entries read and not yet acknowledged.
+	inflight inflight
 }
 
 // leaseTick is how often leases are renewed and rebalanced.
@@ -117,7 +131,8 @@ func (c *Consumer) rebalance(ctx context.Context) error {
 }
 
 // renew extends every owned lease; a lease that is no longer ours is
-// dropped with its backlog (the new owner claims those entries).
+// dropped with what was read under it (the new owner reads it again from
+// the cursor).
 func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 	c.mu.Lock()
 	owned := make([]*partition, 0, len(c.owned))
@@ -145,7 +160,6 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 		if n, _ := cmds[i].Int64(); n != 1 {
 			if c.owned[p.stream] == p {
 				delete(c.owned, p.stream)
-				c.forget(p.stream)
 			}
 			lost++
 			continue
@@ -160,8 +174,8 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 	return nil
 }
 
-// acquire tries to take up to want of the free partitions, then claims the
-// pending entries their previous owners left.
+// acquire tries to take up to want of the free partitions and opens a
+// tenure on each: reading starts at the group's cursor.
 func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl int64) error {
 	if want <= 0 {
 		return nil
@@ -189,25 +203,26 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 		}
 	}
 	for i, p := range got {
-		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease, fence: p.fence,
+		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease, fence: p.fence, tenureKey: p.tenureKey,
 			gen: c.gens.Add(1), token: tokens[i], validUntil: c.validity(sent)}
-		backlog, err := c.claim(ctx, fresh)
+		cursor, tenures, err := c.open(ctx, fresh)
 		if err != nil {
-			// Without the claim the partition cannot be handled in order:
-			// give it back, with the others not yet set up, and try again
+			// Give it back, with the others not yet set up, and try again
 			// next round.
 			for _, q := range got[i:] {
 				releaseScript.Run(ctx, c.c.rdb, []string{q.lease}, c.id)
 			}
 			return err
 		}
-		fresh.backlog = backlog
+		fresh.next, fresh.tenures = cursor, tenures
+		fresh.inflight.reset(cursor)
 		c.mu.Lock()
 		c.owned[p.stream] = fresh
 		c.mu.Unlock()
 		c.takeovers.Add(1)
-		if len(backlog) > 0 {
-			c.log.Info("claimed pending entries of a partition", "target", c.target, "model", p.model, "partition", p.index, "entries", len(backlog))
+		if tenures > 1 {
+			c.log.Warn("partition taken over where its previous owner stopped without handing it over",
+				"target", c.target, "model", p.model, "partition", p.index, "tenures_here", tenures)
 		}
 	}
 	if len(got) > 0 {
@@ -216,67 +231,11 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 	return nil
 }
 
-// claim moves every pending entry of the partition's group to this consumer
-// (the previous owner's lease is gone, so none is in flight elsewhere) and
-// returns them in order with their delivery counts.
-func (c *Consumer) claim(ctx context.Context, p *partition) ([]Delivery, error) {
-	var out []Delivery
-	start := "0-0"
-	for {
-		msgs, next, err := c.c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream: p.stream, Group: c.target, Consumer: c.id, MinIdle: 0, Start: start, Count: int64(c.c.cfg.ReadCount),
-		}).Result()
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			ds := entryDeliveries(p, m, 1)
-			c.mu.Lock()
-			c.open[ds[0].entry()] = len(ds)
-			c.mu.Unlock()
-			out = append(out, ds...)
-		}
-		if next == "0-0" {
-			break
-		}
-		start = next
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	pending, err := c.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: p.stream, Group: c.target, Start: out[0].ID, End: out[len(out)-1].ID, Count: int64(len(out)), Consumer: c.id,
-	}).Result() // one row per entry; objects of an entry share its count
-	if err != nil {
-		return nil, err
-	}
-	counts := make(map[string]int64, len(pending))
-	for _, pe := range pending {
-		counts[pe.ID] = pe.RetryCount
-	}
-	for i := range out {
-		if n := counts[out[i].ID]; n > 0 {
-			out[i].Deliveries = int(n)
-		}
-	}
-	return out, nil
-}
-
 // validity is how long a lease asked to be extended at sent may be relied
 // on: its TTL less a tenth, for the time the request took and clock drift.
 func (c *Consumer) validity(sent time.Time) time.Time {
 	ttl := c.c.cfg.LeaseTTL
 	return sent.Add(ttl - ttl/10)
-}
-
-// forget drops the open entries of a stream whose lease is gone; the new
-// owner claims them whole. The caller holds c.mu.
-func (c *Consumer) forget(stream string) {
-	for e := range c.open {
-		if len(e) > len(stream) && e[:len(stream)] == stream && e[len(stream)] == '|' {
-			delete(c.open, e)
-		}
-	}
 }
 
 // releaseIdle gives up the leases of worker w's partitions marked for
@@ -289,7 +248,6 @@ func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 		if p.releasing && c.mine(p, w) {
 			rel = append(rel, p)
 			delete(c.owned, k)
-			c.forget(k)
 		}
 	}
 	c.mu.Unlock()
@@ -302,7 +260,7 @@ func (c *Consumer) release(ctx context.Context, parts []*partition) {
 	}
 	pipe := c.c.rdb.Pipeline()
 	for _, p := range parts {
-		releaseScript.Eval(ctx, pipe, []string{p.lease}, c.id)
+		releasePartitionScript.Eval(ctx, pipe, []string{p.lease, p.tenureKey}, c.id)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
 		c.log.Warn("releasing leases failed; they expire on their own", "target", c.target, "error", err)

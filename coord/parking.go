@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -39,7 +40,8 @@ func (cs *Consumer) parkedKeys(ctx context.Context, batch []Delivery) (map[strin
 
 // divertParked dead-letters the entries whose key is parked behind an
 // earlier dead letter, unless the key was unparked meanwhile (a replay just
-// finished): then the entry is applied as usual.
+// finished): then the entry is applied as usual. Entries of a partition
+// this consumer no longer holds are dropped (their owner reads them again).
 func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[string]bool) ([]Delivery, error) {
 	if len(parked) == 0 {
 		return b, nil
@@ -51,6 +53,9 @@ func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[s
 			continue
 		}
 		moved, err := cs.deadLetterScript(ctx, d, "parked behind an earlier dead letter of the same key", 0, true)
+		if errors.Is(err, errNotOwned) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -62,11 +67,20 @@ func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[s
 	return out, nil
 }
 
+// errNotOwned means the partition of a delivery is no longer this
+// consumer's (its lease moved, or its tenure lapsed): the delivery is left
+// to whoever reads it next from the cursor.
+var errNotOwned = errors.New("partition not owned")
+
 func (cs *Consumer) deadLetter(ctx context.Context, d Delivery, reason string, attempts int, parked map[string]bool) error {
 	for strings.HasPrefix(reason, ErrPermanent.Error()+": ") { // the class is not news in a dead letter
 		reason = strings.TrimPrefix(reason, ErrPermanent.Error()+": ")
 	}
-	if _, err := cs.deadLetterScript(ctx, d, reason, attempts, false); err != nil {
+	_, err := cs.deadLetterScript(ctx, d, reason, attempts, false)
+	if errors.Is(err, errNotOwned) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	parked[d.Model+"|"+d.Key] = true
@@ -79,36 +93,48 @@ func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason str
 	if onlyIfParked {
 		only = "1"
 	}
-	// Does this object finish its entry? Then the entry is acknowledged in
-	// the same step. Only the worker owning the partition touches its count.
+	// Does this object finish the oldest entry not yet acknowledged? Then
+	// the cursor passes it in the same step. Only the worker owning the
+	// partition touches its entries.
 	cs.mu.Lock()
-	left, tracked := cs.open[d.entry()]
-	if !tracked {
-		left = d.Count
+	p := cs.owned[d.stream]
+	if p == nil || p.gen != d.gen {
+		cs.mu.Unlock()
+		return false, errNotOwned
+	}
+	to := ""
+	if p.inflight.pending(d.ID) == 1 && p.inflight.first(d.ID) {
+		to = d.ID
 	}
 	cs.mu.Unlock()
-	ack := "0"
-	if left <= 1 {
-		ack = "1"
-	}
 	n, err := deadLetterScript.Run(ctx, cs.c.rdb,
-		[]string{cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush), d.stream},
+		[]string{cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush), d.stream, p.lease},
 		d.Key, d.Model, strconv.Itoa(d.Partition), d.ref(), reason, strconv.Itoa(attempts), d.Payload, only,
-		cs.target, d.ID, ack).Int64()
+		cs.target, to, cs.id).Int64()
 	if err != nil {
 		return false, fmt.Errorf("dead-lettering %s: %w", d.ref(), err)
 	}
-	if n != 1 {
+	switch n {
+	case -1:
+		return false, errNotOwned
+	case 0:
 		return false, nil
 	}
 	cs.deadLettered.Add(1)
 	cs.mu.Lock()
-	if left <= 1 {
-		delete(cs.open, d.entry())
+	var extra string
+	var passed int
+	if cs.owned[d.stream] == p && p.gen == d.gen && p.inflight.done(d.ID) {
 		cs.acked.Add(1)
-	} else {
-		cs.open[d.entry()] = left - 1
+		if to != "" {
+			extra, passed = p.inflight.advance()
+		}
 	}
 	cs.mu.Unlock()
+	if passed > 1 { // entries after it were finished already: pass them too
+		if err := advanceScript.Run(ctx, cs.c.rdb, []string{p.lease, p.stream}, cs.advanceArgs(extra, passed-1)...).Err(); err != nil {
+			return true, fmt.Errorf("acknowledging after a dead letter: %w", err)
+		}
+	}
 	return true, nil
 }

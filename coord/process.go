@@ -226,19 +226,43 @@ func split(b []Delivery) [][]Delivery {
 }
 
 // keepOwned drops entries read under a lease tenure that is over, or may
-// be (its validity passed without a renewal): their new owner claims and
-// applies them, in order.
+// be: their partition's owner reads them again from its cursor, in order.
+// When the tenure is still this consumer's but its validity passed without
+// a renewal (the process was frozen, or cut off from Redis, for most of a
+// lease), the tenure lapses here: what was read under it is dropped and
+// the partition is read again from its cursor, after a renewal, before
+// anything newer of it is handled.
 func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	now := time.Now()
 	out := b[:0:0]
 	for _, d := range b {
-		if p := cs.owned[d.stream]; p != nil && p.gen == d.gen && now.Before(p.validUntil) {
-			out = append(out, d)
+		p := cs.owned[d.stream]
+		if p == nil || p.gen != d.gen {
+			continue
 		}
+		if !now.Before(p.validUntil) {
+			cs.lapse(p)
+			continue
+		}
+		out = append(out, d)
 	}
 	return out
+}
+
+// lapse ends the local tenure of a partition whose lease validity passed:
+// everything read under it is forgotten and the partition is read again
+// from its cursor (see fetch). The caller holds cs.mu.
+func (cs *Consumer) lapse(p *partition) {
+	p.gen = cs.gens.Add(1)
+	p.resync = true
+	p.backlog = nil
+	p.pausedUntil = time.Time{}
+	p.inflight.reset(p.inflight.cursor)
+	cs.lapses.Add(1)
+	cs.log.Warn("a partition lease went unrenewed for most of its TTL (this pusher was frozen or cut off); what it read is read again from the cursor",
+		"target", cs.target, "model", p.model, "partition", p.index)
 }
 
 // handle calls the handler; a panic in it is an error of the batch (split

@@ -95,21 +95,27 @@ return {pub, div, bad}
 `)
 
 // deadLetterScript moves one object of a target's stream entry to the
-// target's dead-letter stream and parks its key; when the object was the last
-// of its entry still to handle, it acknowledges the entry in the same atomic
+// target's dead-letter stream and parks its key, if the caller still holds
+// the partition's lease; when the object finishes the oldest entry not yet
+// acknowledged, the group's cursor passes that entry in the same atomic
 // step (so a single-object entry moves atomically with its acknowledgement).
 //
 // KEYS[1] the target's dead-letter stream
 // KEYS[2] the target's parked hash of the push stage
 // KEYS[3] the partition stream
+// KEYS[4] the partition's lease
 // ARGV[1] partition key, ARGV[2] model, ARGV[3] partition, ARGV[4] origin
 // (entry id/object index), ARGV[5] reason, ARGV[6] attempts, ARGV[7]
 // payload, ARGV[8] "1" to act only if model|key is already parked,
-// ARGV[9] the group (the target), ARGV[10] the entry id, ARGV[11] "1" to
-// acknowledge the entry
+// ARGV[9] the group (the target), ARGV[10] the entry id to move the cursor
+// to, or "" to leave it, ARGV[11] the lease holder's value
 //
-// Returns 1 when moved, 0 when ARGV[8] asked for a parked key that is not.
-var deadLetterScript = redis.NewScript(`
+// Returns 1 when moved, 0 when ARGV[8] asked for a parked key that is not,
+// -1 when the lease is not the caller's (nothing is written).
+var deadLetterScript = redis.NewScript(luaIDs + `
+if redis.call('GET', KEYS[4]) ~= ARGV[11] then
+  return -1
+end
 local park = ARGV[2] .. '|' .. ARGV[1]
 if ARGV[8] == '1' and redis.call('HEXISTS', KEYS[2], park) == 0 then
   return 0
@@ -119,8 +125,8 @@ local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 redis.call('XADD', KEYS[1], '*', 'stage', 'push', 'kind', 'entry', 'key', ARGV[1], 'model', ARGV[2],
   'partition', ARGV[3], 'origin', ARGV[4], 'reason', ARGV[5], 'attempts', ARGV[6], 'time', now, 'payload', ARGV[7])
 redis.call('HINCRBY', KEYS[2], park, 1)
-if ARGV[11] == '1' then
-  redis.call('XACK', KEYS[3], ARGV[9], ARGV[10])
+if ARGV[10] ~= '' then
+  advance(KEYS[3], ARGV[9], ARGV[10], 1)
 end
 return 1
 `)

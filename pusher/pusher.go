@@ -177,12 +177,18 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		go func() {
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
+			var dead, lapses int64 // already counted
 			for {
 				select {
 				case <-stop:
 					return
 				case <-tick.C:
 					m.PushPartitions.WithLabelValues(t.sys.Name).Set(float64(len(cs.Owned())))
+					_, d, _, _ := cs.Stats()
+					m.PushDeadLettered.WithLabelValues(t.sys.Name).Add(float64(d - dead))
+					l := cs.Lapses()
+					m.PushLeaseLapses.WithLabelValues(t.sys.Name).Add(float64(l - lapses))
+					dead, lapses = d, l
 				}
 			}
 		}()

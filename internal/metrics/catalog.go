@@ -24,6 +24,7 @@ type Metrics struct {
 	SnapshotEstimate   *prometheus.GaugeVec     // rows the snapshot expects to copy
 	SourceConfirmedLSN *prometheus.GaugeVec     // position confirmed to PostgreSQL
 	SourceReceivedLSN  *prometheus.GaugeVec     // position received from PostgreSQL
+	SourceDegraded     *prometheus.GaugeVec     // 1 while a source dead-letters changes for a problem of its own (a mapped column gone)
 
 	// Pusher.
 	PushEntries      *prometheus.CounterVec   // stream entries applied to a target
@@ -32,6 +33,7 @@ type Metrics struct {
 	PushLatency      *prometheus.HistogramVec // seconds from source commit to target write
 	PushDeadLettered *prometheus.CounterVec   // entries a target refused
 	PushPartitions   *prometheus.GaugeVec     // partitions this process owns
+	PushLeaseLapses  *prometheus.CounterVec   // tenures this process stopped trusting before renewing them
 }
 
 // New builds the catalogue on a fresh registry, with the Go runtime and
@@ -68,11 +70,13 @@ func New() *Metrics {
 		SnapshotEstimate:   gauge("source_snapshot_estimated_rows", "Rows the initial snapshot expects to copy.", "system"),
 		SourceConfirmedLSN: gauge("source_confirmed_lsn", "WAL position confirmed to PostgreSQL as durable downstream.", "system"),
 		SourceReceivedLSN:  gauge("source_received_lsn", "WAL position received from PostgreSQL.", "system"),
+		SourceDegraded:     gauge("source_degraded", "1 while a source dead-letters changes for a problem of its own, such as a column its receive mixer reads renamed or dropped; /readyz says which.", "system"),
 		PushEntries:        counter("pusher_entries_total", "Stream entries applied to a target.", "target", "model"),
 		PushWrites:         counter("pusher_writes_total", "Write round trips to a target, by outcome.", "target", "outcome"),
 		PushWriteTime:      hist("pusher_write_seconds", "Time of one write to a target.", "target"),
 		PushLatency:        hist("pusher_latency_seconds", "Seconds from the source commit to the target write.", "target"),
 		PushDeadLettered:   counter("pusher_dead_letters_total", "Entries a target refused.", "target"),
 		PushPartitions:     gauge("pusher_partitions_owned", "Partitions this process owns.", "target"),
+		PushLeaseLapses:    counter("pusher_lease_lapses_total", "Partition tenures this process stopped trusting before it could renew them (it was frozen or cut off for most of a lease); what it had read was read again.", "target"),
 	}
 }

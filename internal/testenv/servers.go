@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,8 +84,18 @@ func (s *RedisServer) Start() {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := c.Ping(ctx).Err()
+		var info string
+		if err == nil {
+			info, err = c.Info(ctx, "server").Result()
+		}
 		cancel()
 		if err == nil {
+			// The port was free when chosen; make sure the server answering
+			// on it is this one, not another test run's that took the port
+			// meanwhile.
+			if !strings.Contains(info, "process_id:"+strconv.Itoa(s.cmd.Process.Pid)+"\r\n") {
+				s.t.Fatalf("another Redis answers on port %d (taken after it was chosen)", s.port)
+			}
 			return
 		}
 		select {
