@@ -11,12 +11,12 @@ import (
 
 // partition is one partition stream a consumer may own.
 type partition struct {
-	model   string
-	index   int
-	slot    int // its place among all partitions of the consumer, for splitting them among workers
-	stream  string
-	lease   string
-	fence   string // the lease's fence counter
+	model     string
+	index     int
+	slot      int // its place among all partitions of the consumer, for splitting them among workers
+	stream    string
+	lease     string
+	fence     string // the lease's fence counter
 	tenureKey string // the tenure counter (see openScript)
 	// backlog holds entries read and held back (deferred); they are handled
 	// before anything newer is read.
