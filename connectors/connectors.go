@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/sqlpipe/remix/mixer"
@@ -118,3 +119,20 @@ type RecordError struct {
 
 func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %v", e.Index, e.Err) }
 func (e *RecordError) Unwrap() error { return e.Err }
+
+// MissingFieldsError is the error of a change whose record lacks fields the
+// receive mixer reads because the source changed shape (a column renamed or
+// dropped). Mapped without them, targets would keep stale values or get
+// nulls, so the ingest dead-letters the change, keeping Have beside the
+// record: a replay can then tell a field that is gone from one that is only
+// absent (an unchanged TOASTed value).
+type MissingFieldsError struct {
+	Location string   `json:"location"`
+	Missing  []string `json:"missing"` // the fields the receive mixer reads that the source no longer has
+	Have     []string `json:"have"`    // every field the source has now
+}
+
+func (e *MissingFieldsError) Error() string {
+	return fmt.Sprintf("%s has no field %s that the receive mixer reads (renamed or dropped at the source); it has %s",
+		e.Location, strings.Join(e.Missing, ", "), strings.Join(e.Have, ", "))
+}

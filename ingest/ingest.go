@@ -144,6 +144,7 @@ const (
 	stateStreaming = "streaming" // leading, reading changes
 	stateFailing   = "failing"   // leading attempt failed; retrying
 	stateStopped   = "stopped"   // needs an operator (a lost slot)
+	stateDegraded  = "degraded"  // leading, but some changes are dead-lettered for a problem of the source (connectors.ProblemReporter)
 )
 
 type sourceRunner struct {
@@ -151,10 +152,11 @@ type sourceRunner struct {
 	sys *config.System
 	log *slog.Logger
 
-	mu     sync.Mutex
-	state  string
-	detail string
-	since  time.Time
+	mu      sync.Mutex
+	state   string
+	detail  string
+	since   time.Time
+	problem func() error // the leading source's Problem, when it reports them
 }
 
 func (r *sourceRunner) set(state, detail string) {
@@ -171,6 +173,11 @@ func (r *sourceRunner) status() (string, string) {
 	defer r.mu.Unlock()
 	if r.state == "" {
 		return stateStarting, ""
+	}
+	if r.problem != nil && (r.state == stateStreaming || r.state == stateSnapshot) {
+		if err := r.problem(); err != nil {
+			return stateDegraded, err.Error()
+		}
 	}
 	return r.state, r.detail
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
@@ -59,20 +61,31 @@ type storedRecord struct {
 	Op       string         `json:"op"`
 	Complete bool           `json:"complete,omitempty"`
 	Fields   map[string]any `json:"fields"`
+	// Columns, when set, are every field the source had when the record
+	// was read (a change dead-lettered because mapped fields were gone):
+	// a replay refuses to map it while the mixer reads a field not among
+	// them, which would otherwise be taken for an unchanged one.
+	Columns []string `json:"columns,omitempty"`
 }
 
-func encodeRecord(r *mixer.Record) []byte {
-	b, err := json.Marshal(storedRecord{Location: r.Location, Op: r.Op.String(), Complete: r.Complete, Fields: r.Fields})
+// encodeRecord stores a bad record with the reason it could not be read.
+func encodeRecord(r *mixer.Record, readErr error) []byte {
+	s := storedRecord{Location: r.Location, Op: r.Op.String(), Complete: r.Complete, Fields: r.Fields}
+	var gone *connectors.MissingFieldsError
+	if errors.As(readErr, &gone) {
+		s.Columns = gone.Have
+	}
+	b, err := json.Marshal(s)
 	if err != nil {
 		b, _ = json.Marshal(storedRecord{Location: r.Location, Op: r.Op.String()})
 	}
 	return b
 }
 
-func decodeRecord(b []byte) (mixer.Record, error) {
+func decodeRecord(b []byte) (mixer.Record, []string, error) {
 	var s storedRecord
 	if err := unmarshalNumbers(b, &s); err != nil {
-		return mixer.Record{}, fmt.Errorf("decoding the stored record: %w", err)
+		return mixer.Record{}, nil, fmt.Errorf("decoding the stored record: %w", err)
 	}
 	r := mixer.Record{Location: s.Location, Complete: s.Complete, Fields: s.Fields}
 	switch s.Op {
@@ -81,12 +94,27 @@ func decodeRecord(b []byte) (mixer.Record, error) {
 	case "delete":
 		r.Op = mixer.OpDelete
 	default:
-		return r, fmt.Errorf("stored record has op %q", s.Op)
+		return r, nil, fmt.Errorf("stored record has op %q", s.Op)
 	}
 	if r.Fields == nil {
 		r.Fields = map[string]any{}
 	}
-	return r, nil
+	return r, s.Columns, nil
+}
+
+// checkColumns refuses a stored record that lacks a field rule reads, when
+// the record says which fields its source had.
+func checkColumns(rule *mixer.ReceiveRule, rec *mixer.Record, columns []string) error {
+	if columns == nil {
+		return nil
+	}
+	for _, f := range rule.Fields() {
+		if !f.HasHardcode && !slices.Contains(columns, f.Source.Head()) {
+			return fmt.Errorf("%s had no field %s when this change was read (it had %s): fix the receive mixer to the field's new name, or drop the dead letter",
+				rec.Location, f.Source.Head(), strings.Join(columns, ", "))
+		}
+	}
+	return nil
 }
 
 // items maps a batch. Each object becomes an envelope for its model's
@@ -105,7 +133,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 		if c.Err != nil {
 			for _, rule := range m.sys.Receive.Rules(c.Record.Location) {
 				out = append(out, coord.Item{Key: c.Key, Model: rule.Model().Title, Bad: true, Location: c.Record.Location,
-					Reason: "cannot read the change: " + c.Err.Error(), Payload: encodeRecord(&c.Record)})
+					Reason: "cannot read the change: " + c.Err.Error(), Payload: encodeRecord(&c.Record, c.Err)})
 			}
 			continue
 		}
@@ -113,7 +141,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 		for _, r := range m.results {
 			if r.Err != nil {
 				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,
-					Reason: r.Err.Error(), Payload: encodeRecord(&c.Record)})
+					Reason: r.Err.Error(), Payload: encodeRecord(&c.Record, nil)})
 				continue
 			}
 			if len(m.targets[r.Model]) == 0 {
@@ -125,7 +153,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 			if m.arena, err = mixer.AppendEnvelope(m.arena, &env); err != nil {
 				m.arena = m.arena[:start]
 				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,
-					Reason: err.Error(), Payload: encodeRecord(&c.Record)})
+					Reason: err.Error(), Payload: encodeRecord(&c.Record, nil)})
 				continue
 			}
 			out = append(out, coord.Item{Key: c.Key, Model: r.Model, AllPartitions: r.Object.Op == mixer.OpTruncate})
@@ -162,9 +190,16 @@ func ReplayFunc(cfg *config.Config, system string) (func(context.Context, *coord
 		default:
 			return nil, fmt.Errorf("dead letter %s is a %s, not a receive-stage one", d.ID, d.Kind)
 		}
-		rec, err := decodeRecord(d.Payload)
+		rec, columns, err := decodeRecord(d.Payload)
 		if err != nil {
 			return nil, err
+		}
+		for _, rule := range sys.Receive.Rules(rec.Location) {
+			if rule.Model().Title == d.Model {
+				if err := checkColumns(rule, &rec, columns); err != nil {
+					return nil, err
+				}
+			}
 		}
 		for _, r := range sys.Receive.Receive(&rec, nil) {
 			if r.Model != d.Model {

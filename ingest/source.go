@@ -95,6 +95,10 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		return causeOr(ctx, sourceError(err))
 	}
 	defer src.Close(context.WithoutCancel(ctx))
+	if p, ok := src.(connectors.ProblemReporter); ok {
+		r.setProblem(p.Problem)
+		defer r.setProblem(nil)
+	}
 	r.log.Info("reading source", "token", lock.Token())
 	// Two stages: this goroutine reads and maps; publish runs on another
 	// and confirms positions strictly in order, so mapping the next batch
@@ -157,7 +161,31 @@ func (r *sourceRunner) publish(ctx context.Context, lock *coord.ReaderLock, src 
 		r.log.Warn("records dead-lettered", "count", res.DeadLettered, "reason", firstBad(j.items))
 	}
 	observe(r.svc.cfg.Metrics, r.sys.Name, j.batch, j.items, res, start, sourceStats(src))
+	r.degradedGauge(src)
 	return nil
+}
+
+// setProblem sets (nil: clears) how the leading source reports problems.
+func (r *sourceRunner) setProblem(p func() error) {
+	r.mu.Lock()
+	r.problem = p
+	r.mu.Unlock()
+	if p == nil {
+		r.degradedGauge(nil)
+	}
+}
+
+// degradedGauge is 1 while the source reports a problem.
+func (r *sourceRunner) degradedGauge(src connectors.Source) {
+	m := r.svc.cfg.Metrics
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if p, ok := src.(connectors.ProblemReporter); ok && p.Problem() != nil {
+		v = 1
+	}
+	m.SourceDegraded.WithLabelValues(r.sys.Name).Set(v)
 }
 
 // sourceError labels an error that makes the source unavailable as the

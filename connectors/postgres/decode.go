@@ -28,6 +28,9 @@ type relation struct {
 	cols    []relColumn
 	keyIdx  []int // indexes of the identity columns in cols
 	version int   // bumped when a new description replaces an old one
+	// gone is set when columns the receive mixer reads are not in this
+	// description: the table's upserts are dead-lettered whole (shape.go).
+	gone *connectors.MissingFieldsError
 }
 
 type relColumn struct {

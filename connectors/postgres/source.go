@@ -52,6 +52,9 @@ type Source struct {
 	lastEmitted     atomic.Uint64
 	snapshotPending atomic.Bool
 	stats           Stats
+
+	goneMu sync.Mutex
+	gone   map[string]*connectors.MissingFieldsError // mapped tables without some mapped columns (shape.go)
 }
 
 // Stats are counters a source keeps, for metrics.

@@ -311,12 +311,10 @@ func (r *reader) relation(ctx context.Context, m *pglogrepl.RelationMessage) err
 		rel.version = old.version + 1
 		if rel.table != nil && !sameColumns(old, rel) {
 			r.s.log.Warn("schema of a mapped table changed", "table", rel.loc, "columns", columnNames(rel))
-			for c := range rel.table.need {
-				if !hasColumn(rel, c) {
-					r.s.log.Error("a mapped column is gone from the table: its field will be absent", "table", rel.loc, "column", c)
-				}
-			}
 		}
+	}
+	if rel.table != nil {
+		r.s.checkShape(rel)
 	}
 	r.relations[m.RelationID] = rel
 	return nil
@@ -390,6 +388,8 @@ func (r *reader) add(ctx context.Context, m *rowMessage) error {
 	if err != nil {
 		// Not a reason to stop: the change is dead-lettered with the reason.
 		changes = []connectors.Change{{Record: mixer.Record{Location: rel.loc, Op: mixer.OpUpsert}, Key: r.s.sys.Name + "/" + rel.loc, Err: err}}
+	} else if rel.gone != nil {
+		markGone(rel, changes)
 	}
 	if r.inStream {
 		return r.addStreamed(m.Xid, changes, moved)
@@ -534,13 +534,4 @@ func columnNames(r *relation) string {
 		names[i] = c.name
 	}
 	return strings.Join(names, ", ")
-}
-
-func hasColumn(r *relation, name string) bool {
-	for _, c := range r.cols {
-		if c.name == name {
-			return true
-		}
-	}
-	return false
 }

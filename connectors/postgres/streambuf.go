@@ -72,14 +72,15 @@ func sizeOf(c connectors.Change) int {
 
 // spilled form of a change, one JSON object per line.
 type spillLine struct {
-	X uint32         `json:"x"`
-	K string         `json:"k"`
-	L string         `json:"l"`
-	O mixer.Op       `json:"o"`
-	C bool           `json:"c,omitempty"`
-	F map[string]any `json:"f"`
-	E string         `json:"e,omitempty"`
-	M *movedRow      `json:"m,omitempty"`
+	X uint32                         `json:"x"`
+	K string                         `json:"k"`
+	L string                         `json:"l"`
+	O mixer.Op                       `json:"o"`
+	C bool                           `json:"c,omitempty"`
+	F map[string]any                 `json:"f"`
+	E string                         `json:"e,omitempty"`
+	G *connectors.MissingFieldsError `json:"g,omitempty"` // E's cause, kept whole for the dead letter
+	M *movedRow                      `json:"m,omitempty"`
 }
 
 func (b *streamBuf) spill() error {
@@ -96,6 +97,7 @@ func (b *streamBuf) spill() error {
 		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, F: sc.c.Record.Fields, M: sc.moved}
 		if sc.c.Err != nil {
 			l.E = sc.c.Err.Error()
+			_ = errors.As(sc.c.Err, &l.G)
 		} else if col := notUTF8(sc.c.Record.Fields); col != "" {
 			// JSON would replace the bytes, and the change would come back
 			// altered: it is dead-lettered instead, as the receive mixer
@@ -160,7 +162,10 @@ func (b *streamBuf) replay(ctx context.Context, fn func(changes []connectors.Cha
 				}
 			}
 			c := connectors.Change{Key: l.K, Record: mixer.Record{Location: l.L, Op: l.O, Complete: l.C, Fields: l.F}}
-			if l.E != "" {
+			switch {
+			case l.G != nil:
+				c.Err = l.G
+			case l.E != "":
 				c.Err = errors.New(l.E)
 			}
 			if err := push(subChange{xid: l.X, c: c, moved: l.M}); err != nil {
