@@ -33,8 +33,10 @@ type Config struct {
 	// still apply in order): one worker writes while another reads, and the
 	// target gets that many concurrent writers. Default 2.
 	Workers int
-	// MaxAttempts is how many times an entry is tried before it moves to the
-	// dead-letter queue; errors typed as permanent go at once. Default 5.
+	// MaxAttempts is how many times a write that fails without a
+	// classification is tried before its partitions are reported as
+	// stalled (they are still retried; only errors typed as permanent send
+	// an entry to the dead-letter queue). Default 5.
 	MaxAttempts int
 	// RetryBackoff is the first wait before retrying a failed batch; it
 	// doubles up to MaxRetryBackoff. Defaults 100ms and 10s.
@@ -46,8 +48,50 @@ type Config struct {
 	// TrimInterval is how often a pusher trims the streams it owns below
 	// what every group has acknowledged. Default 5s.
 	TrimInterval time.Duration
+	// DeadLetterLimits caps the dead-letter queue of each system, by
+	// system name; systems not listed get DefaultDeadLetterLimit.
+	DeadLetterLimits map[string]DeadLetterLimit
 	// Logger receives actionable events. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// DeadLetterLimit caps one system's dead-letter queue. When a dead letter
+// would not fit, what would go there waits (ErrDeadLettersFull: the target
+// pauses, or the source stops publishing) until room is made, unless
+// DropOldest is set: then the oldest dead letters are dropped, and counted.
+type DeadLetterLimit struct {
+	// MaxEntries is the most dead letters kept; 0 means no limit.
+	MaxEntries int64
+	// MaxBytes is the most bytes they hold (their fields' values); 0 means
+	// no limit.
+	MaxBytes int64
+	// DropOldest drops the oldest dead letters to make room instead of
+	// waiting. Later changes of a key parked behind a dropped one then flow
+	// again without it.
+	DropOldest bool
+}
+
+// DefaultDeadLetterLimit is the limit of systems without one of their own:
+// 100 000 dead letters or 256 MiB, waiting when full.
+var DefaultDeadLetterLimit = DeadLetterLimit{MaxEntries: 100_000, MaxBytes: 256 << 20}
+
+// deadLetterLimit returns a system's limit.
+func (c Config) deadLetterLimit(system string) DeadLetterLimit {
+	if l, ok := c.DeadLetterLimits[system]; ok {
+		return l
+	}
+	return DefaultDeadLetterLimit
+}
+
+// dlqArgs are the limit arguments of the dead-letter scripts: base, most
+// entries, most bytes, drop flag.
+func (c *Client) dlqArgs(system string) []any {
+	l := c.cfg.deadLetterLimit(system)
+	drop := "0"
+	if l.DropOldest {
+		drop = "1"
+	}
+	return []any{c.keys.dlqBase(system), l.MaxEntries, l.MaxBytes, drop}
 }
 
 var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)

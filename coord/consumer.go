@@ -52,8 +52,12 @@ func (d *Delivery) ref() string { return d.ID + "/" + strconv.Itoa(d.Index) }
 //     dead-lettered;
 //   - ErrUnavailable: the batch is retried with backoff for as long as it
 //     takes, never dead-lettered;
-//   - anything else (transient): retried with backoff; after MaxAttempts the
-//     batch is split, and a single entry that still fails is dead-lettered.
+//   - anything else: retried with backoff for as long as it takes, never
+//     dead-lettered (only the target's own classification sets data
+//     aside); past MaxAttempts its partitions are reported (Stalled).
+//
+// When the dead-letter queue is full (ErrDeadLettersFull) what would go
+// there waits, reported as stalled too.
 type Handler interface {
 	Handle(ctx context.Context, batch []Delivery) error
 }
@@ -77,6 +81,7 @@ type Consumer struct {
 
 	mu      sync.Mutex
 	owned   map[string]*partition
+	stalls  map[string]stalled            // owned partitions that cannot move, by stream
 	changed atomic.Pointer[chan struct{}] // closed (and replaced) when ownership changes
 
 	leaseDone chan struct{}

@@ -20,6 +20,8 @@ type Client struct {
 	log  *slog.Logger
 	// waitAOF makes Publish end its pipeline with WAITAOF; see CheckDurability.
 	waitAOF atomic.Bool
+	// dlqReads counts dead letters read for replays, for tests.
+	dlqReads atomic.Int64
 }
 
 // New returns a client over rdb.

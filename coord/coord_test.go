@@ -170,18 +170,20 @@ func TestBadRecordParksItsKeyUntilReplay(t *testing.T) {
 	}
 }
 
-func TestPoisonEntryIsDeadLetteredAndReplayed(t *testing.T) {
+// TestRefusedEntryIsDeadLetteredAndReplayed: an entry the target refuses
+// (a permanent error) is set aside with the reason, the rest of the
+// partition flows, later changes of its key wait behind it, and a replay
+// once the target accepts it delivers them in order.
+func TestRefusedEntryIsDeadLetteredAndReplayed(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
 	l := b.lock(t, "src")
 	rec := newRecorder()
-	var poisonTries atomic.Int64
 	healed := atomic.Bool{}
 	rec.fail = func(batch []coord.Delivery) error {
-		for _, d := range batch {
+		for i, d := range batch {
 			if string(d.Payload) == "poison" && !healed.Load() {
-				poisonTries.Add(1)
-				return errors.New("deadlock detected") // transient
+				return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("violates check constraint"))}
 			}
 		}
 		return nil
@@ -193,11 +195,8 @@ func TestPoisonEntryIsDeadLetteredAndReplayed(t *testing.T) {
 		t.Fatalf("a: %v", got)
 	}
 	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
-	if len(dls) != 1 || string(dls[0].Payload) != "poison" || dls[0].Attempts != 3 || dls[0].Reason != "deadlock detected" || dls[0].Origin == "" {
+	if len(dls) != 1 || string(dls[0].Payload) != "poison" || dls[0].Attempts != 1 || dls[0].Reason != "violates check constraint" || dls[0].Origin == "" {
 		t.Fatalf("dead letters: %+v", dls)
-	}
-	if n := poisonTries.Load(); n < 3 {
-		t.Fatalf("poison tried %d times, want at least MaxAttempts=3", n)
 	}
 	// A later change of the parked key waits behind it.
 	b.publish(t, l, obj("product", "p", "p2"), obj("product", "b", "b2"))
@@ -208,11 +207,10 @@ func TestPoisonEntryIsDeadLetteredAndReplayed(t *testing.T) {
 	if n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); n != 2 {
 		t.Fatalf("%d dead letters, want the poison and the entry parked behind it", n)
 	}
-	// The single-object entry moved atomically with its acknowledgement:
-	// once b2's batch is acknowledged (just after it was applied), nothing
-	// is left pending in the group.
-	waitFor(t, "nothing pending after dead-lettering", 5*time.Second, nil, func() bool {
-		return b.rdb.XPending(b.ctx, b.c.StreamKey("product", 0), "tgt").Val().Count == 0
+	// The single-object entries moved atomically with the cursor: once
+	// b2's batch is acknowledged, nothing is left before the cursor.
+	waitFor(t, "nothing unacknowledged after dead-lettering", 5*time.Second, nil, func() bool {
+		return unacknowledgedOf(b, "product", 1) == 0
 	})
 	// Once fixed, ask for a replay (as `remix dlq replay` does): the
 	// partition's owner replays the key's dead letters in order when it
@@ -233,6 +231,59 @@ func TestPoisonEntryIsDeadLetteredAndReplayed(t *testing.T) {
 	})
 	b.publish(t, l, obj("product", "p", "p3"))
 	waitFor(t, "p3 flows again", 10*time.Second, rec.notify, func() bool { return len(rec.get("p")) == 3 })
+}
+
+// TestUnclassifiedErrorsNeverDeadLetter: a target failing in a way it does
+// not classify (a sink that forgot to mark an outage) keeps its entries:
+// they are retried past MaxAttempts, the partition is reported as stalled,
+// nothing is dead-lettered, and everything applies in order once it heals.
+func TestUnclassifiedErrorsNeverDeadLetter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	var failures atomic.Int64
+	healed := atomic.Bool{}
+	rec.fail = func(batch []coord.Delivery) error {
+		if !healed.Load() {
+			failures.Add(1)
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	}
+	cs := runConsumer(t, b, "tgt", rec, "product")
+	b.publish(t, l, obj("product", "a", "a1"), obj("product", "a", "a2"), obj("product", "b", "b1"))
+	waitFor(t, "the partition reported as stalled", 10*time.Second, nil, func() bool {
+		st := cs.Stalled()
+		return len(st) == 1 && strings.Contains(st[0], "connection reset by peer")
+	})
+	if n := failures.Load(); n < 3 {
+		t.Fatalf("reported after %d tries, want MaxAttempts=3 first", n)
+	}
+	if n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); n != 0 {
+		t.Fatalf("%d entries dead-lettered for an unclassified error", n)
+	}
+	healed.Store(true)
+	waitFor(t, "everything applied once healed", 10*time.Second, rec.notify, func() bool { return rec.count() == 3 })
+	if got := rec.get("a"); !reflect.DeepEqual(got, []string{"a1", "a2"}) {
+		t.Fatalf("a: %v", got)
+	}
+	waitFor(t, "the stall report cleared", 5*time.Second, nil, func() bool { return len(cs.Stalled()) == 0 })
+}
+
+// unacknowledgedOf counts the entries after a target group's cursor in the
+// partitions of a model.
+func unacknowledgedOf(b *bundle, model string, partitions int) int64 {
+	var n int64
+	for p := 0; p < partitions; p++ {
+		stream := b.c.StreamKey(model, p)
+		groups, err := b.rdb.XInfoGroups(b.ctx, stream).Result()
+		if err != nil || len(groups) != 1 {
+			return -1
+		}
+		n += int64(len(b.rdb.XRange(b.ctx, stream, "("+groups[0].LastDeliveredID, "+").Val()))
+	}
+	return n
 }
 
 // TestReplayKeepsOrderAndTargets: a replay marker replays only for its

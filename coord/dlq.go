@@ -102,6 +102,31 @@ func (c *Client) DeadLetterCount(ctx context.Context, system string) (int64, err
 	return c.rdb.XLen(ctx, c.keys.dlq(system)).Result()
 }
 
+// DeadLetterStats describes a system's dead-letter queue.
+type DeadLetterStats struct {
+	Entries int64 // dead letters held
+	Bytes   int64 // the bytes they hold (dead letters of earlier versions count 0)
+	Dropped int64 // dropped to make room (DropOldest), ever
+	Limit   DeadLetterLimit
+}
+
+// DeadLetterStats reads a system's dead-letter queue figures in one round
+// trip.
+func (c *Client) DeadLetterStats(ctx context.Context, system string) (DeadLetterStats, error) {
+	base := c.keys.dlqBase(system)
+	pipe := c.rdb.Pipeline()
+	n := pipe.XLen(ctx, c.keys.dlq(system))
+	b := pipe.Get(ctx, base+":bytes")
+	d := pipe.Get(ctx, base+":dropped")
+	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
+		return DeadLetterStats{}, fmt.Errorf("reading the dead-letter queue of %s: %w", system, err)
+	}
+	st := DeadLetterStats{Entries: n.Val(), Limit: c.cfg.deadLetterLimit(system)}
+	st.Bytes, _ = b.Int64()
+	st.Dropped, _ = d.Int64()
+	return st, nil
+}
+
 // Parked returns the parked model|keys of a system's stage ("receive" or
 // "push") with the number of dead letters holding each.
 func (c *Client) Parked(ctx context.Context, system, stage string) (map[string]int64, error) {
@@ -120,7 +145,7 @@ func (c *Client) Parked(ctx context.Context, system, stage string) (map[string]i
 // unparks its key when it was the last one holding it. It returns how many
 // dead letters still hold the key; -1 when d was already gone.
 func (c *Client) Resolve(ctx context.Context, d *DeadLetter) (int64, error) {
-	n, err := resolveScript.Run(ctx, c.rdb, []string{c.keys.dlq(d.System), c.keys.parked(d.System, d.Stage)}, d.ID, d.ParkKey()).Int64()
+	n, err := resolveScript.Run(ctx, c.rdb, []string{c.keys.dlq(d.System)}, c.keys.dlqBase(d.System), d.ID).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("resolving dead letter %s of %s: %w", d.ID, d.System, err)
 	}
@@ -135,8 +160,8 @@ func (c *Client) Republish(ctx context.Context, d *DeadLetter, objects []Item) (
 	if d.Stage != stageReceive {
 		return 0, fmt.Errorf("dead letter %s is from the %s stage: replay it into its target", d.ID, d.Stage)
 	}
-	keys := []string{c.keys.dlq(d.System), c.keys.parked(d.System, d.Stage)}
-	args := []any{d.ID, d.ParkKey()}
+	keys := []string{c.keys.dlq(d.System)}
+	args := []any{c.keys.dlqBase(d.System), d.ID}
 	p := c.PartitionOf(d.Key)
 	for _, o := range objects {
 		keys = append(keys, c.keys.stream(o.Model, p))
@@ -156,6 +181,9 @@ type ReplayResult struct {
 	Skipped  int // not tried: behind a failed dead letter of the same key, or filtered out
 }
 
+// replayLockTTL is how long a replay's lock lives without a renewal.
+const replayLockTTL = 30 * time.Second
+
 // ErrReplayBusy means another replay of the same system is running.
 var ErrReplayBusy = errors.New("another replay of this system is running")
 
@@ -170,7 +198,7 @@ func (c *Client) Replay(ctx context.Context, system string, filter func(*DeadLet
 	var res ReplayResult
 	lockKey := c.keys.replayLock(system)
 	token := strconv.FormatInt(time.Now().UnixNano(), 36)
-	ok, err := c.rdb.SetNX(ctx, lockKey, token, 10*time.Minute).Result()
+	ok, err := c.rdb.SetNX(ctx, lockKey, token, replayLockTTL).Result()
 	if err != nil {
 		return res, err
 	}
@@ -178,6 +206,25 @@ func (c *Client) Replay(ctx context.Context, system string, filter func(*DeadLet
 		return res, ErrReplayBusy
 	}
 	defer releaseScript.Run(context.WithoutCancel(ctx), c.rdb, []string{lockKey}, token)
+	// The lock is renewed while the replay works, however long it takes;
+	// if it cannot be, the replay stops (another one may start).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		tick := time.NewTicker(replayLockTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, err := renewScript.Run(ctx, c.rdb, []string{lockKey}, token, replayLockTTL.Milliseconds()).Int64(); err != nil || n != 1 {
+					cancel(fmt.Errorf("the replay lock of %s could not be renewed: %v", system, err))
+					return
+				}
+			}
+		}
+	}()
 
 	blocked := map[string]bool{}
 	after := ""
@@ -207,7 +254,7 @@ func (c *Client) Replay(ctx context.Context, system string, filter func(*DeadLet
 			}
 			if err != nil {
 				if ctx.Err() != nil {
-					return res, ctx.Err()
+					return res, context.Cause(ctx)
 				}
 				c.log.Warn("replay failed; later dead letters of the key wait", "system", system, "id", d.ID, "model", d.Model, "key", d.Key, "error", err)
 				res.Failed++

@@ -27,8 +27,14 @@ var (
 	ErrPermanent = errors.New("permanent")
 	// ErrUnavailable marks an error of the target as a whole (down,
 	// unreachable): entries are retried without end and never dead-lettered
-	// for it. Any other error is transient: retried up to MaxAttempts.
+	// for it. Any other error is retried the same way, and reported after
+	// MaxAttempts (see Handler).
 	ErrUnavailable = errors.New("target unavailable")
+	// ErrDeadLettersFull means a system's dead-letter queue reached its
+	// limit and may not drop its oldest entries: what would go there waits
+	// (the target, or the source's publishing, pauses) until someone makes
+	// room (replay, drop) or raises the limit.
+	ErrDeadLettersFull = errors.New("dead-letter queue full")
 	// ErrDefer, in an *ItemError, holds that entry and the rest of its
 	// partition back for a moment (a barrier not yet reached by every
 	// partition) while the other partitions flow. Nothing is counted.
@@ -59,6 +65,9 @@ func scriptError(err error) error {
 	}
 	if strings.HasPrefix(err.Error(), "FENCED") {
 		return ErrFenced
+	}
+	if strings.HasPrefix(err.Error(), "DLQFULL") {
+		return ErrDeadLettersFull
 	}
 	return err
 }

@@ -37,8 +37,16 @@ func (k keys) tenures(model string, partition int, target string) string {
 // members is the sorted set of a target's live pushers, scored by expiry.
 func (k keys) members(target string) string { return k.ns + ":{grp:" + target + "}:members" }
 
+// dlqBase prefixes every dead-letter key of a system (see luaDLQ).
+func (k keys) dlqBase(system string) string { return k.ns + ":{dlq:" + system + "}" }
+
 // dlq is the dead-letter stream of a system (its receive and push stages).
-func (k keys) dlq(system string) string { return k.ns + ":{dlq:" + system + "}:entries" }
+func (k keys) dlq(system string) string { return k.dlqBase(system) + ":entries" }
+
+// dlqIndex lists the dead-letter ids of one parked model|key of a stage.
+func (k keys) dlqIndex(system, stage, park string) string {
+	return k.dlqBase(system) + ":idx:" + stage + ":" + park
+}
 
 // parked is the hash of parked keys of a system's stage, with the number of
 // dead letters that hold each one.

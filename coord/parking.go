@@ -107,14 +107,15 @@ func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason str
 		to = d.ID
 	}
 	cs.mu.Unlock()
-	n, err := deadLetterScript.Run(ctx, cs.c.rdb,
-		[]string{cs.c.keys.dlq(cs.target), cs.c.keys.parked(cs.target, stagePush), d.stream, p.lease},
-		d.Key, d.Model, strconv.Itoa(d.Partition), d.ref(), reason, strconv.Itoa(attempts), d.Payload, only,
-		cs.target, to, cs.id).Int64()
+	args := append([]any{d.Key, d.Model, strconv.Itoa(d.Partition), d.ref(), reason, strconv.Itoa(attempts), d.Payload, only,
+		cs.target, to, cs.id}, cs.c.dlqArgs(cs.target)...)
+	n, err := deadLetterScript.Run(ctx, cs.c.rdb, []string{cs.c.keys.parked(cs.target, stagePush), d.stream, p.lease}, args...).Int64()
 	if err != nil {
 		return false, fmt.Errorf("dead-lettering %s: %w", d.ref(), err)
 	}
 	switch n {
+	case -2:
+		return false, fmt.Errorf("dead-lettering %s of %s: %w", d.ref(), cs.target, ErrDeadLettersFull)
 	case -1:
 		return false, errNotOwned
 	case 0:

@@ -37,6 +37,14 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			continue
 		}
 		cur, err := cs.divertParked(ctx, cur, parked)
+		if errors.Is(err, ErrDeadLettersFull) {
+			cs.noRoom(cur, err)
+			if !b.wait(ctx, cfg) {
+				return ctx.Err()
+			}
+			queue = append([][]Delivery{cur}, queue...)
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -48,11 +56,29 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			if err := cs.ack(ctx, cur); err != nil {
 				return err
 			}
+			cs.unstall(cur)
 			b.reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		// retry puts cur back in front after a pause.
+		retry := func() bool {
+			if !b.wait(ctx, cfg) {
+				return false
+			}
+			queue = append([][]Delivery{cur}, queue...)
+			return true
+		}
+		// deadLetter sets cur[0] aside; when the queue is full, cur waits.
+		deadLetter := func(reason string, attempts int) (bool, error) {
+			err := cs.deadLetter(ctx, cur[0], reason, attempts, parked)
+			if errors.Is(err, ErrDeadLettersFull) {
+				cs.noRoom(cur, err)
+				return false, nil
+			}
+			return err == nil, err
 		}
 		var item *ItemError
 		switch {
@@ -64,16 +90,14 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			if err := cs.checkLeases(ctx, cur, herr); err != nil {
 				return err
 			}
-			if !b.wait(ctx, cfg) {
+			if !retry() {
 				return ctx.Err()
 			}
-			queue = append([][]Delivery{cur}, queue...)
 		case errors.Is(herr, ErrUnavailable):
 			cs.log.Warn("target unavailable; retrying", "error", herr)
-			if !b.wait(ctx, cfg) {
+			if !retry() {
 				return ctx.Err()
 			}
-			queue = append([][]Delivery{cur}, queue...)
 		case errors.As(herr, &item) && errors.Is(herr, ErrDefer) && item.Index >= 0 && item.Index < len(cur):
 			var rest []Delivery
 			rest, queue = cs.deferFrom(cur, item.Index, queue)
@@ -85,46 +109,59 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			i := item.Index
 			queue = append([][]Delivery{cur[:i:i], cur[i : i+1 : i+1], cur[i+1:]}, queue...)
 		case errors.As(herr, &item) && errors.Is(herr, ErrPermanent) && item.Index == 0:
-			if err := cs.deadLetter(ctx, cur[0], item.Err.Error(), attempts[cur[0].ref()], parked); err != nil {
+			moved, err := deadLetter(item.Err.Error(), attempts[cur[0].ref()])
+			switch {
+			case err != nil:
 				return err
+			case moved:
+				queue = append([][]Delivery{cur[1:]}, queue...)
+			case !retry():
+				return ctx.Err()
 			}
-			queue = append([][]Delivery{cur[1:]}, queue...)
 		case errors.Is(herr, ErrPermanent):
-			if len(cur) == 1 {
-				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()], parked); err != nil {
-					return err
-				}
+			if len(cur) > 1 {
+				queue = append(split(cur), queue...)
 				continue
 			}
-			queue = append(split(cur), queue...)
+			moved, err := deadLetter(herr.Error(), attempts[cur[0].ref()])
+			switch {
+			case err != nil:
+				return err
+			case !moved && !retry():
+				return ctx.Err()
+			}
 		default:
+			// Not classified by the target: retried for as long as it
+			// takes, never dead-lettered (a sink that forgot to mark an
+			// outage must not set good data aside). Past MaxAttempts the
+			// partitions are reported as stalled until a write succeeds.
 			worst := 0
 			for _, d := range cur {
 				attempts[d.ref()]++
 				worst = max(worst, attempts[d.ref()])
 			}
-			if worst <= cfg.MaxAttempts {
+			if worst == cfg.MaxAttempts+1 {
+				cs.stall(cur, "writes keep failing: "+herr.Error())
+				cs.log.Warn("writes keep failing; the partitions wait and are retried until a write succeeds",
+					"target", cs.target, "entries", len(cur), "attempts", worst-1, "error", herr)
+			} else {
 				cs.log.Debug("batch failed; retrying", "entries", len(cur), "attempt", worst, "error", herr)
-				if !b.wait(ctx, cfg) {
-					return ctx.Err()
-				}
-				queue = append([][]Delivery{cur}, queue...)
-				continue
 			}
-			if len(cur) == 1 {
-				if err := cs.deadLetter(ctx, cur[0], herr.Error(), attempts[cur[0].ref()]-1, parked); err != nil {
-					return err
-				}
-				continue
+			if !retry() {
+				return ctx.Err()
 			}
-			// Give each half fresh tries to find the entry that fails.
-			for _, d := range cur {
-				attempts[d.ref()] = cfg.MaxAttempts - 1
-			}
-			queue = append(split(cur), queue...)
 		}
 	}
 	return nil
+}
+
+// noRoom reports the partitions of b as waiting for room in the
+// dead-letter queue.
+func (cs *Consumer) noRoom(b []Delivery, err error) {
+	if cs.stall(b, "the dead-letter queue is full: replay or drop dead letters, or raise its limit") {
+		cs.log.Error("the dead-letter queue is full: the partitions with a change to set aside wait",
+			"target", cs.target, "error", err)
+	}
 }
 
 // checkLeases renews the leases after a write of batch was refused as

@@ -212,10 +212,12 @@ func toInt(vals []any, i int) int {
 }
 
 func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string, []any) {
-	keys := []string{c.keys.readerLock(source), c.keys.parked(source, stageReceive), c.keys.dlq(source)}
+	keys := []string{c.keys.readerLock(source), c.keys.parked(source, stageReceive)}
 	streamIdx := map[string]int{}
-	args := make([]any, 0, 2+len(items)*7)
-	args = append(args, fence.Value(), 0) // the count is filled in below
+	args := make([]any, 0, 6+len(items)*7)
+	args = append(args, fence.Value())
+	args = append(args, c.dlqArgs(source)...)
+	args = append(args, 0) // the count is filled in below
 	for _, it := range items {
 		if it.Bad {
 			args = append(args, "r", 0, it.Key, it.Model, it.Payload, it.Location, it.Reason)
@@ -240,6 +242,6 @@ func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string
 			args = append(args, "o", idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), body)
 		}
 	}
-	args[1] = (len(args) - 2) / 7
+	args[5] = (len(args) - 6) / 7
 	return keys, args
 }

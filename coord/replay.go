@@ -47,13 +47,7 @@ func (c *Client) RequestReplay(ctx context.Context, target string, keep func(mod
 // parked. It returns whether the key is free again.
 func (cs *Consumer) replayKey(ctx context.Context, h Handler, marker Delivery) (bool, error) {
 	m := marker.replay
-	var letters []DeadLetter
-	err := cs.c.EachDeadLetter(ctx, cs.target, func(d *DeadLetter) error {
-		if d.Stage == stagePush && d.Model == m.model && d.Key == m.key {
-			letters = append(letters, *d)
-		}
-		return nil
-	})
+	letters, err := cs.c.deadLettersOf(ctx, cs.target, stagePush, m.model, m.key)
 	if err != nil {
 		return false, err
 	}
@@ -97,4 +91,48 @@ func (cs *Consumer) replayKey(ctx context.Context, h Handler, marker Delivery) (
 		}
 	}
 	return len(letters) == 0, nil
+}
+
+// deadLettersOf returns the dead letters of one model|key of a system's
+// stage, in order, through the key's index: a replay reads what it needs,
+// however many other dead letters the queue holds. Dead letters written
+// before the index existed are found by reading the whole queue.
+func (c *Client) deadLettersOf(ctx context.Context, system, stage, model, key string) ([]DeadLetter, error) {
+	park := model + "|" + key
+	pipe := c.rdb.Pipeline()
+	ids := pipe.LRange(ctx, c.keys.dlqIndex(system, stage, park), 0, -1)
+	held := pipe.HGet(ctx, c.keys.parked(system, stage), park)
+	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
+		return nil, fmt.Errorf("reading the dead letters of %s: %w", park, err)
+	}
+	n, _ := held.Int64()
+	if int64(len(ids.Val())) < n { // some predate the index
+		var out []DeadLetter
+		err := c.EachDeadLetter(ctx, system, func(d *DeadLetter) error {
+			if d.Stage == stage && d.Model == model && d.Key == key {
+				out = append(out, *d)
+			}
+			return nil
+		})
+		return out, err
+	}
+	if len(ids.Val()) == 0 {
+		return nil, nil
+	}
+	pipe = c.rdb.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, len(ids.Val()))
+	for i, id := range ids.Val() {
+		cmds[i] = pipe.XRange(ctx, c.keys.dlq(system), id, id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("reading the dead letters of %s: %w", park, err)
+	}
+	c.dlqReads.Add(int64(len(cmds)))
+	out := make([]DeadLetter, 0, len(cmds))
+	for _, cmd := range cmds {
+		for _, m := range cmd.Val() {
+			out = append(out, parseDeadLetter(system, m))
+		}
+	}
+	return out, nil
 }

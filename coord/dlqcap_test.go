@@ -1,0 +1,164 @@
+package coord_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sqlpipe/remix/coord"
+)
+
+// refuseBad is a handler failure that refuses entries whose payload starts
+// with "bad".
+func refuseBad(batch []coord.Delivery) error {
+	for i, d := range batch {
+		if strings.HasPrefix(string(d.Payload), "bad") {
+			return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("refused: " + string(d.Payload)))}
+		}
+	}
+	return nil
+}
+
+// TestFullDeadLetterQueueWaits: a target's queue capped at 3 entries takes
+// three refused entries; the fourth waits (its partition reported as
+// stalled, nothing dropped, the entries behind it not applied), while
+// other partitions flow. Making room lets it through.
+func TestFullDeadLetterQueueWaits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) {
+		c.Partitions = 2
+		c.DeadLetterLimits = map[string]coord.DeadLetterLimit{"tgt": {MaxEntries: 3}}
+	})
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	rec.fail = refuseBad
+	cs := runConsumer(t, b, "tgt", rec, "product")
+	// Four bad entries of four keys, all in one partition, then a good one
+	// behind them; and a good key of the other partition.
+	var inP0 []string
+	for i := 0; len(inP0) < 5; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if b.c.PartitionOf(k) == 0 {
+			inP0 = append(inP0, k)
+		}
+	}
+	other := ""
+	for i := 0; other == ""; i++ {
+		if k := fmt.Sprintf("o%d", i); b.c.PartitionOf(k) == 1 {
+			other = k
+		}
+	}
+	for i, k := range inP0[:4] {
+		b.publish(t, l, obj("product", k, fmt.Sprintf("bad-%d", i)))
+	}
+	b.publish(t, l, obj("product", inP0[4], "good"), obj("product", other, "elsewhere"))
+	waitFor(t, "the partition waiting for room", 10*time.Second, nil, func() bool {
+		st := cs.Stalled()
+		return len(st) == 1 && strings.Contains(st[0], "dead-letter queue is full")
+	})
+	waitFor(t, "the other partition flowing", 10*time.Second, rec.notify, func() bool { return len(rec.get(other)) == 1 })
+	st, err := b.c.DeadLetterStats(b.ctx, "tgt")
+	if err != nil || st.Entries != 3 || st.Dropped != 0 || st.Bytes <= 0 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	if got := rec.get(inP0[4]); len(got) != 0 {
+		t.Fatalf("an entry behind the waiting one was applied: %v", got)
+	}
+	// Room is made (a dead letter dropped by hand): the fourth goes in and
+	// the good entry behind it applies.
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 1)
+	if _, err := b.c.Resolve(b.ctx, &dls[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the good entry after room was made", 10*time.Second, rec.notify, func() bool { return len(rec.get(inP0[4])) == 1 })
+	if n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); n != 3 {
+		t.Fatalf("%d dead letters, want 3", n)
+	}
+	waitFor(t, "the stall report cleared", 5*time.Second, nil, func() bool { return len(cs.Stalled()) == 0 })
+}
+
+// TestFullDeadLetterQueueDropsOldestWhenAsked: with DropOldest, a queue
+// capped at 3 keeps the newest three of six dead letters (five refused
+// entries and a later change parked behind one) and counts the three it
+// dropped; the keys of dropped ones flow again.
+func TestFullDeadLetterQueueDropsOldestWhenAsked(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) {
+		c.Partitions = 1
+		c.DeadLetterLimits = map[string]coord.DeadLetterLimit{"tgt": {MaxEntries: 3, DropOldest: true}}
+	})
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	rec.fail = refuseBad
+	runConsumer(t, b, "tgt", rec, "product")
+	for i := 0; i < 5; i++ {
+		b.publish(t, l, obj("product", fmt.Sprintf("k%d", i), fmt.Sprintf("bad-%d", i)))
+	}
+	b.publish(t, l, obj("product", "k0", "good-0"), obj("product", "k4", "good-4"))
+	waitFor(t, "k0 flowing again", 10*time.Second, rec.notify, func() bool { return len(rec.get("k0")) == 1 })
+	st, err := b.c.DeadLetterStats(b.ctx, "tgt")
+	if err != nil || st.Entries != 3 || st.Dropped != 3 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
+	var held []string
+	for _, d := range dls {
+		held = append(held, string(d.Payload))
+	}
+	// k4 is still parked: its later change was set aside behind its dead
+	// letter, pushing out one more of the oldest.
+	if !reflect.DeepEqual(held, []string{"bad-3", "bad-4", "good-4"}) {
+		t.Fatalf("held %v", held)
+	}
+	parked, _ := b.c.Parked(b.ctx, "tgt", "push")
+	if len(parked) != 2 || parked["product|k3"] != 1 || parked["product|k4"] != 2 {
+		t.Fatalf("parked %v", parked)
+	}
+}
+
+// TestReplayReadsOnlyItsKey: with hundreds of unrelated dead letters in the
+// queue, replaying one key reads that key's dead letters and no others.
+func TestReplayReadsOnlyItsKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	healed := map[string]bool{}
+	rec.fail = func(batch []coord.Delivery) error {
+		for i, d := range batch {
+			if strings.HasPrefix(string(d.Payload), "bad") && !healed[d.Key] {
+				return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("refused"))}
+			}
+		}
+		return nil
+	}
+	runConsumer(t, b, "tgt", rec, "product")
+	const unrelated = 300
+	var items []coord.Item
+	for i := 0; i < unrelated; i++ {
+		items = append(items, obj("product", fmt.Sprintf("junk-%d", i), "bad"))
+	}
+	b.publish(t, l, items...)
+	b.publish(t, l, obj("product", "p", "bad-p1"), obj("product", "p", "p2"))
+	waitFor(t, "every refused entry set aside", 60*time.Second, nil, func() bool {
+		n, _ := b.c.DeadLetterCount(b.ctx, "tgt")
+		return n == unrelated+2
+	})
+	rec.mu.Lock()
+	healed["p"] = true
+	rec.mu.Unlock()
+	before := coord.DeadLetterReads(b.c)
+	if n, err := b.c.RequestReplay(b.ctx, "tgt", func(model, key string) bool { return key == "p" }); err != nil || n != 1 {
+		t.Fatalf("replay request: %d, %v", n, err)
+	}
+	waitFor(t, "p replayed", 10*time.Second, rec.notify, func() bool { return len(rec.get("p")) == 2 })
+	if got := rec.get("p"); !reflect.DeepEqual(got, []string{"bad-p1", "p2"}) {
+		t.Fatalf("p: %v", got)
+	}
+	if read := coord.DeadLetterReads(b.c) - before; read != 2 {
+		t.Fatalf("the replay read %d dead letters, want the key's 2", read)
+	}
+}

@@ -1,0 +1,4 @@
+package coord
+
+// DeadLetterReads counts the dead letters read for replays so far.
+func DeadLetterReads(c *Client) int64 { return c.dlqReads.Load() }
