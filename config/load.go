@@ -43,6 +43,10 @@ type System struct {
 	// RateBucketSize is the burst above the rate (rate_bucket_size, default
 	// the rate rounded up, at least 1).
 	RateBucketSize int
+	// DeadLetters caps the system's dead-letter queue
+	// (dead_letter_max_entries, dead_letter_max_bytes,
+	// dead_letter_when_full).
+	DeadLetters DeadLetterLimit
 	Settings       Settings
 	Receive        *mixer.Receiver  // nil unless the system is a source
 	Push           *mixer.PushMixer // nil unless the system is a target
@@ -111,9 +115,13 @@ const (
 	keyReceiveRouter = "receive_router"
 	keyPushMixer     = "push_mixer"
 	keyPushRouter    = "push_router"
+	keyDLQEntries    = "dead_letter_max_entries"
+	keyDLQBytes      = "dead_letter_max_bytes"
+	keyDLQWhenFull   = "dead_letter_when_full"
 )
 
-var commonKeys = []string{keyType, keyRateLimit, keyRateBucket, keyReceiveMixer, keyReceiveRouter, keyPushMixer, keyPushRouter}
+var commonKeys = []string{keyType, keyRateLimit, keyRateBucket, keyReceiveMixer, keyReceiveRouter, keyPushMixer, keyPushRouter,
+	keyDLQEntries, keyDLQBytes, keyDLQWhenFull}
 
 var systemName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
@@ -207,7 +215,7 @@ func yamlSyntaxError(path string, err error) *Error {
 }
 
 func (l *loader) system(f *file, e entry) *System {
-	s := &System{Name: e.name, Pos: f.pos(e.key), Settings: Settings{}, positions: map[string]Pos{}}
+	s := &System{Name: e.name, Pos: f.pos(e.key), Settings: Settings{}, positions: map[string]Pos{}, DeadLetters: DefaultDeadLetterLimit}
 	path := []string{e.name}
 	if !systemName.MatchString(e.name) {
 		f.errorf(e.key, path, "a system name is 1 to 63 letters, digits, '_', '-' or '.', starting with a letter or digit")
@@ -259,6 +267,12 @@ func (l *loader) system(f *file, e entry) *System {
 					f.errorf(se.val, kp, "expected a whole number of requests of at least 1, found %q", v)
 				} else {
 					s.RateBucketSize = b
+				}
+			}
+		case keyDLQEntries, keyDLQBytes, keyDLQWhenFull:
+			if v, ok := f.scalar(se.val, kp); ok {
+				if err := s.DeadLetters.set(se.name, v); err != nil {
+					f.errorf(se.val, kp, "%v", err)
 				}
 			}
 		case keyReceiveMixer, keyReceiveRouter:

@@ -178,3 +178,19 @@ func TestMissingDirectories(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLetterLimits reads the dead_letter_* keys and the defaults of a
+// system that sets none.
+func TestDeadLetterLimits(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, filepath.Join("testdata", "good", "06-dead-letter-limits"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.System("db").DeadLetters, (config.DeadLetterLimit{MaxEntries: 1000, MaxBytes: 8 << 20, DropOldest: true}); got != want {
+		t.Errorf("db: %+v, want %+v", got, want)
+	}
+	if got, want := cfg.System("warehouse").DeadLetters, (config.DeadLetterLimit{MaxEntries: 0, MaxBytes: 256 << 20}); got != want {
+		t.Errorf("warehouse: %+v, want %+v", got, want)
+	}
+}

@@ -44,6 +44,12 @@ func (r *sourceRunner) run(ctx context.Context) {
 			sleep(ctx, time.Minute) // check again later: `remix reset` may have fixed it
 		case errors.Is(err, coord.ErrLockLost), errors.Is(err, coord.ErrFenced):
 			r.log.Warn("lost the reader lock; standing by", "error", err)
+		case errors.Is(err, coord.ErrDeadLettersFull):
+			r.set(stateFailing, "the dead-letter queue is full: replay or drop dead letters (remix dlq), or raise dead_letter_max_entries / dead_letter_max_bytes")
+			r.log.Error("the source's dead-letter queue is full: nothing more is published (or confirmed) until room is made", "error", err, "in", pause)
+			sleep(ctx, pause)
+			pause = min(pause*2, 30*time.Second)
+			continue
 		default:
 			r.set(stateFailing, err.Error())
 			r.log.Error("reading failed; trying again", "error", err, "in", pause)
@@ -159,6 +165,11 @@ func (r *sourceRunner) publish(ctx context.Context, lock *coord.ReaderLock, src 
 	}
 	if res.DeadLettered > 0 {
 		r.log.Warn("records dead-lettered", "count", res.DeadLettered, "reason", firstBad(j.items))
+	}
+	if res.DeadLettered+res.Diverted > 0 {
+		if st, err := r.svc.cfg.Coord.DeadLetterStats(ctx, r.sys.Name); err == nil {
+			r.svc.cfg.Metrics.ObserveDeadLetters(r.sys.Name, st.Entries, st.Bytes, st.Dropped)
+		}
 	}
 	observe(r.svc.cfg.Metrics, r.sys.Name, j.batch, j.items, res, start, sourceStats(src))
 	r.degradedGauge(src)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,9 +108,10 @@ type target struct {
 	sys *config.System
 	log *slog.Logger
 
-	mu     sync.Mutex
-	ok     bool
-	detail string
+	mu       sync.Mutex
+	ok       bool
+	detail   string
+	consumer *coord.Consumer // while consuming
 }
 
 func (t *target) set(ok bool, detail string) {
@@ -118,13 +120,22 @@ func (t *target) set(ok bool, detail string) {
 	t.mu.Unlock()
 }
 
+// status says whether the target is open and every partition this process
+// owns moves; partitions that cannot (writes failing in a way the target
+// does not classify, a full dead-letter queue) are listed.
 func (t *target) status() (bool, string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.detail == "" {
+	ok, detail, cs := t.ok, t.detail, t.consumer
+	t.mu.Unlock()
+	if detail == "" {
 		return false, "starting"
 	}
-	return t.ok, t.detail
+	if cs != nil {
+		if stalled := cs.Stalled(); len(stalled) > 0 {
+			return false, detail + "; " + strings.Join(stalled, "; ")
+		}
+	}
+	return ok, detail
 }
 
 // run opens the sink (retrying while the target is down or does not fit its
@@ -169,6 +180,14 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		return err
 	}
 	cs := c.NewConsumer(t.sys.Name, models)
+	t.mu.Lock()
+	t.consumer = cs
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.consumer = nil
+		t.mu.Unlock()
+	}()
 	h := &handler{t: t, sink: sink, limiter: limiter, consumer: cs, partitions: c.Config().Partitions}
 	t.log.Info("pushing", "models", models, "consumer", cs.ID())
 	stop := make(chan struct{})
@@ -189,6 +208,10 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 					l := cs.Lapses()
 					m.PushLeaseLapses.WithLabelValues(t.sys.Name).Add(float64(l - lapses))
 					dead, lapses = d, l
+					m.PushStalled.WithLabelValues(t.sys.Name).Set(float64(len(cs.Stalled())))
+					if st, err := c.DeadLetterStats(ctx, t.sys.Name); err == nil {
+						m.ObserveDeadLetters(t.sys.Name, st.Entries, st.Bytes, st.Dropped)
+					}
 				}
 			}
 		}()

@@ -49,7 +49,7 @@ func Setup(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer) (*E
 	if err != nil {
 		return nil, err
 	}
-	cc, err := c.Coord(ctx, f, log)
+	cc, err := c.Coord(ctx, f, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options, stderr io.Writer) error {
 // (nil when ctx ended first).
 func runServices(ctx context.Context, o Options, log *slog.Logger, cfg *config.Config, m *metrics.Metrics, st *startup,
 	start func(func(context.Context) error)) (*coord.Client, error) {
-	cc, err := connect(ctx, o, log, st)
+	cc, err := connect(ctx, o, cfg, log, st)
 	if cc == nil {
 		return nil, err
 	}

@@ -52,7 +52,39 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int,
 			}
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || asJSON {
+		return err
+	}
+	for _, sys := range systems {
+		st, err := env.Coord.DeadLetterStats(ctx, sys)
+		if err != nil {
+			return err
+		}
+		if st.Entries == 0 && st.Dropped == 0 {
+			continue
+		}
+		when := "pause"
+		if st.Limit.DropOldest {
+			when = "drop_oldest"
+		}
+		fmt.Fprintf(w, "%s: %d dead letters, %d bytes; %d dropped to make room; %s, when full: %s\n",
+			sys, st.Entries, st.Bytes, st.Dropped, limitText(st.Limit.MaxEntries, st.Limit.MaxBytes), when)
+	}
+	return nil
+}
+
+func limitText(entries, bytes int64) string {
+	var parts []string
+	if entries > 0 {
+		parts = append(parts, fmt.Sprintf("%d entries", entries))
+	}
+	if bytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes", bytes))
+	}
+	if len(parts) == 0 {
+		return "no limit"
+	}
+	return "limit " + strings.Join(parts, " or ")
 }
 
 func validJSON(b []byte) []byte {

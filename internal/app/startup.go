@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/internal/cli"
 	"github.com/sqlpipe/remix/internal/httpserver"
@@ -51,10 +52,10 @@ const (
 
 // connect reaches Redis, trying again with a growing pause while it does
 // not answer; nil, nil when ctx ends first.
-func connect(ctx context.Context, o Options, log *slog.Logger, st *startup) (*coord.Client, error) {
+func connect(ctx context.Context, o Options, cfg *config.Config, log *slog.Logger, st *startup) (*coord.Client, error) {
 	pause := firstRetry
 	for {
-		cc, err := o.Common.Coord(ctx, o.Fleet, log)
+		cc, err := o.Common.Coord(ctx, o.Fleet, cfg, log)
 		if err == nil {
 			return cc, nil
 		}

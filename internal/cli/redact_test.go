@@ -27,7 +27,7 @@ func TestMalformedRedisURLKeepsItsPassword(t *testing.T) {
 		{"redis://remix:pa@ss:" + secret + "@h:x/0", `--redis redis://remix:xxxxx@h:x/0: invalid port ":x" after host`},
 	} {
 		c := Common{RedisURL: tc.url}
-		_, err := c.Coord(context.Background(), Fleet{Namespace: "t", Partitions: 1, LeaseTTL: time.Second, LockTTL: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err := c.Coord(context.Background(), Fleet{Namespace: "t", Partitions: 1, LeaseTTL: time.Second, LockTTL: time.Second}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err == nil {
 			t.Fatalf("%s: parsed", tc.url)
 		}

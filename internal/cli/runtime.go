@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/coord"
 )
 
@@ -62,8 +63,9 @@ func (c *Common) RedisOptions() (*redis.Options, error) {
 }
 
 // Coord connects to Redis and builds the coord client: one attempt, which
-// fails when Redis does not answer within 10s.
-func (c *Common) Coord(ctx context.Context, f Fleet, log *slog.Logger) (*coord.Client, error) {
+// fails when Redis does not answer within 10s. The configuration, when
+// given, sets each system's dead-letter limit.
+func (c *Common) Coord(ctx context.Context, f Fleet, cfg *config.Config, log *slog.Logger) (*coord.Client, error) {
 	opts, err := c.RedisOptions()
 	if err != nil {
 		return nil, err
@@ -77,8 +79,14 @@ func (c *Common) Coord(ctx context.Context, f Fleet, log *slog.Logger) (*coord.C
 		return nil, unreachable{fmt.Errorf("connecting to Redis at %s: %w", opts.Addr, err)}
 	}
 	readBlock := min(time.Second, f.LeaseTTL/4)
+	limits := map[string]coord.DeadLetterLimit{}
+	if cfg != nil {
+		for _, s := range cfg.Systems {
+			limits[s.Name] = coord.DeadLetterLimit{MaxEntries: s.DeadLetters.MaxEntries, MaxBytes: s.DeadLetters.MaxBytes, DropOldest: s.DeadLetters.DropOldest}
+		}
+	}
 	return coord.New(rdb, coord.Config{Namespace: f.Namespace, Partitions: f.Partitions, LeaseTTL: f.LeaseTTL, LockTTL: f.LockTTL,
-		ReadBlock: readBlock, Logger: log})
+		ReadBlock: readBlock, DeadLetterLimits: limits, Logger: log})
 }
 
 // redisURL is --redis, else REDIS_URL, else the default.

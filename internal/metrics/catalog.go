@@ -34,6 +34,12 @@ type Metrics struct {
 	PushDeadLettered *prometheus.CounterVec   // entries a target refused
 	PushPartitions   *prometheus.GaugeVec     // partitions this process owns
 	PushLeaseLapses  *prometheus.CounterVec   // tenures this process stopped trusting before renewing them
+	PushStalled      *prometheus.GaugeVec     // owned partitions that cannot move
+
+	// Dead letters, per system, read from Redis.
+	DeadLetters        *prometheus.GaugeVec // dead letters held
+	DeadLetterBytes    *prometheus.GaugeVec // bytes they hold
+	DeadLettersDropped *prometheus.GaugeVec // dropped to make room, ever
 }
 
 // New builds the catalogue on a fresh registry, with the Go runtime and
@@ -78,5 +84,19 @@ func New() *Metrics {
 		PushDeadLettered:   counter("pusher_dead_letters_total", "Entries a target refused.", "target"),
 		PushPartitions:     gauge("pusher_partitions_owned", "Partitions this process owns.", "target"),
 		PushLeaseLapses:    counter("pusher_lease_lapses_total", "Partition tenures this process stopped trusting before it could renew them (it was frozen or cut off for most of a lease); what it had read was read again.", "target"),
+		PushStalled:        gauge("pusher_stalled_partitions", "Partitions this process owns that cannot move: writes failing without a classification past the retry limit, or a full dead-letter queue.", "target"),
+		DeadLetters:        gauge("dead_letters", "Dead letters a system's queue holds.", "system"),
+		DeadLetterBytes:    gauge("dead_letter_bytes", "Bytes a system's dead letters hold.", "system"),
+		DeadLettersDropped: gauge("dead_letters_dropped", "Dead letters dropped to make room (dead_letter_when_full: drop_oldest), ever.", "system"),
 	}
+}
+
+// ObserveDeadLetters records a system's dead-letter queue figures.
+func (m *Metrics) ObserveDeadLetters(system string, entries, bytes, dropped int64) {
+	if m == nil {
+		return
+	}
+	m.DeadLetters.WithLabelValues(system).Set(float64(entries))
+	m.DeadLetterBytes.WithLabelValues(system).Set(float64(bytes))
+	m.DeadLettersDropped.WithLabelValues(system).Set(float64(dropped))
 }
