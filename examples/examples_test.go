@@ -9,6 +9,7 @@ import (
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors/builtin"
+	"github.com/sqlpipe/remix/connectors/stripe"
 	"github.com/sqlpipe/remix/mixer"
 )
 
@@ -106,7 +107,7 @@ func TestOneTableExample(t *testing.T) {
 	}
 	// It also goes back to Stripe by its own id, unchanged.
 	back := out["payment-gateway"][0]
-	form, _ := mixer.FormValues(back.Fields)
+	form, _ := stripe.FormValues(back.Fields)
 	if back.Key.Value != "prod_NWjs8kKbJWmuuc" || form.Encode() != "id=prod_NWjs8kKbJWmuuc&metadata%5Bid%5D=3&name=Gold+Plan" {
 		t.Fatalf("back to stripe: %+v %s", back.Key, form.Encode())
 	}
@@ -125,7 +126,7 @@ func TestOneTableExample(t *testing.T) {
 		"id": json.Number("4"), "stripe_id": nil, "product_name": "Silver Plan", "price": json.Number("1000"), "internal_notes": "secret plans",
 	}})
 	create := out["payment-gateway"][0]
-	form, _ = mixer.FormValues(create.Fields)
+	form, _ = stripe.FormValues(create.Fields)
 	if create.Key != nil || form.Encode() != "metadata%5Bid%5D=4&name=Silver+Plan" {
 		t.Fatalf("create in stripe: key %+v, form %s", create.Key, form.Encode())
 	}
@@ -148,7 +149,7 @@ func TestTwoTablesExample(t *testing.T) {
 	out = flow(t, cfg, "prod-db", mixer.Record{Location: "public.prices", Op: mixer.OpUpsert, Complete: true, Fields: map[string]any{
 		"id": json.Number("8"), "stripe_id": nil, "product_stripe_id": "prod_NWjs8kKbJWmuuc", "unit_amount": json.Number("1e+06"), "currency": "eur",
 	}})
-	form, _ := mixer.FormValues(out["payment-gateway"][0].Fields)
+	form, _ := stripe.FormValues(out["payment-gateway"][0].Fields)
 	if form.Encode() != "currency=eur&metadata%5Bid%5D=8&product=prod_NWjs8kKbJWmuuc&unit_amount=1000000" {
 		t.Fatalf("price to stripe: %s", form.Encode())
 	}

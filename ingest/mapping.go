@@ -55,7 +55,9 @@ func (m *mapper) models() []string {
 }
 
 // storedRecord is how a bad record is kept in the dead-letter queue: enough
-// to map it again after the configuration is fixed.
+// to map it again after the configuration is fixed. The JSON values of
+// json and jsonb columns are kept apart, as their text, so that they map
+// again exactly as they came (key order, duplicate keys, JSON null).
 type storedRecord struct {
 	Location string         `json:"location"`
 	Op       string         `json:"op"`
@@ -66,6 +68,8 @@ type storedRecord struct {
 	// a replay refuses to map it while the mixer reads a field not among
 	// them, which would otherwise be taken for an unchanged one.
 	Columns []string `json:"columns,omitempty"`
+	// JSON holds the fields that are JSON values, as their text.
+	JSON map[string]string `json:"json_text,omitempty"`
 }
 
 // encodeRecord stores a bad record with the reason it could not be read.
@@ -74,6 +78,19 @@ func encodeRecord(r *mixer.Record, readErr error) []byte {
 	var gone *connectors.MissingFieldsError
 	if errors.As(readErr, &gone) {
 		s.Columns = gone.Have
+	}
+	for k, v := range r.Fields {
+		if j, ok := v.(mixer.JSONText); ok {
+			if s.JSON == nil {
+				s.JSON = map[string]string{}
+				s.Fields = make(map[string]any, len(r.Fields))
+				for k2, v2 := range r.Fields {
+					s.Fields[k2] = v2
+				}
+			}
+			s.JSON[k] = string(j)
+			delete(s.Fields, k)
+		}
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -98,6 +115,13 @@ func decodeRecord(b []byte) (mixer.Record, []string, error) {
 	}
 	if r.Fields == nil {
 		r.Fields = map[string]any{}
+	}
+	for k, text := range s.JSON {
+		j, err := mixer.ParseJSONText([]byte(text))
+		if err != nil {
+			return r, nil, fmt.Errorf("decoding the stored record's field %s: %w", k, err)
+		}
+		r.Fields[k] = j
 	}
 	return r, s.Columns, nil
 }

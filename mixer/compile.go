@@ -210,14 +210,13 @@ func modelProperties(data []byte, schema *jsonschema.Schema) ([]*Property, error
 		ps := schema.Properties[name]
 		ptr := "/properties/" + strings.ReplaceAll(strings.ReplaceAll(name, "~", "~0"), "/", "~1")
 		p := &Property{Name: name}
+		// An object or array property holds a JSON value whole, checked
+		// by its own schema; mixers still map top-level fields only.
 		for s := ps; s != nil; s = s.Ref {
-			if len(s.Properties) > 0 || s.Items != nil || s.Items2020 != nil || len(s.PrefixItems) > 0 {
-				return nil, &ModelError{Pointer: ptr, Msg: fmt.Sprintf("property %q is nested: model fields are flat scalars; map nested source fields to flat fields with paths such as metadata.id", name)}
-			}
 			for _, t := range s.Types {
 				bit, ok := ParseType(t)
 				if !ok {
-					return nil, &ModelError{Pointer: ptr, Msg: fmt.Sprintf("property %q has type %q: model fields are flat scalars (string, number, integer, boolean, null); map nested source fields to flat fields with paths such as metadata.id", name, t)}
+					return nil, &ModelError{Pointer: ptr, Msg: fmt.Sprintf("property %q has type %q, which is not a JSON Schema type", name, t)}
 				}
 				p.Types |= bit
 			}

@@ -22,12 +22,20 @@ import (
 //   - a boolean goes to boolean, else to string;
 //   - a number into a string property with format date-time is read as Unix
 //     seconds (Stripe's timestamps) and written as RFC 3339;
-//   - an object or array goes to a string property as its JSON text, and is an
-//     error otherwise: models are flat.
+//   - a JSON value (JSONText) goes whole to a property that is untyped or
+//     allows an object or an array, as it is; otherwise a JSON scalar is
+//     converted as that scalar (JSON null to null), and an object or array
+//     goes to a string property as its text;
+//   - a nested object or array (a Stripe field, a value found through a
+//     path) goes whole to a property that is untyped or allows an object or
+//     an array, as compact JSON text; to a string property as that text.
+//
+// Models map top-level fields only: a nested value is carried, never mapped
+// into.
 func ToModel(v any, p *Property) (any, error) {
 	types := p.Types
 	if types == 0 {
-		types = AnyScalar
+		types = AnyType
 	}
 	switch x := v.(type) {
 	case nil:
@@ -67,15 +75,34 @@ func ToModel(v any, p *Property) (any, error) {
 				return false, nil
 			}
 		}
+	case JSONText:
+		if allowsJSON(types) {
+			return x, nil
+		}
+		d, err := x.Decode()
+		if err != nil {
+			return nil, err
+		}
+		switch d.(type) {
+		case map[string]any, []any:
+			if types.Has(TypeString) {
+				return string(x), nil
+			}
+			return nil, fmt.Errorf("cannot put a JSON %s into a model field of type %s; make the field an %s, or map one of its fields with a path such as %s.id", x.Kind(), types, x.Kind(), p.Name)
+		}
+		return ToModel(d, p)
 	case map[string]any, []any:
-		if types.Has(TypeString) {
-			b, err := json.Marshal(x)
+		if allowsJSON(types) || types.Has(TypeString) {
+			j, err := jsonTextOf(x)
 			if err != nil {
 				return nil, err
 			}
-			return string(b), nil
+			if allowsJSON(types) {
+				return j, nil
+			}
+			return string(j), nil
 		}
-		return nil, fmt.Errorf("cannot put a nested %s into a flat model field of type %s; map one of its fields with a path such as %s.id", KindOf(v), types, p.Name)
+		return nil, fmt.Errorf("cannot put a nested %s into a model field of type %s; make the field an %s, or map one of its fields with a path such as %s.id", KindOf(v), types, KindOf(v), p.Name)
 	default:
 		g, err := FromGo(v)
 		if err != nil {
@@ -91,7 +118,7 @@ func numberToModel(n json.Number, p *Property, types TypeSet) (any, error) {
 		return n, nil
 	}
 	if types.Has(TypeInteger) {
-		if i, ok := integralText(n); ok {
+		if i, ok := IntegralText(n); ok {
 			return json.Number(i), nil
 		}
 		if !types.Has(TypeString) {
@@ -100,20 +127,21 @@ func numberToModel(n json.Number, p *Property, types TypeSet) (any, error) {
 	}
 	if types.Has(TypeString) {
 		if p.Format == "date-time" {
-			return unixToRFC3339(n)
+			return UnixToRFC3339(n)
 		}
 		return string(n), nil
 	}
 	return nil, fmt.Errorf("cannot convert number %s to %s", n, types)
 }
 
-// unixToRFC3339 reads n as seconds since the Unix epoch, with an optional
-// fraction, and formats it as RFC 3339 in UTC.
-func unixToRFC3339(n json.Number) (any, error) {
+// UnixToRFC3339 reads n (a normalized number) as seconds since the Unix
+// epoch, with an optional fraction, and formats it as RFC 3339 in UTC: how a
+// number becomes a date-time, in a model field as in a target column.
+func UnixToRFC3339(n json.Number) (string, error) {
 	sec, frac, _ := cutPoint(string(n))
 	s, err := strconv.ParseInt(sec, 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s as Unix seconds: %w", n, err)
+		return "", fmt.Errorf("cannot read %s as Unix seconds: %w", n, err)
 	}
 	var nanos int64
 	if frac != "" {

@@ -20,25 +20,34 @@ type Envelope struct {
 	CommitTime time.Time // when the source committed the change; zero if unknown
 }
 
-// envelopeVersion is written as "v" in every envelope.
-const envelopeVersion = 1
+// Envelope versions, written as "v". Version 2 adds JSON values (JSONText);
+// an envelope without one is written as version 1, which builds that
+// predate JSON values read too. A build refuses a version it does not know
+// rather than misread it.
+const (
+	envelopeVersion     = 1
+	envelopeVersionJSON = 2
+)
 
 // wireEnvelope is the JSON form:
 //
 //	{"v":1,"m":"product","op":"u","f":{"id":3,"name":"Gold"},"s":"prod-db","l":"public.products","p":"0/16B3748","t":1700000000123456}
+//	{"v":2,"m":"product","op":"u","f":{"id":3,"attrs":[{"a":1,"a":2}]},"s":"prod-db","l":"public.products"}
 //
 // op is "u" (upsert), "d" (delete) or "t" (truncate: every object of the model from
 // this source location is gone); t is the commit time in microseconds since
-// the Unix epoch.
+// the Unix epoch. A JSON value (JSONText) is written as a one-element array
+// around its text, byte for byte: a model field never holds an array
+// otherwise, and a JSON string or null stays apart from a plain one.
 type wireEnvelope struct {
-	V  int            `json:"v"`
-	M  string         `json:"m"`
-	Op string         `json:"op"`
-	F  map[string]any `json:"f"`
-	S  string         `json:"s"`
-	L  string         `json:"l"`
-	P  string         `json:"p,omitempty"`
-	T  int64          `json:"t,omitempty"`
+	V  int                        `json:"v"`
+	M  string                     `json:"m"`
+	Op string                     `json:"op"`
+	F  map[string]json.RawMessage `json:"f"`
+	S  string                     `json:"s"`
+	L  string                     `json:"l"`
+	P  string                     `json:"p,omitempty"`
+	T  int64                      `json:"t,omitempty"`
 }
 
 // OpTruncate says every object of the model that came from the envelope's
@@ -77,6 +86,7 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 		return dst, err
 	}
 	dst = append(dst, `{"v":`...)
+	version := len(dst) // one digit, raised to 2 below if a JSON value is written
 	dst = strconv.AppendInt(dst, envelopeVersion, 10)
 	dst = append(dst, `,"m":`...)
 	dst = appendJSONString(dst, e.Model)
@@ -95,7 +105,21 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 		}
 		dst = appendJSONString(dst, k)
 		dst = append(dst, ':')
-		if dst, err = appendValue(dst, e.Fields[k]); err != nil {
+		v := e.Fields[k]
+		switch x := v.(type) {
+		case map[string]any, []any: // not a model value, but carried as one
+			if v, err = jsonTextOf(x); err != nil {
+				return dst, fmt.Errorf("field %s: %w", k, err)
+			}
+		}
+		if j, ok := v.(JSONText); ok {
+			dst[version] = '0' + envelopeVersionJSON
+			dst = append(dst, '[')
+			dst = append(dst, j...)
+			dst = append(dst, ']')
+			continue
+		}
+		if dst, err = appendValue(dst, v); err != nil {
 			return dst, fmt.Errorf("field %s: %w", k, err)
 		}
 	}
@@ -184,19 +208,39 @@ func decodeEnvelopeJSON(b []byte) (Envelope, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Envelope{}, fmt.Errorf("decoding envelope: %w", err)
 	}
-	if w.V != envelopeVersion {
-		return Envelope{}, fmt.Errorf("envelope version %d is not supported (this build reads %d)", w.V, envelopeVersion)
+	if w.V != envelopeVersion && w.V != envelopeVersionJSON {
+		return Envelope{}, fmt.Errorf("envelope version %d is not supported (this build reads %d and %d)", w.V, envelopeVersion, envelopeVersionJSON)
 	}
-	e := Envelope{Object: Object{Model: w.M, Fields: w.F}, Source: w.S, Location: w.L, Position: w.P}
+	e := Envelope{Object: Object{Model: w.M, Fields: make(map[string]any, len(w.F))}, Source: w.S, Location: w.L, Position: w.P}
 	var ok bool
 	if e.Op, ok = opFromCode(w.Op); !ok {
 		return Envelope{}, fmt.Errorf("envelope op %q is unknown", w.Op)
 	}
-	if e.Fields == nil {
-		e.Fields = map[string]any{}
+	for k, raw := range w.F {
+		v, err := decodeFieldJSON(raw)
+		if err != nil {
+			return Envelope{}, fmt.Errorf("decoding envelope field %s: %w", k, err)
+		}
+		e.Fields[k] = v
 	}
 	if w.T != 0 {
 		e.CommitTime = time.UnixMicro(w.T).UTC()
 	}
 	return e, nil
+}
+
+// decodeFieldJSON reads one field value of an envelope: a one-element array
+// is a JSON value (its text between the brackets, byte for byte), anything
+// else a plain value.
+func decodeFieldJSON(raw json.RawMessage) (any, error) {
+	if len(raw) > 0 && raw[0] == '[' {
+		return ParseJSONText(raw[1 : len(raw)-1])
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }

@@ -74,7 +74,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 		}
 	}
 	d.space()
-	if d.i != len(d.b) || version != envelopeVersion {
+	if d.i != len(d.b) || version != envelopeVersion && version != envelopeVersionJSON {
 		return e, false
 	}
 	if e.Op, ok = opFromCode(op); !ok {
@@ -369,10 +369,51 @@ func (d *fastDecoder) fields() (map[string]any, bool) {
 				return nil, false // exponents and odd forms: let encoding/json judge
 			}
 			m[k] = json.Number(n)
+		case c == '[':
+			j, ok := d.wrappedJSON()
+			if !ok {
+				return nil, false
+			}
+			m[k] = j
 		default:
 			return nil, false // nested values: encoding/json
 		}
 	}
+}
+
+// wrappedJSON reads a JSON value written as a one-element array around its
+// text (see wireEnvelope) and returns the text between the brackets. It
+// finds the closing bracket by skipping strings and counting brackets, and
+// leaves the judgement of the text to ParseJSONText.
+func (d *fastDecoder) wrappedJSON() (JSONText, bool) {
+	start := d.i + 1
+	depth := 0
+	for i := d.i; i < len(d.b); i++ {
+		switch d.b[i] {
+		case '"':
+			for i++; i < len(d.b) && d.b[i] != '"'; i++ {
+				if d.b[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+			if depth == 0 {
+				if d.b[i] != ']' {
+					return "", false
+				}
+				j, err := ParseJSONText(d.b[start:i])
+				if err != nil {
+					return "", false
+				}
+				d.i = i + 1
+				return j, true
+			}
+		}
+	}
+	return "", false
 }
 
 func (d *fastDecoder) lit(s string) bool {

@@ -63,9 +63,10 @@ func TestEnvelopeEncodingIsStable(t *testing.T) {
 }
 
 func FuzzEnvelopeRoundTrip(f *testing.F) {
-	f.Add("name", "Gold", "12.5", true)
-	f.Add("a\"b", "\x00\u2028<>&", "-0", false)
-	f.Fuzz(func(t *testing.T, k, s, num string, b bool) {
+	f.Add("name", "Gold", "12.5", true, `{"a": 1, "a": [2, "]"]}`)
+	f.Add("a\"b", "\x00\u2028<>&", "-0", false, " null\n")
+	f.Add("k", "s", "1", true, `"\"]\\"`)
+	f.Fuzz(func(t *testing.T, k, s, num string, b bool, js string) {
 		if !utf8.ValidString(k) || !utf8.ValidString(s) {
 			return // the receive mixer refuses such strings before they get here
 		}
@@ -73,7 +74,11 @@ func FuzzEnvelopeRoundTrip(f *testing.F) {
 		if err != nil {
 			n = "0"
 		}
-		e := &Envelope{Object: Object{Model: "m", Op: OpUpsert, Fields: map[string]any{k: s, k + "n": n, k + "b": b, k + "z": nil}}, Source: s, Location: k}
+		fields := map[string]any{k: s, k + "n": n, k + "b": b, k + "z": nil}
+		if j, err := ParseJSONText([]byte(js)); err == nil {
+			fields[k+"j"] = j
+		}
+		e := &Envelope{Object: Object{Model: "m", Op: OpUpsert, Fields: fields}, Source: s, Location: k}
 		enc, err := AppendEnvelope(nil, e)
 		if err != nil {
 			t.Fatal(err)
@@ -112,6 +117,8 @@ func FuzzEnvelopeFastDecoder(f *testing.F) {
 	f.Add([]byte(`{"v":1,"m":"m","op":"d","f":{},"s":"","l":""}`))
 	f.Add([]byte(`{"v":1,"m":"m","op":"t","f":{"k":"\ud83d\ude00"},"s":"s","l":"l"}`))
 	f.Add([]byte(`{"v":1,"m":"m","op":"u","f":{"n":1e5,"o":{"x":1}},"s":"s","l":"l"}`))
+	f.Add([]byte(`{"v":2,"m":"m","op":"u","f":{"j":[ {"a":[1,"]}"],"a":null} ],"k":[null],"s":["\"]"]},"s":"s","l":"l"}`))
+	f.Add([]byte(`{"v":2,"m":"m","op":"u","f":{"j":[1,2],"k":[],"l":[[1]}],"m":["\xff"]},"s":"s","l":"l"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast, ok := decodeEnvelopeFast(b)
 		if !ok {

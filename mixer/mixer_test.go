@@ -170,12 +170,8 @@ func TestSeedPostgresToStripe(t *testing.T) {
 	if out[0].Err != nil || rec.Key != nil {
 		t.Fatalf("push = %+v", out[0])
 	}
-	form, err := FormValues(rec.Fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := form.Encode(); got != "metadata%5Bid%5D=3&name=Gold+Plan" {
-		t.Fatalf("form = %s", got)
+	if want := map[string]any{"metadata": map[string]any{"id": json.Number("3")}, "name": "Gold Plan"}; !reflect.DeepEqual(rec.Fields, want) {
+		t.Fatalf("record = %#v", rec.Fields)
 	}
 	// Once Stripe's id has flowed back, the same row updates by it.
 	row["stripe_id"] = "prod_NWjs8kKbJWmuuc"
@@ -381,8 +377,6 @@ func TestCompileModelErrors(t *testing.T) {
 		{`{"type": "object"}`, "", `missing "title"`},
 		{`{"title": "", "type": "object"}`, "/title", "non-empty string"},
 		{`{"title": "x", "type": "array"}`, "/type", "must be an object schema"},
-		{`{"title": "x", "properties": {"tags": {"type": "array"}}}`, "/properties/tags", `type "array"`},
-		{`{"title": "x", "properties": {"addr": {"type": "object", "properties": {"city": {"type": "string"}}}}}`, "/properties/addr", "is nested"},
 		{`{"title": "x", "properties": {"a": {"type": "strin"}}}`, "/properties/a/type", "not a valid JSON Schema"},
 		{`{"title": "x", "required": ["b"], "properties": {"a": {}}}`, "/required/0", `"b" is not among`},
 		{`{"title": "x", "properties": {"a": {"$ref": "other.json"}}}`, "", "may only reference its own definitions"},

@@ -14,20 +14,29 @@ import (
 // TypeSet is the set of JSON Schema types a model property allows.
 type TypeSet uint8
 
-// The JSON Schema scalar types a model property may declare.
+// The JSON Schema types a model property may declare. A property that allows
+// object or array (or declares no type) holds a JSON value whole: see
+// JSONText.
 const (
 	TypeNull TypeSet = 1 << iota
 	TypeBoolean
 	TypeInteger
 	TypeNumber
 	TypeString
+	TypeObject
+	TypeArray
 )
 
-// AnyScalar is the TypeSet of a property that declares no type.
+// AnyScalar is the set of the scalar types.
 const AnyScalar = TypeNull | TypeBoolean | TypeInteger | TypeNumber | TypeString
 
-// ParseType maps a JSON Schema type name to its TypeSet bit; object and array
-// are not model types and give false.
+// AnyType is the TypeSet of a property that declares no type.
+const AnyType = AnyScalar | TypeObject | TypeArray
+
+// typeNames are the type names in TypeSet bit order.
+var typeNames = [...]string{"null", "boolean", "integer", "number", "string", "object", "array"}
+
+// ParseType maps a JSON Schema type name to its TypeSet bit.
 func ParseType(name string) (TypeSet, bool) {
 	switch name {
 	case "null":
@@ -40,6 +49,10 @@ func ParseType(name string) (TypeSet, bool) {
 		return TypeNumber, true
 	case "string":
 		return TypeString, true
+	case "object":
+		return TypeObject, true
+	case "array":
+		return TypeArray, true
 	}
 	return 0, false
 }
@@ -49,7 +62,7 @@ func (s TypeSet) Has(t TypeSet) bool { return s&t == t }
 
 func (s TypeSet) String() string {
 	var names []string
-	for _, n := range []string{"null", "boolean", "integer", "number", "string"} {
+	for _, n := range typeNames {
 		if t, _ := ParseType(n); s.Has(t) {
 			names = append(names, n)
 		}
@@ -71,7 +84,9 @@ type Property struct {
 	schema      *jsonschema.Schema // the property's own schema, for the others
 }
 
-// Model is a compiled canonical model: a flat JSON Schema with a title.
+// Model is a compiled canonical model: a JSON Schema of an object, with a
+// title. Mixers map its top-level properties; a property may hold a whole
+// JSON value (see JSONText).
 type Model struct {
 	Title    string
 	File     string // where it was loaded from, for messages
@@ -153,11 +168,21 @@ func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
 			case p.simple:
 				if !typeAllows(p.Types, v) { // as in the library, a wrong type is the only problem
 					problems = append(problems, FieldError{Field: name, Reason: fmt.Sprintf("expected %s, but got %s", p.Types, schemaKind(v))})
-				} else if p.formatCheck != nil && !p.formatCheck(v) {
-					problems = append(problems, FieldError{Field: name, Reason: formatProblem(v, p.Format)})
+				} else if p.formatCheck != nil {
+					d, err := decodedValue(v)
+					if err != nil {
+						problems = append(problems, FieldError{Field: name, Reason: err.Error()})
+					} else if !p.formatCheck(d) {
+						problems = append(problems, FieldError{Field: name, Reason: formatProblem(d, p.Format)})
+					}
 				}
 			case p.schema != nil:
-				if err := p.schema.Validate(v); err != nil {
+				d, err := decodedValue(v)
+				if err != nil {
+					problems = append(problems, FieldError{Field: name, Reason: err.Error()})
+					continue
+				}
+				if err := p.schema.Validate(d); err != nil {
 					var ve *jsonschema.ValidationError
 					if !errors.As(err, &ve) {
 						return fmt.Errorf("validating field %s of model %s: %w", name, m.Title, err)
@@ -169,7 +194,11 @@ func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
 			}
 		}
 	} else if m.schema != nil {
-		if err := m.schema.Validate(fields); err != nil {
+		decoded, err := decodedFields(fields)
+		if err != nil {
+			return fmt.Errorf("validating against model %s: %w", m.Title, err)
+		}
+		if err := m.schema.Validate(decoded); err != nil {
 			var ve *jsonschema.ValidationError
 			if !errors.As(err, &ve) {
 				return fmt.Errorf("validating against model %s: %w", m.Title, err)
@@ -182,6 +211,33 @@ func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Field < problems[j].Field })
 	return &ValidationError{Model: m.Title, Fields: problems}
+}
+
+// decodedFields returns fields with every JSONText decoded, as the schema
+// library must see them; fields itself when it holds none.
+func decodedFields(fields map[string]any) (map[string]any, error) {
+	var out map[string]any
+	for k, v := range fields {
+		j, ok := v.(JSONText)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(fields))
+			for k2, v2 := range fields {
+				out[k2] = v2
+			}
+		}
+		d, err := j.Decode()
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		out[k] = d
+	}
+	if out == nil {
+		return fields, nil
+	}
+	return out, nil
 }
 
 // flattenSchemaError turns the library's tree of causes into one line per
@@ -241,20 +297,42 @@ func typeAllows(t TypeSet, v any) bool {
 			if err != nil {
 				return false
 			}
-			_, ok := integralText(n)
+			_, ok := IntegralText(n)
 			return ok
 		}
 		return false
 	case string:
 		return t.Has(TypeString)
+	case map[string]any:
+		return t.Has(TypeObject)
+	case []any:
+		return t.Has(TypeArray)
+	case JSONText:
+		switch x.Kind() {
+		case "object":
+			return t.Has(TypeObject)
+		case "array":
+			return t.Has(TypeArray)
+		case "string":
+			return t.Has(TypeString)
+		case "boolean":
+			return t.Has(TypeBoolean)
+		case "null":
+			return t.Has(TypeNull)
+		case "number":
+			return typeAllows(t, json.Number(strings.TrimSpace(string(x))))
+		}
 	}
 	return false
 }
 
 // schemaKind names a value's JSON type the way the schema library does.
 func schemaKind(v any) string {
-	if _, ok := v.(json.Number); ok {
+	switch x := v.(type) {
+	case json.Number:
 		return "number"
+	case JSONText:
+		return x.Kind()
 	}
 	return KindOf(v)
 }

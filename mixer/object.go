@@ -38,7 +38,8 @@ type Record struct {
 // Get reads a nested field; ok is false when it is absent.
 func (r *Record) Get(p Path) (v any, ok bool) { return p.Lookup(r.Fields) }
 
-// Object is an instance of a canonical model. Fields is flat; a field missing
+// Object is an instance of a canonical model. Fields holds the model's
+// top-level fields (a JSON value whole as a JSONText); a field missing
 // from the map is absent and leaves targets untouched, a nil value is null and
 // sets null.
 type Object struct {

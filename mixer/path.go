@@ -150,8 +150,15 @@ func (p Path) FormKey() string {
 
 // Lookup reads the value at p inside m. The boolean is false when the field is
 // absent: missing at any level, or below a value that is not an object. A
-// present JSON null comes back as (nil, true).
-func (p Path) Lookup(m map[string]any) (any, bool) {
+// present JSON null comes back as (nil, true). A path goes into a JSON value
+// (JSONText, a json or jsonb column) as into a nested object; what it finds
+// there comes back decoded, a JSON null as nil.
+func (p Path) Lookup(m map[string]any) (any, bool) { return p.lookup(m, nil) }
+
+// lookup is Lookup; decoded, when not nil, keeps the top-level JSON values
+// decoded so far (by field name), so several paths into one json column
+// decode it once.
+func (p Path) lookup(m map[string]any, decoded map[string]any) (any, bool) {
 	if len(p.segs) == 0 {
 		return nil, false
 	}
@@ -163,6 +170,20 @@ func (p Path) Lookup(m map[string]any) (any, bool) {
 		}
 		if i == len(p.segs)-1 {
 			return v, true
+		}
+		if j, isJSON := v.(JSONText); isJSON {
+			if d, seen := decoded[s]; seen && i == 0 {
+				v = d
+			} else {
+				d, err := j.Decode()
+				if err != nil {
+					return nil, false
+				}
+				if decoded != nil && i == 0 {
+					decoded[s] = d
+				}
+				v = d
+			}
 		}
 		next, isMap := v.(map[string]any)
 		if !isMap {

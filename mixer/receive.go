@@ -119,13 +119,19 @@ func (r *Receiver) Receive(rec *Record, dst []Result) []Result {
 func (r *ReceiveRule) apply(rec *Record) (Object, error) {
 	var fields map[string]any
 	var problems []FieldError
+	var decoded map[string]any // JSON columns that paths go into, decoded once
 	for i := range r.fields {
 		f := &r.fields[i]
 		var v any
 		if f.HasHardcode {
 			v = f.Hardcode
 		} else {
-			raw, ok := f.Source.Lookup(rec.Fields)
+			if decoded == nil && f.Source.Len() > 1 {
+				if _, isJSON := rec.Fields[f.Source.Head()].(JSONText); isJSON {
+					decoded = map[string]any{}
+				}
+			}
+			raw, ok := f.Source.lookup(rec.Fields, decoded)
 			if !ok {
 				continue
 			}

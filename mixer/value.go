@@ -16,9 +16,12 @@ import (
 //	bool           true / false
 //	json.Number    a number, exact, always in plain decimal notation (no exponent)
 //	string
-//	map[string]any a nested object (source and target records only; models are flat)
+//	map[string]any a nested object (source and target records only)
 //	[]any          an array (source and target records only)
+//	JSONText       a JSON value carried whole: a json/jsonb column's value,
+//	               or an object or array held by a model field
 //
+// A model field holds nil, bool, json.Number, string or JSONText.
 // An absent field is not a value: it is a key missing from its map.
 
 // maxNumberDigits bounds how long a number may grow when its exponent is
@@ -121,9 +124,10 @@ func allDigits(s string) bool {
 	return true
 }
 
-// integralText returns the integer spelling of a normalized number whose
-// fraction is zero ("12.00" -> "12"), and false when the fraction is not zero.
-func integralText(n json.Number) (string, bool) {
+// IntegralText returns the integer spelling of a normalized number whose
+// fraction is zero ("12.00" -> "12"), and false when the fraction is not
+// zero: a number is an integer only without losing anything.
+func IntegralText(n json.Number) (string, bool) {
 	s := string(n)
 	intPart, frac, ok := strings.Cut(s, ".")
 	if !ok {
@@ -151,7 +155,7 @@ func NumberFromFloat(f float64) (json.Number, error) {
 // slices, nested maps and slices) into Remix values.
 func FromGo(v any) (any, error) {
 	switch x := v.(type) {
-	case nil, bool, string:
+	case nil, bool, string, JSONText:
 		return x, nil
 	case json.Number:
 		return NormalizeNumber(string(x))
@@ -221,7 +225,7 @@ func KindOf(v any) string {
 	case bool:
 		return "boolean"
 	case json.Number:
-		if _, ok := integralText(x); ok {
+		if _, ok := IntegralText(x); ok {
 			return "integer"
 		}
 		return "number"
@@ -231,6 +235,8 @@ func KindOf(v any) string {
 		return "object"
 	case []any:
 		return "array"
+	case JSONText:
+		return x.Kind()
 	}
 	return fmt.Sprintf("%T", v)
 }

@@ -3,7 +3,6 @@ package mixer
 import (
 	"encoding/json"
 	"math"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -116,7 +115,7 @@ func TestToModel(t *testing.T) {
 		{name: "bool to string", in: false, p: prop(TypeString, ""), want: "false"},
 		{name: "bool to number", in: true, p: prop(TypeNumber, ""), err: "cannot convert boolean true to number"},
 		{name: "object to string as JSON", in: map[string]any{"a": json.Number("1")}, p: prop(TypeString, ""), want: `{"a":1}`},
-		{name: "object to number", in: map[string]any{"a": 1}, p: prop(TypeNumber, ""), err: "flat model field"},
+		{name: "object to number", in: map[string]any{"a": 1}, p: prop(TypeNumber, ""), err: "make the field an object"},
 		{name: "untyped keeps value", in: json.Number("5"), p: prop(0, ""), want: json.Number("5")},
 		{name: "go int64", in: int64(9007199254740993), p: prop(TypeInteger, ""), want: json.Number("9007199254740993")},
 		{name: "go time", in: time.Unix(0, 0), p: prop(TypeString, "date-time"), want: "1970-01-01T00:00:00Z"},
@@ -132,80 +131,5 @@ func TestToModel(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: ToModel = %#v, %v; want %#v", c.name, got, err, c.want)
 		}
-	}
-}
-
-func TestPGText(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		in   any
-		kind ColumnKind
-		want string
-		null bool
-		err  string
-	}{
-		{in: nil, kind: ColInteger, null: true},
-		{in: json.Number("1e+06"), kind: ColInteger, want: "1000000"},
-		{in: json.Number("9007199254740993"), kind: ColInteger, want: "9007199254740993"},
-		{in: json.Number("12.00"), kind: ColInteger, want: "12"},
-		{in: json.Number("12.5"), kind: ColInteger, err: "without losing its fraction"},
-		{in: json.Number("12.50"), kind: ColNumeric, want: "12.50"},
-		{in: "3.25", kind: ColNumeric, want: "3.25"},
-		{in: "NaN", kind: ColNumeric, want: "NaN"},
-		{in: "abc", kind: ColInteger, err: "cannot write string"},
-		{in: true, kind: ColBool, want: "true"},
-		{in: json.Number("1"), kind: ColBool, want: "true"},
-		{in: json.Number("1678833149"), kind: ColTimestamptz, want: "2023-03-14T22:32:29Z"},
-		{in: json.Number("1678833149"), kind: ColTimestamp, want: "2023-03-14T22:32:29"},
-		{in: "2024-01-02T03:04:05Z", kind: ColTimestamptz, want: "2024-01-02T03:04:05Z"},
-		{in: "a\x00b", kind: ColText, err: "NUL byte"},
-		{in: "Gold", kind: ColJSON, want: `"Gold"`},
-		{in: map[string]any{"id": json.Number("3")}, kind: ColJSON, want: `{"id":3}`},
-		{in: map[string]any{"id": 3}, kind: ColInteger, err: "nested object"},
-		{in: json.Number("7"), kind: ColText, want: "7"},
-	}
-	for _, c := range cases {
-		got, null, err := PGText(c.in, c.kind)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("PGText(%#v, %s) = %q, %v; want error containing %q", c.in, c.kind, got, err, c.err)
-			}
-			continue
-		}
-		if err != nil || got != c.want || null != c.null {
-			t.Errorf("PGText(%#v, %s) = %q, %v, %v; want %q, %v", c.in, c.kind, got, null, err, c.want, c.null)
-		}
-	}
-}
-
-func TestFormValues(t *testing.T) {
-	t.Parallel()
-	got, err := FormValues(map[string]any{
-		"name":        "Gold Plan",
-		"unit_amount": json.Number("1e+06"),
-		"big":         json.Number("9007199254740993"),
-		"active":      false,
-		"description": nil,
-		"metadata":    map[string]any{"id": json.Number("3"), "deep": map[string]any{"x": "y"}},
-		"items":       []any{map[string]any{"price": "p_1"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := url.Values{
-		"name":              {"Gold Plan"},
-		"unit_amount":       {"1000000"},
-		"big":               {"9007199254740993"},
-		"active":            {"false"},
-		"description":       {""},
-		"metadata[id]":      {"3"},
-		"metadata[deep][x]": {"y"},
-		"items[0][price]":   {"p_1"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("FormValues = %v\nwant %v", got, want)
-	}
-	if strings.Contains(got.Encode(), "e%2B") || strings.Contains(got.Encode(), "e+") {
-		t.Fatalf("exponent notation in %s", got.Encode())
 	}
 }

@@ -11,7 +11,10 @@
 // The Sink writes batches of target records in one pipelined round trip and
 // one transaction: rows collapsed per search key, then one INSERT ... SELECT
 // FROM unnest(...) ON CONFLICT statement per column set, and DELETE ... =
-// ANY(...) for deletes. Only mapped columns are written.
+// ANY(...) for deletes. Only mapped columns are written. Values are cast to
+// the column's type without its length, so the column's own assignment
+// refuses what does not fit rather than a cast cutting it (casts.go); json
+// and jsonb values are written as their text.
 //
 // Only this package imports pgx and pglogrepl.
 package postgres

@@ -48,6 +48,9 @@ func (s *Sink) openFences(ctx context.Context) error {
 			return fmt.Errorf("%s: fence table %s exists but lacks its check constraint %s (token >= 0); drop the table so it is created again", s.sys.Name, loc, fenceConstraint)
 		}
 	}
+	if err := s.checkFenceKey(ctx, loc); err != nil {
+		return err
+	}
 	s.fenceSQL = fmt.Sprintf(`INSERT INTO %s AS f (fence_key, token) SELECT * FROM unnest($1::text[], $2::int8[])
 ON CONFLICT (fence_key) DO UPDATE SET token = CASE WHEN f.token <= EXCLUDED.token THEN EXCLUDED.token ELSE -1 END`, quoteQualified(loc))
 	return nil
@@ -62,6 +65,26 @@ func (s *Sink) hasFenceCheck(ctx context.Context, loc string) (bool, error) {
 		return false, fmt.Errorf("%w: reading the fence table %s: %w", connectors.ErrUnavailable, loc, err)
 	}
 	return n > 0, nil
+}
+
+// checkFenceKey makes sure fence keys are stored whole: a fence table
+// made by hand with a length on fence_key would refuse long keys as if the
+// records were bad, or, through a cast, merge two keys into one.
+func (s *Sink) checkFenceKey(ctx context.Context, loc string) error {
+	var typ string
+	var whole bool
+	err := s.pool.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod), atttypid IN ('text'::regtype, 'varchar'::regtype) AND atttypmod < 0
+		FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'fence_key' AND NOT attisdropped`, quoteQualified(loc)).Scan(&typ, &whole)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: fence table %s has no column fence_key; drop the table so it is created again", s.sys.Name, loc)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: reading the fence table %s: %w", connectors.ErrUnavailable, loc, err)
+	}
+	if !whole {
+		return fmt.Errorf("%s: fence table %s: fence_key is %s, which may not hold a fence key whole; it must be text (drop the table so it is created again)", s.sys.Name, loc, typ)
+	}
+	return nil
 }
 
 // queueFences queues the statement that records the fences of a write, in

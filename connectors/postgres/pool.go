@@ -86,6 +86,12 @@ func mapError(err error) error {
 		switch pgErr.Code[:2] {
 		case "22", "23": // data exception, integrity constraint violation
 			return fmt.Errorf("%w: %s", connectors.ErrPermanent, msg)
+		case "21": // cardinality violation: two records of a batch that the
+			// column's assignment makes one row (keys 'ab' and 'ab ' of a
+			// character(n) column, 1.239 and 1.241 of a numeric(5,2) one)
+			// meet in one statement; the pusher splits the batch, and each
+			// applies alone, in order.
+			return fmt.Errorf("%w: %s", connectors.ErrPermanent, msg)
 		case "40": // serialization failure, deadlock
 			return fmt.Errorf("%s", msg)
 		case "55", "57": // lock not available, query canceled; operator intervention

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/bits"
@@ -43,12 +44,23 @@ type table struct {
 }
 
 type column struct {
-	index  int // place in order, for statement shapes
-	name   string
-	typ    string // format_type, used in casts
-	kind   mixer.ColumnKind
-	jsonb  bool
-	nested bool // written through nested paths: merged into the existing JSON
+	index int // place in order, for statement shapes
+	name  string
+	typ   string // the declared type, format_type with its modifier
+	// cast is the type that parameters are cast to before the column's
+	// own assignment applies its modifier: the base type (through
+	// domains) without modifier, so a value that does not fit fails
+	// rather than being cut (see castTypes).
+	cast string
+	// keyType is what a search key is compared as in a delete: cast for
+	// character and bit types, whose explicit cast would cut a value,
+	// the declared type otherwise, whose modifier rounds (numeric scale,
+	// timestamp precision) as an assignment does.
+	keyType string
+	limit   lengthLimit
+	kind    columnKind
+	jsonb   bool
+	nested  bool // written through nested paths: merged into the existing JSON
 }
 
 // NewSink returns a sink for a postgresql system with a push mixer.
@@ -131,22 +143,38 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 	if t, ok := s.tables[loc]; ok {
 		return t, nil
 	}
+	// Each column with its base type and modifier: a domain's are those of
+	// the type it is over (domains over domains carry no modifier of
+	// their own).
 	rows, err := s.pool.Query(ctx, `
-		SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), t.typname = 'jsonb'
+		SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname = 'jsonb',
+			b.base, format_type(b.base, -1), b.typmod, format_type(b.base, b.typmod)
 		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, quoteQualified(loc))
+		CROSS JOIN LATERAL (
+			WITH RECURSIVE d(oid, typmod, depth) AS (
+				SELECT a.atttypid, a.atttypmod, 0
+				UNION ALL
+				SELECT bt.typbasetype, bt.typtypmod, d.depth + 1 FROM d JOIN pg_type bt ON bt.oid = d.oid WHERE bt.typtype = 'd'
+			)
+			SELECT oid AS base, typmod FROM d ORDER BY depth DESC LIMIT 1
+		) b
+		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY a.attnum`, quoteQualified(loc))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading columns of %s: %w", connectors.ErrUnavailable, loc, err)
 	}
 	t := &table{loc: loc, quoted: quoteQualified(loc), cols: map[string]*column{}}
 	for rows.Next() {
 		var c column
-		var oid uint32
-		if err := rows.Scan(&c.name, &oid, &c.typ, &c.jsonb); err != nil {
+		var base uint32
+		var typmod int32
+		var baseTyp string
+		if err := rows.Scan(&c.name, &c.typ, &c.jsonb, &base, &c.cast, &typmod, &baseTyp); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		c.kind = kindOf(oid)
+		c.kind = kindOf(base)
+		c.keyType, c.limit = castTypes(&c, base, typmod, baseTyp)
 		c.index = len(t.order)
 		t.cols[c.name] = &c
 		t.order = append(t.order, &c)
@@ -206,7 +234,11 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 	if err := br.Close(); err != nil && first == nil {
 		first = err
 	}
-	return mapError(first)
+	err := mapError(first)
+	if len(recs) == 1 && errors.Is(err, connectors.ErrPermanent) {
+		err = &connectors.RecordError{Index: 0, Err: err} // the only record is the bad one
+	}
+	return err
 }
 
 // rowState is what a batch does to one row, found by its search key: an
@@ -344,9 +376,14 @@ func (s *Sink) columns(t *table, r *mixer.TargetRecord) (*rowVals, error) {
 		if c == nil {
 			return nil, fmt.Errorf("table %s has no column %q", t.loc, name)
 		}
-		text, null, err := mixer.PGText(v, c.kind)
+		text, null, err := pgText(v, c.kind)
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", name, err)
+		}
+		if !null && c.limit.kind != noLimit {
+			if err := c.limit.check(text); err != nil {
+				return nil, fmt.Errorf("column %s: %w", name, err)
+			}
 		}
 		out.texts[c.index] = text
 		out.mark(c.index, null)
@@ -446,14 +483,20 @@ func (s *Sink) cached(sh shape, mk func() string) string {
 	return q
 }
 
+// deleteSQL deletes rows by their search keys, compared as the key
+// column's keyType: a key too long for a character column cannot match the
+// row of a shorter one.
 func (s *Sink) deleteSQL(t *table, keyCol string) string {
 	c := t.cols[keyCol]
-	return fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1::text[]::%s[])", t.quoted, quoteIdent(keyCol), c.typ)
+	return fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1::text[]::%s[])", t.quoted, quoteIdent(keyCol), c.keyType)
 }
 
-// upsertSQL inserts rows from text arrays, cast to the column types; with a
-// key column, a conflict on it updates the given columns only (a jsonb
-// column written through nested paths is merged into what it holds).
+// upsertSQL inserts rows from text arrays, cast to the columns' base types
+// without modifiers, so that the INSERT's assignment applies each column's
+// own modifier (and fails on a value that does not fit, where a cast would
+// cut it); with a key column, a conflict on it updates the given columns
+// only (a jsonb column written through nested paths is merged into what it
+// holds).
 func (s *Sink) upsertSQL(t *table, keyCol string, cols []string) string {
 	var sel, list, params, aliases, set []string
 	for i, name := range cols {
@@ -462,7 +505,7 @@ func (s *Sink) upsertSQL(t *table, keyCol string, cols []string) string {
 		list = append(list, quoteIdent(name))
 		params = append(params, "$"+strconv.Itoa(i+1)+"::text[]")
 		aliases = append(aliases, alias)
-		sel = append(sel, "u."+alias+"::"+c.typ)
+		sel = append(sel, "u."+alias+"::"+c.cast)
 		if name == keyCol {
 			continue
 		}

@@ -63,14 +63,19 @@ func sizeOf(c connectors.Change) int {
 	n := 96 + len(c.Key) + len(c.Record.Location)
 	for k, v := range c.Record.Fields {
 		n += 48 + len(k)
-		if s, ok := v.(string); ok {
-			n += len(s)
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case mixer.JSONText:
+			n += len(x)
 		}
 	}
 	return n
 }
 
-// spilled form of a change, one JSON object per line.
+// spilled form of a change, one JSON object per line. The values of json
+// and jsonb columns go in J, as their text, so they come back byte for
+// byte and as JSON values.
 type spillLine struct {
 	X uint32                         `json:"x"`
 	K string                         `json:"k"`
@@ -78,9 +83,32 @@ type spillLine struct {
 	O mixer.Op                       `json:"o"`
 	C bool                           `json:"c,omitempty"`
 	F map[string]any                 `json:"f"`
+	J map[string]string              `json:"j,omitempty"`
 	E string                         `json:"e,omitempty"`
 	G *connectors.MissingFieldsError `json:"g,omitempty"` // E's cause, kept whole for the dead letter
 	M *movedRow                      `json:"m,omitempty"`
+}
+
+// spillFields splits a change's fields into plain values and JSON texts.
+func spillFields(fields map[string]any) (map[string]any, map[string]string) {
+	var texts map[string]string
+	plain := fields
+	for k, v := range fields {
+		j, ok := v.(mixer.JSONText)
+		if !ok {
+			continue
+		}
+		if texts == nil {
+			texts = map[string]string{}
+			plain = make(map[string]any, len(fields))
+			for k2, v2 := range fields {
+				plain[k2] = v2
+			}
+		}
+		texts[k] = string(j)
+		delete(plain, k)
+	}
+	return plain, texts
 }
 
 func (b *streamBuf) spill() error {
@@ -94,7 +122,8 @@ func (b *streamBuf) spill() error {
 	}
 	enc := json.NewEncoder(b.w)
 	for _, sc := range b.mem {
-		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, F: sc.c.Record.Fields, M: sc.moved}
+		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, M: sc.moved}
+		l.F, l.J = spillFields(sc.c.Record.Fields)
 		if sc.c.Err != nil {
 			l.E = sc.c.Err.Error()
 			_ = errors.As(sc.c.Err, &l.G)
@@ -156,10 +185,8 @@ func (b *streamBuf) replay(ctx context.Context, fn func(changes []connectors.Cha
 			if l.F == nil {
 				l.F = map[string]any{}
 			}
-			for k, v := range l.F {
-				if n, err := normalizeJSON(v); err == nil {
-					l.F[k] = n
-				}
+			for k, text := range l.J {
+				l.F[k] = mixer.JSONText(text)
 			}
 			c := connectors.Change{Key: l.K, Record: mixer.Record{Location: l.L, Op: l.O, Complete: l.C, Fields: l.F}}
 			switch {

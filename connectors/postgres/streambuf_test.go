@@ -14,8 +14,8 @@ import (
 // TestSpilledTransactionKeepsValuesOrDeadLettersThem: a streamed
 // transaction that spills to disk comes back with the same values; text
 // JSON cannot carry (not UTF-8, as a SQL_ASCII database can hold) comes
-// back as a change to dead-letter, never altered; aborted subtransactions
-// are left out.
+// back as a change to dead-letter, never altered; JSON values come back
+// byte for byte, still JSON values; aborted subtransactions are left out.
 func TestSpilledTransactionKeepsValuesOrDeadLettersThem(t *testing.T) {
 	t.Parallel()
 	s := &Source{sys: testSystem("src", "postgres://unused", nil, nil, map[string]any{SettingMaxTransactionMB: int64(1)}), log: slog.Default()}
@@ -23,7 +23,8 @@ func TestSpilledTransactionKeepsValuesOrDeadLettersThem(t *testing.T) {
 	defer b.close()
 	change := func(id string, name any) connectors.Change {
 		return connectors.Change{Key: "src/public.items/" + id, Record: mixer.Record{Location: "public.items", Op: mixer.OpUpsert, Complete: true,
-			Fields: map[string]any{"id": json.Number(id), "name": name, "big": json.Number("9007199254740993"), "gone": nil}}}
+			Fields: map[string]any{"id": json.Number(id), "name": name, "big": json.Number("9007199254740993"), "gone": nil,
+				"doc": mixer.JSONText(` {"b": 1, "a": 2, "b": "<"} `), "jnull": mixer.JSONText(`null`)}}}
 	}
 	pad := strings.Repeat("x", 4000)
 	for i := 0; i < 400; i++ { // about 1.6 MB: spills past 1 MB
@@ -64,6 +65,9 @@ func TestSpilledTransactionKeepsValuesOrDeadLettersThem(t *testing.T) {
 	}
 	if v, ok := first.Record.Fields["gone"]; !ok || v != nil {
 		t.Fatalf("a null came back as %#v, %v", v, ok)
+	}
+	if doc, jnull := first.Record.Fields["doc"], first.Record.Fields["jnull"]; doc != mixer.JSONText(` {"b": 1, "a": 2, "b": "<"} `) || jnull != mixer.JSONText(`null`) {
+		t.Fatalf("JSON values came back as %#v and %#v", doc, jnull)
 	}
 	if bad.Err == nil || !strings.Contains(bad.Err.Error(), "column name: text is not valid UTF-8") || bad.Key != "src/public.items/2" {
 		t.Fatalf("text that is not UTF-8 came back as %+v (err %v)", bad.Record, bad.Err)

@@ -27,26 +27,26 @@ const (
 )
 
 // kindOf maps a column type to how values are written into it.
-func kindOf(oid uint32) mixer.ColumnKind {
+func kindOf(oid uint32) columnKind {
 	switch oid {
 	case oidInt2, oidInt4, oidInt8, oidOID:
-		return mixer.ColInteger
+		return colInteger
 	case oidNumeric:
-		return mixer.ColNumeric
+		return colNumeric
 	case oidFloat4, oidFloat8:
-		return mixer.ColFloat
+		return colFloat
 	case oidBool:
-		return mixer.ColBool
+		return colBool
 	case oidTimestamptz:
-		return mixer.ColTimestamptz
+		return colTimestamptz
 	case oidTimestamp:
-		return mixer.ColTimestamp
+		return colTimestamp
 	case oidDate:
-		return mixer.ColDate
+		return colDate
 	case oidJSON, oidJSONB:
-		return mixer.ColJSON
+		return colJSON
 	}
-	return mixer.ColText
+	return colText
 }
 
 // decodeText turns a value in PostgreSQL's text output form into a Remix
@@ -77,41 +77,16 @@ func decodeText(oid uint32, b []byte) (any, error) {
 	case oidTimestamp:
 		return isoTimestamp(b, false), nil
 	case oidJSON, oidJSONB:
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
+		// Carried whole, as its text: json keeps key order, duplicate keys
+		// and whitespace, and a JSON null is not SQL NULL. A path into
+		// the column decodes it when it is mapped.
+		j, err := mixer.ParseJSONText(b)
+		if err != nil {
 			return nil, fmt.Errorf("json column: %w", err)
 		}
-		return normalizeJSON(v)
+		return j, nil
 	}
 	return string(b), nil
-}
-
-// normalizeJSON rewrites numbers inside a decoded JSON value in plain
-// decimal.
-func normalizeJSON(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		return mixer.NormalizeNumber(string(x))
-	case map[string]any:
-		for k, e := range x {
-			n, err := normalizeJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = n
-		}
-	case []any:
-		for i, e := range x {
-			n, err := normalizeJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = n
-		}
-	}
-	return v, nil
 }
 
 // isoTimestamp turns PostgreSQL's ISO output into RFC 3339:

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sqlpipe/remix/mixer"
 )
 
 func TestDecodeText(t *testing.T) {
@@ -26,7 +28,10 @@ func TestDecodeText(t *testing.T) {
 		{oidTimestamptz, "infinity", "infinity"},
 		{oidTimestamptz, "0044-03-15 12:00:00+00 BC", "0044-03-15 12:00:00+00 BC"},
 		{oidTimestamp, "2024-01-02 03:04:05", "2024-01-02T03:04:05Z"},
-		{oidJSONB, `{"id": 1e3, "tags": ["a", 2.50]}`, map[string]any{"id": json.Number("1000"), "tags": []any{"a", json.Number("2.50")}}},
+		{oidJSONB, `{"id": 1e3, "tags": ["a", 2.50]}`, mixer.JSONText(`{"id": 1e3, "tags": ["a", 2.50]}`)},
+		{oidJSON, ` {"b":1, "a":2, "b":"<"} `, mixer.JSONText(` {"b":1, "a":2, "b":"<"} `)},
+		{oidJSONB, `null`, mixer.JSONText(`null`)},
+		{oidJSONB, `"text"`, mixer.JSONText(`"text"`)},
 		{25, "plain text", "plain text"},
 		{2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
 	}
@@ -34,6 +39,11 @@ func TestDecodeText(t *testing.T) {
 		got, err := decodeText(c.oid, []byte(c.in))
 		if err != nil || !reflect.DeepEqual(got, c.want) {
 			t.Errorf("decodeText(%d, %q) = %#v, %v; want %#v", c.oid, c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"{\"a\": \"\xff\"}", `{"a": }`, ``} {
+		if got, err := decodeText(oidJSON, []byte(bad)); err == nil {
+			t.Errorf("decodeText(json, %q) = %#v, want an error", bad, got)
 		}
 	}
 }
@@ -79,4 +89,26 @@ func isoTimestampRef(s string, withZone bool) string {
 		return s
 	}
 	return t
+}
+
+// BenchmarkDecodeText is the source's cost per value of a row with a
+// varchar, a bigint, a timestamp and a small jsonb document.
+func BenchmarkDecodeText(b *testing.B) {
+	vals := []struct {
+		oid uint32
+		in  []byte
+	}{
+		{1043, []byte("prod_NWjs8kKbJWmuuc")},
+		{oidInt8, []byte("9007199254740993")},
+		{oidTimestamptz, []byte("2024-01-02 03:04:05.123456+00")},
+		{oidJSONB, []byte(`{"id": 42, "tags": ["a", "b"], "price": {"amount": 1250, "currency": "usd"}, "note": "<b>gold</b>"}`)},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, v := range vals {
+			if _, err := decodeText(v.oid, v.in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }
