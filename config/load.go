@@ -47,10 +47,10 @@ type System struct {
 	// (dead_letter_max_entries, dead_letter_max_bytes,
 	// dead_letter_when_full).
 	DeadLetters DeadLetterLimit
-	Settings       Settings
-	Receive        *mixer.Receiver  // nil unless the system is a source
-	Push           *mixer.PushMixer // nil unless the system is a target
-	positions      map[string]Pos
+	Settings    Settings
+	Receive     *mixer.Receiver  // nil unless the system is a source
+	Push        *mixer.PushMixer // nil unless the system is a target
+	positions   map[string]Pos
 }
 
 // PosOf returns where a key path of the system was written, e.g.
