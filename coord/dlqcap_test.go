@@ -97,6 +97,12 @@ func TestFullDeadLetterQueueDropsOldestWhenAsked(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		b.publish(t, l, obj("product", fmt.Sprintf("k%d", i), fmt.Sprintf("bad-%d", i)))
 	}
+	// Once the five are in (two of them dropped), later changes of k0 (its
+	// dead letter dropped) and k4 (still parked) come.
+	waitFor(t, "two dead letters dropped", 10*time.Second, nil, func() bool {
+		st, _ := b.c.DeadLetterStats(b.ctx, "tgt")
+		return st.Dropped == 2
+	})
 	b.publish(t, l, obj("product", "k0", "good-0"), obj("product", "k4", "good-4"))
 	waitFor(t, "k0 flowing again", 10*time.Second, rec.notify, func() bool { return len(rec.get("k0")) == 1 })
 	st, err := b.c.DeadLetterStats(b.ctx, "tgt")
