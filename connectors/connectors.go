@@ -97,17 +97,24 @@ type SinkDeps struct {
 
 var (
 	// ErrPermanent marks what retrying cannot fix: a value the target
-	// refuses, a constraint violation. The record is dead-lettered.
+	// refuses, a constraint violation. The record is dead-lettered. Only a
+	// sink's own classification sets a record aside: an error it does not
+	// classify is retried until it succeeds (and reported past a limit).
 	ErrPermanent = errors.New("permanent")
-	// ErrUnavailable marks trouble of a system as a whole (down,
-	// unreachable, table missing): retried until it is fixed, never
-	// dead-lettered. Sources and sinks both use it, so its text names
-	// neither: the ingest labels a source's as "source unavailable", the
-	// pusher a target's as "target unavailable".
+	// ErrUnavailable marks trouble of the system as a whole (down,
+	// unreachable, a table missing): retried until it is fixed, never
+	// dead-lettered.
 	ErrUnavailable = errors.New("unavailable")
 	// ErrFenced marks a write refused for an older fence: nothing of it was
 	// applied, and the partition belongs to another pusher now.
 	ErrFenced = errors.New("fenced: a newer owner of the partition wrote first")
+	// ErrPositionLost means a source cannot resume where it stopped: the
+	// position its checkpoint names is gone (a dropped replication slot,
+	// purged binlogs, events older than the API keeps). Changes made since
+	// are lost to it, so the ingest stops reading the source and says so,
+	// rather than start again somewhere that would skip them; `remix reset`
+	// starts it over with a fresh snapshot.
+	ErrPositionLost = errors.New("source position lost")
 )
 
 // RecordError says which record of a Write failed; with ErrPermanent inside,

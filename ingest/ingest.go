@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/sqlpipe/remix/config"
-	"github.com/sqlpipe/remix/connectors/builtin"
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/internal/metrics"
 )
@@ -27,7 +27,7 @@ type Config struct {
 	// Coord is the Redis substrate. Required.
 	Coord *coord.Client
 	// Connectors builds sources by type. Required.
-	Connectors builtin.Registry
+	Connectors connectors.Registry
 	// Systems limits the sources this process reads. Default: every system
 	// with a receive mixer whose connector can read.
 	Systems []string
@@ -65,7 +65,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger}
-	systems, err := cfg.Connectors.Select(cfg.Config, cfg.Systems, builtin.Read, s.log)
+	systems, err := cfg.Connectors.Select(cfg.Config, cfg.Systems, connectors.Read, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
@@ -156,7 +156,7 @@ type sourceRunner struct {
 	state   string
 	detail  string
 	since   time.Time
-	problem func() error // the leading source's Problem, when it reports them
+	leading connectors.Source // the source read while leading
 }
 
 func (r *sourceRunner) set(state, detail string) {
@@ -174,9 +174,14 @@ func (r *sourceRunner) status() (string, string) {
 	if r.state == "" {
 		return stateStarting, ""
 	}
-	if r.problem != nil && (r.state == stateStreaming || r.state == stateSnapshot) {
-		if err := r.problem(); err != nil {
-			return stateDegraded, err.Error()
+	if r.leading != nil && r.state == stateStreaming {
+		if p, ok := r.leading.(connectors.ProblemReporter); ok {
+			if err := p.Problem(); err != nil {
+				return stateDegraded, err.Error()
+			}
+		}
+		if p, ok := progressOf(r.leading); ok && p.Snapshotting {
+			return stateSnapshot, fmt.Sprintf("%d of about %d rows", p.SnapshotRows, p.SnapshotEstimate)
 		}
 	}
 	return r.state, r.detail

@@ -83,17 +83,32 @@ func TestSourceProblemMakesItDegraded(t *testing.T) {
 	svc := &Service{}
 	r := &sourceRunner{svc: svc, sys: &config.System{Name: "db"}}
 	r.set(stateStreaming, "")
-	var problem error
-	r.setProblem(func() error { return problem })
+	src := &troubledSource{}
+	r.setLeading(src)
 	if st, _ := r.status(); st != stateStreaming {
 		t.Fatalf("state %s without a problem", st)
 	}
-	problem = errors.New("public.users has no field handle")
-	if st, detail := r.status(); st != stateDegraded || detail != problem.Error() {
+	src.problem = errors.New("public.users has no field handle")
+	if st, detail := r.status(); st != stateDegraded || detail != src.problem.Error() {
 		t.Fatalf("state %s %q with a problem", st, detail)
 	}
-	r.setProblem(nil)
+	src.problem = nil
+	src.progress = connectors.Progress{Snapshotting: true, SnapshotRows: 10, SnapshotEstimate: 40}
+	if st, detail := r.status(); st != stateSnapshot || detail != "10 of about 40 rows" {
+		t.Fatalf("state %s %q while copying", st, detail)
+	}
+	r.setLeading(nil)
 	if st, _ := r.status(); st != stateStreaming {
 		t.Fatalf("state %s after the source stopped reporting", st)
 	}
 }
+
+// troubledSource reports what the test sets.
+type troubledSource struct {
+	connectors.Source
+	problem  error
+	progress connectors.Progress
+}
+
+func (s *troubledSource) Problem() error                { return s.problem }
+func (s *troubledSource) Progress() connectors.Progress { return s.progress }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sqlpipe/remix/connectors"
-	"github.com/sqlpipe/remix/connectors/postgres"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/internal/metrics"
 )
@@ -38,9 +37,9 @@ func (r *sourceRunner) run(ctx context.Context) {
 			return
 		}
 		switch {
-		case errors.Is(err, postgres.ErrSlotLost):
+		case errors.Is(err, connectors.ErrPositionLost):
 			r.set(stateStopped, err.Error())
-			r.log.Error("SOURCE STOPPED: its replication slot is gone; nothing is read until an operator acts", "error", err)
+			r.log.Error("SOURCE STOPPED: it cannot resume where it stopped; nothing is read until an operator acts", "error", err)
 			sleep(ctx, time.Minute) // check again later: `remix reset` may have fixed it
 		case errors.Is(err, coord.ErrLockLost), errors.Is(err, coord.ErrFenced):
 			r.log.Warn("lost the reader lock; standing by", "error", err)
@@ -101,10 +100,8 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		return causeOr(ctx, sourceError(err))
 	}
 	defer src.Close(context.WithoutCancel(ctx))
-	if p, ok := src.(connectors.ProblemReporter); ok {
-		r.setProblem(p.Problem)
-		defer r.setProblem(nil)
-	}
+	r.setLeading(src)
+	defer r.setLeading(nil)
 	r.log.Info("reading source", "token", lock.Token())
 	// Two stages: this goroutine reads and maps; publish runs on another
 	// and confirms positions strictly in order, so mapping the next batch
@@ -126,13 +123,8 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		close(jobs)
 		<-published
 	}()
-	stats := sourceStats(src)
+	r.set(stateStreaming, "") // or snapshot: status asks the source
 	for {
-		if stats != nil && stats.SnapshotRows.Load() > 0 && stats.SnapshotRows.Load() < stats.SnapshotEstimate.Load() {
-			r.set(stateSnapshot, fmt.Sprintf("%d of about %d rows", stats.SnapshotRows.Load(), stats.SnapshotEstimate.Load()))
-		} else {
-			r.set(stateStreaming, "")
-		}
 		batch, err := src.Next(ctx)
 		if err != nil {
 			return causeOr(ctx, sourceError(err))
@@ -171,17 +163,18 @@ func (r *sourceRunner) publish(ctx context.Context, lock *coord.ReaderLock, src 
 			r.svc.cfg.Metrics.ObserveDeadLetters(r.sys.Name, st.Entries, st.Bytes, st.Dropped)
 		}
 	}
-	observe(r.svc.cfg.Metrics, r.sys.Name, j.batch, j.items, res, start, sourceStats(src))
+	observe(r.svc.cfg.Metrics, r.sys.Name, j.batch, j.items, res, start, src)
 	r.degradedGauge(src)
 	return nil
 }
 
-// setProblem sets (nil: clears) how the leading source reports problems.
-func (r *sourceRunner) setProblem(p func() error) {
+// setLeading records the source this runner reads while it leads (nil:
+// it stopped), for status to ask how it is doing.
+func (r *sourceRunner) setLeading(src connectors.Source) {
 	r.mu.Lock()
-	r.problem = p
+	r.leading = src
 	r.mu.Unlock()
-	if p == nil {
+	if src == nil {
 		r.degradedGauge(nil)
 	}
 }
@@ -230,14 +223,15 @@ func firstBad(items []coord.Item) string {
 	return ""
 }
 
-func sourceStats(src connectors.Source) *postgres.Stats {
-	if s, ok := src.(interface{ Stats() *postgres.Stats }); ok {
-		return s.Stats()
+// progressOf is the source's Progress, when it reports one.
+func progressOf(src connectors.Source) (connectors.Progress, bool) {
+	if p, ok := src.(connectors.ProgressReporter); ok {
+		return p.Progress(), true
 	}
-	return nil
+	return connectors.Progress{}, false
 }
 
-func observe(m *metrics.Metrics, system string, b connectors.Batch, items []coord.Item, res coord.PublishResult, start time.Time, st *postgres.Stats) {
+func observe(m *metrics.Metrics, system string, b connectors.Batch, items []coord.Item, res coord.PublishResult, start time.Time, src connectors.Source) {
 	if m == nil {
 		return
 	}
@@ -252,11 +246,11 @@ func observe(m *metrics.Metrics, system string, b connectors.Batch, items []coor
 	if !b.CommitTime.IsZero() {
 		m.IngestLag.WithLabelValues(system).Set(time.Since(b.CommitTime).Seconds())
 	}
-	if st != nil {
-		m.SnapshotRows.WithLabelValues(system).Set(float64(st.SnapshotRows.Load()))
-		m.SnapshotEstimate.WithLabelValues(system).Set(float64(st.SnapshotEstimate.Load()))
-		m.SourceConfirmedLSN.WithLabelValues(system).Set(float64(st.ConfirmedLSN.Load()))
-		m.SourceReceivedLSN.WithLabelValues(system).Set(float64(st.ReceivedLSN.Load()))
+	if p, ok := progressOf(src); ok {
+		m.SnapshotRows.WithLabelValues(system).Set(float64(p.SnapshotRows))
+		m.SnapshotEstimate.WithLabelValues(system).Set(float64(p.SnapshotEstimate))
+		m.SourceConfirmedOffset.WithLabelValues(system).Set(float64(p.ConfirmedOffset))
+		m.SourceReadOffset.WithLabelValues(system).Set(float64(p.ReadOffset))
 	}
 }
 

@@ -97,7 +97,11 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 	}
 	if len(records) > 0 {
 		if h.limiter != nil {
-			if err := h.limiter.Wait(ctx, 1); err != nil {
+			cost := 1
+			if c, ok := h.sink.(connectors.Coster); ok {
+				cost = c.WriteCost(records)
+			}
+			if err := h.limiter.Wait(ctx, cost); err != nil {
 				return err
 			}
 		}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
-	"github.com/sqlpipe/remix/connectors/builtin"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/internal/metrics"
 )
@@ -28,7 +27,7 @@ type Config struct {
 	// Coord is the Redis substrate. Required.
 	Coord *coord.Client
 	// Connectors builds sinks by type. Required.
-	Connectors builtin.Registry
+	Connectors connectors.Registry
 	// Systems limits the targets this process serves (--system, to scale one
 	// target on its own). Default: every system with a push mixer.
 	Systems []string
@@ -62,7 +61,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger}
-	systems, err := cfg.Connectors.Select(cfg.Config, cfg.Systems, builtin.Write, s.log)
+	systems, err := cfg.Connectors.Select(cfg.Config, cfg.Systems, connectors.Write, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("pusher: %w", err)
 	}

@@ -65,23 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runAll(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("remix run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o app.Options
-	o.Common.Register(fs)
-	o.Fleet.Register(fs)
-	fs.StringVar(&o.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz and /metrics")
-	fs.BoolVar(&o.AcceptLoss, "accept-redis-data-loss", false, "run on a Redis without AOF, accepting that a Redis restart can lose confirmed changes")
-	fs.BoolVar(&o.PProf, "pprof", false, "serve Go profiles under /debug/pprof/")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	o.Ingest, o.Pusher = true, true
-	if err := app.Run(ctx, o, stderr); err != nil {
-		fmt.Fprintln(stderr, "error:", err)
-		return 1
-	}
-	return 0
+	return app.Main(ctx, "remix run", true, true, args, stderr)
 }
 
 func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {

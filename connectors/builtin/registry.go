@@ -1,102 +1,21 @@
 // Package builtin lists the connectors compiled into Remix: one explicit map
-// from connector type to its implementation, wired by cmd/. It is a package of
-// its own so connector packages can import package connectors without a cycle.
+// from connector type to its implementation, which cmd/ and internal/app
+// hand to the ingest and the pusher. Adding a connector is adding its
+// package and one line here. It is a package of its own so that connector
+// packages can import package connectors without a cycle, and so that the
+// fleet (ingest, pusher, coord, mixer) depends on no connector.
 package builtin
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"sort"
-
-	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/connectors/postgres"
 	"github.com/sqlpipe/remix/connectors/stripe"
 )
 
-// Connector is one connector type: its configuration keys and constructors.
-// A nil constructor means the type cannot play that role in this build.
-type Connector struct {
-	Spec      *config.Spec
-	NewSource func(*config.System, connectors.SourceDeps) (connectors.Source, error)
-	NewSink   func(*config.System, connectors.SinkDeps) (connectors.Sink, error)
-	// Reset forgets a source's replication state so it starts over with a
-	// snapshot (`remix reset`); nil when there is nothing to forget.
-	Reset func(context.Context, *config.System, connectors.Checkpoints) error
-}
-
-// Registry maps a connector type to its implementation.
-type Registry map[string]Connector
-
 // Connectors returns the built-in connectors.
-func Connectors() Registry {
-	return Registry{
+func Connectors() connectors.Registry {
+	return connectors.Registry{
 		postgres.Type: {Spec: postgres.Spec(), NewSource: postgres.NewSource, NewSink: postgres.NewSink, Reset: postgres.Reset},
 		stripe.Type:   {Spec: stripe.Spec()},
 	}
-}
-
-// Specs returns what the configuration loader needs to know of each type.
-func (r Registry) Specs() config.Specs {
-	out := config.Specs{}
-	for t, c := range r {
-		out[t] = c.Spec
-	}
-	return out
-}
-
-// Role is what a process does with systems.
-type Role int
-
-// Roles.
-const (
-	Read  Role = iota // ingest: systems with a receive_mixer, through a Source
-	Write             // pusher: systems with a push_mixer, through a Sink
-)
-
-// Select returns the systems a process serves in a role, sorted by name:
-// the named ones (each must have the role's mixer and a connector that can
-// play the role), or when none are named, every system with the role's mixer
-// whose connector can (the others are logged and left out).
-func (r Registry) Select(cfg *config.Config, names []string, role Role, log *slog.Logger) ([]*config.System, error) {
-	mixer, verb := "receive_mixer", "read"
-	has := func(s *config.System) bool { return s.Receive != nil }
-	can := func(c Connector) bool { return c.NewSource != nil }
-	if role == Write {
-		mixer, verb = "push_mixer", "written"
-		has = func(s *config.System) bool { return s.Push != nil }
-		can = func(c Connector) bool { return c.NewSink != nil }
-	}
-	var out []*config.System
-	if len(names) > 0 {
-		for _, n := range names {
-			s := cfg.System(n)
-			switch {
-			case s == nil:
-				return nil, fmt.Errorf("no system %q in the configuration", n)
-			case !has(s):
-				return nil, fmt.Errorf("system %q has no %s", n, mixer)
-			case !can(r[s.Type]):
-				return nil, fmt.Errorf("%s systems cannot be %s by this build", s.Type, verb)
-			}
-			out = append(out, s)
-		}
-	} else {
-		for _, s := range cfg.Systems {
-			if !has(s) {
-				continue
-			}
-			if !can(r[s.Type]) {
-				log.Warn("this build cannot use this system's connector type here; leaving it out", "system", s.Name, "type", s.Type, "role", mixer)
-				continue
-			}
-			out = append(out, s)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no system to serve: none has a %s this build can use", mixer)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/connectors/builtin"
 )
 
@@ -23,7 +24,7 @@ func TestSelect(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	r := builtin.Connectors()
-	for _, role := range []builtin.Role{builtin.Read, builtin.Write} {
+	for _, role := range []connectors.Role{connectors.Read, connectors.Write} {
 		got, err := r.Select(cfg, nil, role, log)
 		if err != nil || len(got) != 1 || got[0].Name != "prod-db" {
 			t.Fatalf("role %d: %v, %v", role, got, err)
@@ -32,10 +33,10 @@ func TestSelect(t *testing.T) {
 	if !strings.Contains(logs.String(), "system=payment-gateway type=stripe") {
 		t.Fatalf("leaving stripe out was not logged:\n%s", logs.String())
 	}
-	if _, err := r.Select(cfg, []string{"payment-gateway"}, builtin.Read, log); err == nil || !strings.Contains(err.Error(), "stripe systems cannot be read by this build") {
+	if _, err := r.Select(cfg, []string{"payment-gateway"}, connectors.Read, log); err == nil || !strings.Contains(err.Error(), "stripe systems cannot be read by this build") {
 		t.Fatalf("named stripe source: %v", err)
 	}
-	if _, err := r.Select(cfg, []string{"nope"}, builtin.Write, log); err == nil || !strings.Contains(err.Error(), `no system "nope"`) {
+	if _, err := r.Select(cfg, []string{"nope"}, connectors.Write, log); err == nil || !strings.Contains(err.Error(), `no system "nope"`) {
 		t.Fatalf("unknown system: %v", err)
 	}
 }

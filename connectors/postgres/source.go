@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -415,21 +416,23 @@ func (s *Source) check(ctx context.Context) error {
 		var ident string
 		var relid uint32
 		err := s.pool.QueryRow(ctx, `SELECT c.oid, c.relreplident FROM pg_class c WHERE c.oid = to_regclass($1)`, quoteQualified(loc)).Scan(&relid, &ident)
-		if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
 			report([]string{"receive_mixer", loc}, fmt.Sprintf("table %s does not exist", loc))
 			continue
 		}
-		cols := map[string]bool{}
-		rows, err := s.pool.Query(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, relid)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: reading the catalog entry of %s: %w", connectors.ErrUnavailable, loc, err)
 		}
-		for rows.Next() {
-			var n string
-			_ = rows.Scan(&n)
+		// Read whole, errors included: a connection that fails half-way must
+		// not read as a table without some column.
+		names, err := s.catalogNames(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, relid)
+		if err != nil {
+			return fmt.Errorf("%w: reading the columns of %s: %w", connectors.ErrUnavailable, loc, err)
+		}
+		cols := map[string]bool{}
+		for _, n := range names {
 			cols[n] = true
 		}
-		rows.Close()
 		for c := range t.need {
 			if !cols[c] {
 				report(s.fieldPath(loc, c), fmt.Sprintf("table %s has no column %q", loc, c))
@@ -450,17 +453,11 @@ func (s *Source) check(ctx context.Context) error {
 			report([]string{"receive_mixer", loc}, fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be replicated; give it a primary key (or ALTER TABLE %s REPLICA IDENTITY USING INDEX ...)", loc, quoteQualified(loc)))
 			continue
 		}
-		rows, err = s.pool.Query(ctx, keyQuery, relid)
+		keys, err := s.catalogNames(ctx, keyQuery, relid)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: reading the key of %s: %w", connectors.ErrUnavailable, loc, err)
 		}
-		t.keyCols = t.keyCols[:0]
-		for rows.Next() {
-			var n string
-			_ = rows.Scan(&n)
-			t.keyCols = append(t.keyCols, n)
-		}
-		rows.Close()
+		t.keyCols = keys
 		if len(t.keyCols) == 0 {
 			report([]string{"receive_mixer", loc}, fmt.Sprintf("table %s has no primary key, so Remix cannot tell its rows apart; add one (ALTER TABLE %s ADD PRIMARY KEY (...)) or a unique index and REPLICA IDENTITY USING INDEX", loc, quoteQualified(loc)))
 		}
@@ -469,6 +466,17 @@ func (s *Source) check(ctx context.Context) error {
 		return fmt.Errorf("source %s does not fit its receive mixer:\n%s", s.sys.Name, strings.Join(problems, "\n"))
 	}
 	return nil
+}
+
+// catalogNames runs a catalog query that returns one name per row, and
+// reads it whole: a scan or connection error is an error, never a shorter
+// list.
+func (s *Source) catalogNames(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // fieldPath finds where a column is mapped in the receive mixer, for messages.

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/connectors/builtin"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/ingest"
@@ -92,10 +93,10 @@ func Run(ctx context.Context, o Options, stderr io.Writer) error {
 		return err
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	if _, err := builtin.Connectors().Select(cfg, o.Sources, builtin.Read, quiet); o.Ingest && err != nil {
+	if _, err := builtin.Connectors().Select(cfg, o.Sources, connectors.Read, quiet); o.Ingest && err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	if _, err := builtin.Connectors().Select(cfg, o.Targets, builtin.Write, quiet); o.Pusher && err != nil {
+	if _, err := builtin.Connectors().Select(cfg, o.Targets, connectors.Write, quiet); o.Pusher && err != nil {
 		return fmt.Errorf("pusher: %w", err)
 	}
 	m := metrics.New()

@@ -31,11 +31,12 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	// No default from the environment here: the flag package prints
 	// defaults in its usage text, and the URL may hold a password.
 	fs.StringVar(&c.RedisURL, "redis", "", "Redis URL (env REDIS_URL; default "+defaultRedisURL+")")
-	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", EnvOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", EnvOr("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
 }
 
-func envOr(name, def string) string {
+// EnvOr is the environment variable name, or def when it is unset or empty.
+func EnvOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
 	}

@@ -14,17 +14,17 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	// Ingest.
-	IngestChanges      *prometheus.CounterVec   // changes read from a source
-	IngestPublished    *prometheus.CounterVec   // objects appended to streams, by model
-	IngestDeadLettered *prometheus.CounterVec   // bad records and objects held behind them
-	IngestPublishTime  *prometheus.HistogramVec // seconds per publish round
-	IngestLag          *prometheus.GaugeVec     // seconds from source commit to publish, last batch
-	IngestLeader       *prometheus.GaugeVec     // 1 while this process reads the source
-	SnapshotRows       *prometheus.GaugeVec     // rows copied by the initial snapshot
-	SnapshotEstimate   *prometheus.GaugeVec     // rows the snapshot expects to copy
-	SourceConfirmedLSN *prometheus.GaugeVec     // position confirmed to PostgreSQL
-	SourceReceivedLSN  *prometheus.GaugeVec     // position received from PostgreSQL
-	SourceDegraded     *prometheus.GaugeVec     // 1 while a source dead-letters changes for a problem of its own (a mapped column gone)
+	IngestChanges         *prometheus.CounterVec   // changes read from a source
+	IngestPublished       *prometheus.CounterVec   // objects appended to streams, by model
+	IngestDeadLettered    *prometheus.CounterVec   // bad records and objects held behind them
+	IngestPublishTime     *prometheus.HistogramVec // seconds per publish round
+	IngestLag             *prometheus.GaugeVec     // seconds from source commit to publish, last batch
+	IngestLeader          *prometheus.GaugeVec     // 1 while this process reads the source
+	SnapshotRows          *prometheus.GaugeVec     // rows copied by the initial snapshot
+	SnapshotEstimate      *prometheus.GaugeVec     // rows the snapshot expects to copy
+	SourceConfirmedOffset *prometheus.GaugeVec     // position confirmed to the source, as a number (PostgreSQL: WAL byte offset)
+	SourceReadOffset      *prometheus.GaugeVec     // position read from the source, as a number
+	SourceDegraded        *prometheus.GaugeVec     // 1 while a source dead-letters changes for a problem of its own (a mapped column gone)
 
 	// Pusher.
 	PushEntries      *prometheus.CounterVec   // stream entries applied to a target
@@ -65,29 +65,29 @@ func New() *Metrics {
 		return h
 	}
 	return &Metrics{
-		Registry:           r,
-		IngestChanges:      counter("ingest_changes_total", "Changes read from a source.", "system"),
-		IngestPublished:    counter("ingest_objects_published_total", "Objects appended to the streams.", "system", "model"),
-		IngestDeadLettered: counter("ingest_dead_letters_total", "Bad records dead-lettered, and objects held behind them.", "system"),
-		IngestPublishTime:  hist("ingest_publish_seconds", "Time to publish one batch to Redis.", "system"),
-		IngestLag:          gauge("ingest_lag_seconds", "Seconds from the source commit to its publish, for the last batch.", "system"),
-		IngestLeader:       gauge("ingest_leader", "1 while this process holds the source's reader lock.", "system"),
-		SnapshotRows:       gauge("source_snapshot_rows", "Rows copied by the initial snapshot.", "system"),
-		SnapshotEstimate:   gauge("source_snapshot_estimated_rows", "Rows the initial snapshot expects to copy.", "system"),
-		SourceConfirmedLSN: gauge("source_confirmed_lsn", "WAL position confirmed to PostgreSQL as durable downstream.", "system"),
-		SourceReceivedLSN:  gauge("source_received_lsn", "WAL position received from PostgreSQL.", "system"),
-		SourceDegraded:     gauge("source_degraded", "1 while a source dead-letters changes for a problem of its own, such as a column its receive mixer reads renamed or dropped; /readyz says which.", "system"),
-		PushEntries:        counter("pusher_entries_total", "Stream entries applied to a target.", "target", "model"),
-		PushWrites:         counter("pusher_writes_total", "Write round trips to a target, by outcome.", "target", "outcome"),
-		PushWriteTime:      hist("pusher_write_seconds", "Time of one write to a target.", "target"),
-		PushLatency:        hist("pusher_latency_seconds", "Seconds from the source commit to the target write.", "target"),
-		PushDeadLettered:   counter("pusher_dead_letters_total", "Entries a target refused.", "target"),
-		PushPartitions:     gauge("pusher_partitions_owned", "Partitions this process owns.", "target"),
-		PushLeaseLapses:    counter("pusher_lease_lapses_total", "Partition tenures this process stopped trusting before it could renew them (it was frozen or cut off for most of a lease); what it had read was read again.", "target"),
-		PushStalled:        gauge("pusher_stalled_partitions", "Partitions this process owns that cannot move: writes failing without a classification past the retry limit, or a full dead-letter queue.", "target"),
-		DeadLetters:        gauge("dead_letters", "Dead letters a system's queue holds.", "system"),
-		DeadLetterBytes:    gauge("dead_letter_bytes", "Bytes a system's dead letters hold.", "system"),
-		DeadLettersDropped: gauge("dead_letters_dropped", "Dead letters dropped to make room (dead_letter_when_full: drop_oldest), ever.", "system"),
+		Registry:              r,
+		IngestChanges:         counter("ingest_changes_total", "Changes read from a source.", "system"),
+		IngestPublished:       counter("ingest_objects_published_total", "Objects appended to the streams.", "system", "model"),
+		IngestDeadLettered:    counter("ingest_dead_letters_total", "Bad records dead-lettered, and objects held behind them.", "system"),
+		IngestPublishTime:     hist("ingest_publish_seconds", "Time to publish one batch to Redis.", "system"),
+		IngestLag:             gauge("ingest_lag_seconds", "Seconds from the source commit to its publish, for the last batch.", "system"),
+		IngestLeader:          gauge("ingest_leader", "1 while this process holds the source's reader lock.", "system"),
+		SnapshotRows:          gauge("source_snapshot_rows", "Rows copied by the initial snapshot.", "system"),
+		SnapshotEstimate:      gauge("source_snapshot_estimated_rows", "Rows the initial snapshot expects to copy.", "system"),
+		SourceConfirmedOffset: gauge("source_confirmed_offset", "Source position confirmed as durable downstream, as a number where positions have one (PostgreSQL: the WAL byte offset of the confirmed LSN).", "system"),
+		SourceReadOffset:      gauge("source_read_offset", "Source position read, as a number where positions have one (PostgreSQL: the WAL byte offset); read minus confirmed is what is in flight.", "system"),
+		SourceDegraded:        gauge("source_degraded", "1 while a source dead-letters changes for a problem of its own, such as a column its receive mixer reads renamed or dropped; /readyz says which.", "system"),
+		PushEntries:           counter("pusher_entries_total", "Stream entries applied to a target.", "target", "model"),
+		PushWrites:            counter("pusher_writes_total", "Write round trips to a target, by outcome.", "target", "outcome"),
+		PushWriteTime:         hist("pusher_write_seconds", "Time of one write to a target.", "target"),
+		PushLatency:           hist("pusher_latency_seconds", "Seconds from the source commit to the target write.", "target"),
+		PushDeadLettered:      counter("pusher_dead_letters_total", "Entries a target refused.", "target"),
+		PushPartitions:        gauge("pusher_partitions_owned", "Partitions this process owns.", "target"),
+		PushLeaseLapses:       counter("pusher_lease_lapses_total", "Partition tenures this process stopped trusting before it could renew them (it was frozen or cut off for most of a lease); what it had read was read again.", "target"),
+		PushStalled:           gauge("pusher_stalled_partitions", "Partitions this process owns that cannot move: writes failing without a classification past the retry limit, or a full dead-letter queue.", "target"),
+		DeadLetters:           gauge("dead_letters", "Dead letters a system's queue holds.", "system"),
+		DeadLetterBytes:       gauge("dead_letter_bytes", "Bytes a system's dead letters hold.", "system"),
+		DeadLettersDropped:    gauge("dead_letters_dropped", "Dead letters dropped to make room (dead_letter_when_full: drop_oldest), ever.", "system"),
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
-	"github.com/sqlpipe/remix/connectors/builtin"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/mixer"
 )
@@ -23,7 +22,7 @@ type Config struct {
 	// Coord is the Redis substrate. Required.
 	Coord *coord.Client
 	// Connectors builds sources and sinks by type. Required.
-	Connectors builtin.Registry
+	Connectors connectors.Registry
 	// Source is the source system to reconcile. Required.
 	Source string
 	// Apply publishes the deletes. Default false: a dry run that changes

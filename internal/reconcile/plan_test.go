@@ -13,7 +13,6 @@ import (
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
-	"github.com/sqlpipe/remix/connectors/builtin"
 	"github.com/sqlpipe/remix/mixer"
 )
 
@@ -77,7 +76,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b := &bundle{systems: map[string]*fakeSystem{}}
-	reg := builtin.Registry{"fake": {
+	reg := connectors.Registry{"fake": {
 		NewSource: func(s *config.System, _ connectors.SourceDeps) (connectors.Source, error) {
 			return b.systems[s.Name], nil
 		},

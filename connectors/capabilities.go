@@ -1,0 +1,49 @@
+package connectors
+
+import "github.com/sqlpipe/remix/mixer"
+
+// Optional capabilities. A source or sink implements those that fit its
+// system; the ingest and the pusher check for them with a type assertion
+// and do without when they are missing.
+
+// Progress is how far a source got, for readiness, metrics and status.
+type Progress struct {
+	// Snapshotting is set while the source copies what existed before it
+	// started reading changes (until that copy is durable downstream).
+	Snapshotting bool
+	// SnapshotRows is how many rows the copy read so far; SnapshotEstimate
+	// how many it expects (0: unknown).
+	SnapshotRows, SnapshotEstimate int64
+	// ReadPosition and ConfirmedPosition are the last position read and the
+	// last one confirmed durable downstream, as the system writes them
+	// (PostgreSQL: LSNs such as 0/16B3748); "" when unknown.
+	ReadPosition, ConfirmedPosition string
+	// ReadOffset and ConfirmedOffset are the same positions as numbers, for
+	// systems whose positions have a numeric order (PostgreSQL: the WAL byte
+	// offset); 0 otherwise. Their difference is the unconfirmed backlog in
+	// the system's own unit.
+	ReadOffset, ConfirmedOffset uint64
+}
+
+// ProgressReporter is a source that reports its Progress.
+type ProgressReporter interface {
+	Progress() Progress
+}
+
+// ProblemReporter is a source that keeps reading while it cannot deliver
+// every change whole: for example while a column its receive mixer reads is
+// gone from a table, whose changes are then dead-lettered. Problem says
+// what is wrong, or returns nil. The ingest reports a problem in /readyz
+// (not ready) and in a metric.
+type ProblemReporter interface {
+	Problem() error
+}
+
+// Coster is a sink that says what a write costs against the system's
+// shared rate limit (rate_limit: requests per second). A sink without it
+// costs one request per Write: right for a database that takes a batch in
+// one round trip, wrong for an API that takes one object per call, whose
+// sink returns the number of calls the records will need.
+type Coster interface {
+	WriteCost(records []mixer.TargetRecord) int
+}
