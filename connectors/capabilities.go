@@ -1,6 +1,10 @@
 package connectors
 
-import "github.com/sqlpipe/remix/mixer"
+import (
+	"context"
+
+	"github.com/sqlpipe/remix/mixer"
+)
 
 // Optional capabilities. A source or sink implements those that fit its
 // system; the ingest and the pusher check for them with a type assertion
@@ -46,4 +50,31 @@ type ProblemReporter interface {
 // sink returns the number of calls the records will need.
 type Coster interface {
 	WriteCost(records []mixer.TargetRecord) int
+}
+
+// Partition names one partition stream of a model.
+type Partition struct {
+	Model string
+	Index int
+}
+
+// Buffered is a sink whose Write may keep records without making them
+// durable at once: an append-only file rolled over minutes, a batch load
+// that pays per call. The pusher keeps the stream entries of what such a
+// sink holds unacknowledged, and acknowledges them only after Flush
+// returned nil for their partition. Until then they are read again after a
+// crash or a takeover, so a store may receive a record twice (in two
+// files, say): Origin tells the copies apart.
+type Buffered interface {
+	// Pending reports whether records written for a partition are held
+	// without being durable, and whether they should be flushed now (the
+	// sink's size or age threshold reached).
+	Pending(p Partition) (held, due bool)
+	// Flush makes everything written so far for the partitions durable, all
+	// or nothing per partition; an error leaves what it could not flush
+	// held.
+	Flush(ctx context.Context, parts []Partition) error
+	// Discard drops what is held for the partitions, unflushed: they went
+	// to another pusher, which reads those records again.
+	Discard(parts []Partition)
 }

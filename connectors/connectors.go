@@ -52,15 +52,26 @@ type Source interface {
 }
 
 // Sink writes records to one target system.
+//
+// Write is called from several goroutines at once (one per consumer
+// worker, each with its own share of the partitions), so a sink must be
+// safe for concurrent use. The records of one partition never come in two
+// Writes at once, and come in stream order (Record.Origin says which
+// partition); records of different partitions may interleave.
 type Sink interface {
 	// Open checks the target against its push mixer (locations, fields,
 	// search keys) and connects.
 	Open(ctx context.Context) error
 	// Write applies records in order, all or nothing: when it returns an
 	// error, none of them may have been applied. Errors are classified with
-	// ErrPermanent, ErrUnavailable, ErrFenced and *RecordError; anything
-	// else is transient. A sink that can keeps the fences with the data
-	// and refuses (ErrFenced) a write whose fence is older than one it has.
+	// ErrPermanent (or a *RecordError wrapping it: that record is set
+	// aside), ErrUnavailable and ErrFenced. An error the sink does not
+	// classify is retried until it succeeds, never dead-lettered: only the
+	// sink's own verdict sets a record aside. A sink that can keeps the
+	// fences with the data and refuses (ErrFenced) a write whose fence is
+	// older than one it has. A record may be written again after a crash or
+	// a takeover: writes must be idempotent, or (append-only sinks) carry
+	// Origin so a reader can tell repeats apart.
 	Write(ctx context.Context, records []mixer.TargetRecord, fences []Fence) error
 	// Close releases connections.
 	Close(ctx context.Context) error

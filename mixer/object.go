@@ -1,6 +1,9 @@
 package mixer
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Op is what a change does to its row or object.
 type Op uint8
@@ -65,6 +68,27 @@ type TargetRecord struct {
 	// in file order, whose value is present and not null. Nil means no search
 	// key has a value: an upsert then creates.
 	Key *SearchKey
+	// Origin says where the record came from. The pusher sets it; mapping
+	// leaves it zero.
+	Origin Origin
+}
+
+// Origin locates a target record in the stream it was read from and in its
+// source, for sinks that keep it with the data (append-only logs, files).
+type Origin struct {
+	// Model and Partition name the stream.
+	Model     string
+	Partition int
+	// Entry and Index are the stream entry's id and the object's place in
+	// it: the same every time the object is delivered again, and in stream
+	// order within a partition.
+	Entry string
+	Index int
+	// Source and Position are the source system and the change's position
+	// there (an LSN, an event id); CommitTime when the source committed it
+	// (zero if unknown).
+	Source, Position string
+	CommitTime       time.Time
 }
 
 // SearchKey is the identifying field of a target record.

@@ -76,10 +76,13 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 		}
 		seen[part] = true
 		results = h.t.sys.Push.Push(&env.Object, results[:0])
+		origin := mixer.Origin{Model: d.Model, Partition: d.Partition, Entry: d.ID, Index: d.Index,
+			Source: env.Source, Position: env.Position, CommitTime: env.CommitTime}
 		for _, r := range results {
 			if r.Err != nil {
 				return &coord.ItemError{Index: i, Err: coord.Permanent(r.Err)}
 			}
+			r.Record.Origin = origin
 			records = append(records, r.Record)
 			owners = append(owners, i)
 		}
