@@ -57,7 +57,8 @@ func (d *Delivery) ref() string { return d.ID + "/" + strconv.Itoa(d.Index) }
 //     aside); past MaxAttempts its partitions are reported (Stalled).
 //
 // When the dead-letter queue is full (ErrDeadLettersFull) what would go
-// there waits, reported as stalled too.
+// there waits, reported as stalled too. A handler that is also a Holder may
+// keep what it accepted without making it durable: see Holder.
 type Handler interface {
 	Handle(ctx context.Context, batch []Delivery) error
 }
@@ -83,6 +84,9 @@ type Consumer struct {
 	owned   map[string]*partition
 	stalls  map[string]stalled            // owned partitions that cannot move, by stream
 	changed atomic.Pointer[chan struct{}] // closed (and replaced) when ownership changes
+	// discards are partitions whose held records a Holder must drop.
+	discards []PartitionRef
+	handler  Handler // what Run was given
 
 	leaseDone chan struct{}
 
@@ -154,6 +158,7 @@ func (cs *Consumer) signal() {
 // consumers take over at once. Entries in flight when ctx ends stay pending
 // and are redelivered to the next owner.
 func (cs *Consumer) Run(ctx context.Context, h Handler) error {
+	cs.handler = h // before the lease loop, which may discard what h holds
 	models := map[string]bool{}
 	for _, p := range cs.all {
 		models[p.model] = true
@@ -188,6 +193,7 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 			stopWorkers()
 		}
 	}
+	cs.flushOnStop(ctx)
 	return first
 }
 
@@ -223,6 +229,9 @@ func (cs *Consumer) work(ctx context.Context, h Handler, w int) error {
 				}
 				return err
 			}
+		}
+		if holder, ok := h.(Holder); ok {
+			cs.flushHeld(ctx, holder, w, false)
 		}
 		cs.releaseIdle(ctx, w)
 	}

@@ -49,6 +49,9 @@ type partition struct {
 	tenures int
 	// inflight tracks the entries read and not yet acknowledged.
 	inflight inflight
+	// held are entries a Holder accepted and holds, acknowledged once
+	// flushed (see hold.go).
+	held []heldEntry
 }
 
 // leaseTick is how often leases are renewed and rebalanced.
@@ -155,11 +158,15 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 		return err
 	}
 	lost := 0
+	var discard []PartitionRef
 	c.mu.Lock()
 	for i, p := range owned {
 		if n, _ := cmds[i].Int64(); n != 1 {
 			if c.owned[p.stream] == p {
 				delete(c.owned, p.stream)
+				if len(p.held) > 0 {
+					discard = append(discard, PartitionRef{p.model, p.index})
+				}
 			}
 			lost++
 			continue
@@ -167,6 +174,7 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 		p.validUntil = c.validity(sent)
 	}
 	c.mu.Unlock()
+	c.discardHeld(discard)
 	if lost > 0 {
 		c.log.Warn("partition leases lost", "target", c.target, "count", lost)
 		c.signal()
@@ -245,7 +253,7 @@ func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 	c.mu.Lock()
 	var rel []*partition
 	for k, p := range c.owned {
-		if p.releasing && c.mine(p, w) {
+		if p.releasing && c.mine(p, w) && len(p.held) == 0 { // held records are flushed first
 			rel = append(rel, p)
 			delete(c.owned, k)
 		}

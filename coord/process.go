@@ -24,6 +24,7 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 		cur := queue[0]
 		queue = queue[1:]
 		cur = cs.keepOwned(cur)
+		cs.discardHeld(cs.takeDiscards())
 		if i := markerIndex(cur); i > 0 { // what comes before the marker goes first
 			queue = append([][]Delivery{cur[:i:i], cur[i:]}, queue...)
 			continue
@@ -53,7 +54,9 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 		}
 		herr := handle(ctx, h, cur)
 		if herr == nil {
-			if err := cs.ack(ctx, cur); err != nil {
+			if _, holds := h.(Holder); holds {
+				cs.hold(cur) // acknowledged once flushed
+			} else if err := cs.ack(ctx, cur); err != nil {
 				return err
 			}
 			cs.unstall(cur)
@@ -292,6 +295,10 @@ func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
 // everything read under it is forgotten and the partition is read again
 // from its cursor (see fetch). The caller holds cs.mu.
 func (cs *Consumer) lapse(p *partition) {
+	if len(p.held) > 0 {
+		cs.discards = append(cs.discards, PartitionRef{p.model, p.index})
+		p.held = nil
+	}
 	p.gen = cs.gens.Add(1)
 	p.resync = true
 	p.backlog = nil
@@ -333,4 +340,14 @@ func (b *backoff) wait(ctx context.Context, cfg Config) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// takeDiscards returns the partitions whose held records must be dropped
+// (their tenure lapsed), and forgets them.
+func (cs *Consumer) takeDiscards() []PartitionRef {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	d := cs.discards
+	cs.discards = nil
+	return d
 }

@@ -187,3 +187,28 @@ func limiterFor(c *coord.Client, sys *config.System) (*coord.Limiter, error) {
 	}
 	return c.NewLimiter(sys.Name, sys.RateLimit, sys.RateBucketSize)
 }
+
+// bufferedHandler lets the consumer hold the entries of a Buffered sink's
+// records until the sink flushed them (coord.Holder).
+type bufferedHandler struct {
+	coord.Handler
+	sink connectors.Buffered
+}
+
+func (b *bufferedHandler) Pending(p coord.PartitionRef) (held, due bool) {
+	return b.sink.Pending(connectors.Partition{Model: p.Model, Index: p.Partition})
+}
+
+func (b *bufferedHandler) Flush(ctx context.Context, parts []coord.PartitionRef) error {
+	return b.sink.Flush(ctx, toPartitions(parts))
+}
+
+func (b *bufferedHandler) Discard(parts []coord.PartitionRef) { b.sink.Discard(toPartitions(parts)) }
+
+func toPartitions(refs []coord.PartitionRef) []connectors.Partition {
+	out := make([]connectors.Partition, len(refs))
+	for i, r := range refs {
+		out[i] = connectors.Partition{Model: r.Model, Index: r.Partition}
+	}
+	return out
+}

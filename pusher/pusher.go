@@ -187,7 +187,10 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		t.consumer = nil
 		t.mu.Unlock()
 	}()
-	h := &handler{t: t, sink: sink, limiter: limiter, consumer: cs, partitions: c.Config().Partitions}
+	var h coord.Handler = &handler{t: t, sink: sink, limiter: limiter, consumer: cs, partitions: c.Config().Partitions}
+	if b, ok := sink.(connectors.Buffered); ok {
+		h = &bufferedHandler{Handler: h, sink: b}
+	}
 	t.log.Info("pushing", "models", models, "consumer", cs.ID())
 	stop := make(chan struct{})
 	defer close(stop)
