@@ -93,7 +93,7 @@ type Consumer struct {
 	gens atomic.Uint64 // lease tenures handed out
 
 	// Counters, for metrics and tests.
-	acked, deadLettered, takeovers, trimmed, lapses atomic.Int64
+	acked, deadLettered, takeovers, trimmed, lapses, superseded atomic.Int64
 }
 
 // NewConsumer returns a consumer of the given models' streams for target.

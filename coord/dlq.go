@@ -41,6 +41,8 @@ type DeadLetter struct {
 	Attempts  int
 	Time      time.Time
 	Payload   []byte
+	// SupersededBy, in the superseded list, says what set it aside.
+	SupersededBy string
 }
 
 // ParkKey is what the dead letter parks: model|key.
@@ -104,10 +106,11 @@ func (c *Client) DeadLetterCount(ctx context.Context, system string) (int64, err
 
 // DeadLetterStats describes a system's dead-letter queue.
 type DeadLetterStats struct {
-	Entries int64 // dead letters held
-	Bytes   int64 // the bytes they hold (dead letters of earlier versions count 0)
-	Dropped int64 // dropped to make room (DropOldest), ever
-	Limit   DeadLetterLimit
+	Entries    int64 // dead letters held
+	Bytes      int64 // the bytes they hold (dead letters of earlier versions count 0)
+	Dropped    int64 // dropped to make room (DropOldest), ever
+	Superseded int64 // set aside by a newer complete version of their key, ever (the newest are kept: SupersededDeadLetters)
+	Limit      DeadLetterLimit
 }
 
 // DeadLetterStats reads a system's dead-letter queue figures in one round
@@ -118,13 +121,36 @@ func (c *Client) DeadLetterStats(ctx context.Context, system string) (DeadLetter
 	n := pipe.XLen(ctx, c.keys.dlq(system))
 	b := pipe.Get(ctx, base+":bytes")
 	d := pipe.Get(ctx, base+":dropped")
+	sup := pipe.Get(ctx, base+":superseded_count")
 	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
 		return DeadLetterStats{}, fmt.Errorf("reading the dead-letter queue of %s: %w", system, err)
 	}
 	st := DeadLetterStats{Entries: n.Val(), Limit: c.cfg.deadLetterLimit(system)}
 	st.Bytes, _ = b.Int64()
 	st.Dropped, _ = d.Int64()
+	st.Superseded, _ = sup.Int64()
 	return st, nil
+}
+
+// SupersededDeadLetters lists up to count dead letters of a system that a
+// newer complete version of their key set aside, after the id after (""
+// for the start), oldest first. ID is the id in the superseded list;
+// SupersededBy says what superseded it.
+func (c *Client) SupersededDeadLetters(ctx context.Context, system, after string, count int) ([]DeadLetter, error) {
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	msgs, err := c.rdb.XRangeN(ctx, c.keys.dlqBase(system)+":superseded", start, "+", int64(count)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing superseded dead letters of %s: %w", system, err)
+	}
+	out := make([]DeadLetter, len(msgs))
+	for i, m := range msgs {
+		out[i] = parseDeadLetter(system, m)
+		out[i].SupersededBy, _ = m.Values["superseded_by"].(string)
+	}
+	return out, nil
 }
 
 // Parked returns the parked model|keys of a system's stage ("receive" or

@@ -168,3 +168,75 @@ func TestReplayReadsOnlyItsKey(t *testing.T) {
 		t.Fatalf("the replay read %d dead letters, want the key's 2", read)
 	}
 }
+
+// TestCompleteVersionSupersedesReceiveDeadLetters: a bad record parks its
+// key; a partial change of the key waits behind it; a complete version (a
+// whole row) sets both aside as superseded and is published, and the key
+// flows again.
+func TestCompleteVersionSupersedesReceiveDeadLetters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	b.publish(t, l, coord.Item{Model: "product", Key: "k", Bad: true, Location: "public.p", Reason: "too long", Payload: []byte("bad row")})
+	res := b.publish(t, l, obj("product", "k", "partial"))
+	if res.Diverted != 1 {
+		t.Fatalf("partial change: %+v", res)
+	}
+	full := obj("product", "k", "whole row")
+	full.Supersedes = true
+	res = b.publish(t, l, full, obj("product", "k", "after"))
+	if res.Published != 2 || res.Superseded != 2 || res.Diverted != 0 {
+		t.Fatalf("complete version: %+v", res)
+	}
+	st, err := b.c.DeadLetterStats(b.ctx, "src")
+	if err != nil || st.Entries != 0 || st.Superseded != 2 || st.Bytes != 0 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	if parked, _ := b.c.Parked(b.ctx, "src", "receive"); len(parked) != 0 {
+		t.Fatalf("still parked: %v", parked)
+	}
+	kept, err := b.c.SupersededDeadLetters(b.ctx, "src", "", 10)
+	if err != nil || len(kept) != 2 || string(kept[0].Payload) != "bad row" || kept[0].Reason != "too long" || kept[1].SupersededBy == "" {
+		t.Fatalf("superseded %+v, %v", kept, err)
+	}
+	var got []string
+	for _, o := range streamObjects(t, b, b.c.StreamKey("product", 0)) {
+		got = append(got, string(o.Payload))
+	}
+	if !reflect.DeepEqual(got, []string{"whole row", "after"}) {
+		t.Fatalf("published %v", got)
+	}
+}
+
+// superseding refuses "bad" payloads and calls "full" ones complete.
+type superseding struct{ *recorder }
+
+func (s superseding) Supersedes(d coord.Delivery) bool { return strings.HasPrefix(string(d.Payload), "full") }
+
+// TestCompleteVersionSupersedesPushDeadLetters: the target refuses a
+// change; a later partial change of the key waits behind it; a complete
+// version sets both aside and is applied without any replay, and later
+// changes flow.
+func TestCompleteVersionSupersedesPushDeadLetters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *coord.Config) { c.Partitions = 1 })
+	l := b.lock(t, "src")
+	rec := newRecorder()
+	rec.fail = refuseBad
+	runConsumer(t, b, "tgt", superseding{rec}, "product")
+	b.publish(t, l, obj("product", "k", "bad-1"))
+	b.publish(t, l, obj("product", "k", "partial"))
+	waitFor(t, "both set aside", 10*time.Second, nil, func() bool {
+		n, _ := b.c.DeadLetterCount(b.ctx, "tgt")
+		return n == 2
+	})
+	b.publish(t, l, obj("product", "k", "full-2"), obj("product", "k", "later"))
+	waitFor(t, "the complete version and what follows applied", 10*time.Second, rec.notify, func() bool { return len(rec.get("k")) == 2 })
+	if got := rec.get("k"); !reflect.DeepEqual(got, []string{"full-2", "later"}) {
+		t.Fatalf("k: %v", got)
+	}
+	st, _ := b.c.DeadLetterStats(b.ctx, "tgt")
+	if st.Entries != 0 || st.Superseded != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}

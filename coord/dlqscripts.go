@@ -47,6 +47,41 @@ local function dlqremove(base, id)
   end
   return left
 end
+-- dlqsupersede sets aside every dead letter of a parked key, because a
+-- newer complete version of it (a whole row, a delete) makes them moot:
+-- they move to base:superseded (kept, newest 100 000 or so) and the key is
+-- unparked. It returns how many moved, or -1 when some of the key's dead
+-- letters predate the per-key lists (they cannot be found cheaply: the key
+-- stays parked and the newer version waits behind them as before).
+local function dlqsupersede(base, stage, park, by, now)
+  local held = tonumber(redis.call('HGET', base .. ':parked:' .. stage, park) or '0')
+  local idx = base .. ':idx:' .. stage .. ':' .. park
+  local ids = redis.call('LRANGE', idx, 0, -1)
+  if #ids < held then return -1 end
+  local moved = 0
+  for _, id in ipairs(ids) do
+    local e = redis.call('XRANGE', base .. ':entries', id, id)
+    if #e == 1 then
+      local f = e[1][2]
+      local size = 0
+      for i = 1, #f, 2 do if f[i] == 'size' then size = tonumber(f[i + 1]) end end
+      table.insert(f, 'dead_letter')
+      table.insert(f, id)
+      table.insert(f, 'superseded_by')
+      table.insert(f, by)
+      table.insert(f, 'superseded_at')
+      table.insert(f, now)
+      redis.call('XADD', base .. ':superseded', 'MAXLEN', '~', '100000', '*', unpack(f))
+      redis.call('XDEL', base .. ':entries', id)
+      redis.call('DECRBY', base .. ':bytes', size)
+      moved = moved + 1
+    end
+  end
+  redis.call('DEL', idx)
+  redis.call('HDEL', base .. ':parked:' .. stage, park)
+  redis.call('INCRBY', base .. ':superseded_count', moved)
+  return moved
+end
 -- dlqroom makes room for count more dead letters of size bytes: true when
 -- they fit, dropping the oldest first when drop is set (and counting
 -- them); false when they do not fit and nothing may be dropped.
@@ -77,7 +112,8 @@ end
 // full
 // ARGV[6] the number of items n; then 7 values per item:
 //
-//	kind   "o" an object, "r" a bad record
+//	kind   "o" an object, "c" a complete object (a whole row, a delete),
+//	       "r" a bad record
 //	index  for an object, the KEYS index of its stream
 //	key    the partition key (the change's source identity)
 //	model  the model
@@ -87,11 +123,13 @@ end
 //
 // An object whose model|key is parked (an earlier change of that key is
 // dead-lettered) is diverted to the dead-letter stream behind it, so per-key
-// order survives a replay. A bad record is dead-lettered and parks its key.
+// order survives a replay; a complete object instead supersedes the key's
+// dead letters (dlqsupersede) and is published: a fix at the source flows
+// through by itself. A bad record is dead-lettered and parks its key.
 //
-// Returns {published, diverted, dead-lettered}; the error "FENCED ..." when
-// the lock holds another value (or none), or "DLQFULL ..." when the dead
-// letters would not fit: nothing is written then.
+// Returns {published, diverted, dead-lettered, superseded}; the error
+// "FENCED ..." when the lock holds another value (or none), or "DLQFULL
+// ..." when the dead letters would not fit: nothing is written then.
 var publishScript = redis.NewScript(luaDLQ + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED reader lock not held')
@@ -100,20 +138,40 @@ local base = ARGV[2]
 local n = tonumber(ARGV[6])
 local function at(i) return 7 + i * 7 end
 -- While nothing is parked (nearly always), objects go straight to their
--- streams without a lookup each. A first pass finds what goes to the dead
--- letters, so the batch is refused whole when they do not fit.
+-- streams without a lookup each. A first pass decides each item's fate, so
+-- the batch is refused whole when its dead letters do not fit.
 local anyParked = redis.call('HLEN', KEYS[2]) > 0
-local dead = {}
+local state = {} -- park -> parked at this point of the batch
+local function parked(park)
+  if state[park] == nil then
+    state[park] = anyParked and redis.call('HEXISTS', KEYS[2], park) == 1
+  end
+  return state[park]
+end
+local function indexed(park) -- every dead letter of the key is in its list
+  local held = tonumber(redis.call('HGET', KEYS[2], park) or '0')
+  return redis.call('LLEN', base .. ':idx:receive:' .. park) >= held
+end
+local fate = {}
 local count, size = 0, 0
-local parkedNow = {}
 for i = 0, n - 1 do
   local b = at(i)
   local park = ARGV[b+3] .. '|' .. ARGV[b+2]
-  if ARGV[b] == 'r' or (anyParked or next(parkedNow)) and (parkedNow[park] or redis.call('HEXISTS', KEYS[2], park) == 1) then
-    dead[i] = true
+  local kind = ARGV[b]
+  if kind == 'r' then
+    fate[i] = 'dead'
+    state[park] = true
+  elseif parked(park) then
+    if kind == 'c' and indexed(park) then
+      fate[i] = 'supersede'
+      state[park] = false
+    else
+      fate[i] = 'dead'
+    end
+  end
+  if fate[i] == 'dead' then
     count = count + 1
     size = size + #ARGV[b+4] + #ARGV[b+6] + 96
-    parkedNow[park] = true
   end
 end
 if not dlqroom(base, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1', count, size) then
@@ -121,25 +179,49 @@ if not dlqroom(base, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1', count
 end
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
-local pub, div, bad = 0, 0, 0
+local pub, div, bad, sup = 0, 0, 0, 0
 for i = 0, n - 1 do
   local b = at(i)
   local park = ARGV[b+3] .. '|' .. ARGV[b+2]
-  if not dead[i] then
+  if fate[i] == nil or fate[i] == 'supersede' then
+    if fate[i] == 'supersede' then
+      local moved = dlqsupersede(base, 'receive', park, 'a newer complete version from the source', now)
+      if moved > 0 then sup = sup + moved end
+    end
     redis.call('XADD', KEYS[tonumber(ARGV[b+1])], '*', 'n', '1', 'b', ARGV[b+6])
     pub = pub + 1
-  elseif ARGV[b] == 'o' then
+  elseif ARGV[b] == 'r' then
+    dlqadd(base, 'receive', park, {'stage', 'receive', 'kind', 'record', 'key', ARGV[b+2], 'model', ARGV[b+3],
+      'location', ARGV[b+5], 'reason', ARGV[b+6], 'attempts', '1', 'time', now, 'payload', ARGV[b+4]})
+    bad = bad + 1
+  else
     dlqadd(base, 'receive', park, {'stage', 'receive', 'kind', 'object', 'key', ARGV[b+2], 'model', ARGV[b+3],
       'partition', ARGV[b+5], 'reason', 'parked behind an earlier dead letter of the same key',
       'attempts', '0', 'time', now, 'payload', ARGV[b+4]})
     div = div + 1
-  else
-    dlqadd(base, 'receive', park, {'stage', 'receive', 'kind', 'record', 'key', ARGV[b+2], 'model', ARGV[b+3],
-      'location', ARGV[b+5], 'reason', ARGV[b+6], 'attempts', '1', 'time', now, 'payload', ARGV[b+4]})
-    bad = bad + 1
   end
 end
-return {pub, div, bad}
+return {pub, div, bad, sup}
+`)
+
+// supersedeScript sets aside the dead letters of a parked key of a
+// target's push stage because the partition's owner holds a newer complete
+// version of it, which it then applies (see dlqsupersede). Only the holder
+// of the partition's lease may.
+//
+// KEYS[1] the partition's lease
+// ARGV[1] the lease holder's value, ARGV[2] the target's dead-letter base,
+// ARGV[3] model|key, ARGV[4] what supersedes them
+//
+// Returns how many moved; -1 when some predate the per-key lists (nothing
+// moves), -2 when the lease is not the caller's.
+var supersedeScript = redis.NewScript(luaDLQ + `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -2
+end
+local t = redis.call('TIME')
+local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+return dlqsupersede(ARGV[2], 'push', ARGV[3], ARGV[4], now)
 `)
 
 // deadLetterScript moves one object of a target's stream entry to the

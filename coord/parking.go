@@ -46,11 +46,27 @@ func (cs *Consumer) divertParked(ctx context.Context, b []Delivery, parked map[s
 	if len(parked) == 0 {
 		return b, nil
 	}
+	sup, _ := cs.handler.(Superseder)
 	out := b[:0:0]
 	for _, d := range b {
-		if !parked[d.Model+"|"+d.Key] {
+		park := d.Model + "|" + d.Key
+		if !parked[park] {
 			out = append(out, d)
 			continue
+		}
+		if sup != nil && sup.Supersedes(d) {
+			applied, err := cs.supersede(ctx, d)
+			if errors.Is(err, errNotOwned) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if applied {
+				delete(parked, park)
+				out = append(out, d)
+				continue
+			}
 		}
 		moved, err := cs.deadLetterScript(ctx, d, "parked behind an earlier dead letter of the same key", 0, true)
 		if errors.Is(err, errNotOwned) {
@@ -137,5 +153,38 @@ func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason str
 			return true, fmt.Errorf("acknowledging after a dead letter: %w", err)
 		}
 	}
+	return true, nil
+}
+
+// Superseder is a Handler that can tell a complete version of a key: every
+// field the target writes present, or a delete. Such an entry of a parked
+// key supersedes the key's dead letters (they are set aside, kept in the
+// superseded list) and is applied, instead of waiting behind them: a fix at
+// the source flows through by itself.
+type Superseder interface {
+	Supersedes(d Delivery) bool
+}
+
+// supersede sets aside the dead letters of d's parked key; false when some
+// of them predate the per-key lists (d then waits behind them as before).
+func (cs *Consumer) supersede(ctx context.Context, d Delivery) (bool, error) {
+	cs.mu.Lock()
+	p := cs.owned[d.stream]
+	cs.mu.Unlock()
+	if p == nil || p.gen != d.gen {
+		return false, errNotOwned
+	}
+	n, err := supersedeScript.Run(ctx, cs.c.rdb, []string{p.lease}, cs.id, cs.c.keys.dlqBase(cs.target), d.Model+"|"+d.Key,
+		"a newer complete version (entry "+d.ref()+")").Int64()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("superseding the dead letters of %s|%s: %w", d.Model, d.Key, err)
+	case n == -2:
+		return false, errNotOwned
+	case n == -1:
+		return false, nil
+	}
+	cs.superseded.Add(n)
+	cs.log.Info("a newer complete version set the dead letters of its key aside", "target", cs.target, "model", d.Model, "key", d.Key, "dead_letters", n)
 	return true, nil
 }

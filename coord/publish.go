@@ -29,6 +29,11 @@ type Item struct {
 	// model, in the same atomic step: a change that concerns every key (a
 	// truncate) then stands at the same point of every partition's order.
 	AllPartitions bool
+	// Supersedes marks a complete version of the key (a whole row, a
+	// delete): when the key is parked behind dead letters, they are set
+	// aside as superseded and the object is published instead of waiting
+	// behind them.
+	Supersedes bool
 }
 
 // PublishResult counts what a publish did.
@@ -36,6 +41,7 @@ type PublishResult struct {
 	Published    int // objects appended to partition streams
 	Diverted     int // held in the dead-letter queue behind an earlier dead letter of their key
 	DeadLettered int // bad records
+	Superseded   int // dead letters set aside by a newer complete version of their key
 }
 
 // maxEntryBody bounds one packed entry; a partition's share of a batch
@@ -176,6 +182,7 @@ func (c *Client) publishEach(ctx context.Context, source string, fence Fence, it
 			res.Published += toInt(counts, 0)
 			res.Diverted += toInt(counts, 1)
 			res.DeadLettered += toInt(counts, 2)
+			res.Superseded += toInt(counts, 3)
 		}
 		if err := checkWaitAOF(wait); err != nil {
 			return res, fmt.Errorf("publishing for %s: %w", source, err)
@@ -231,6 +238,10 @@ func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string
 			}
 		}
 		body := appendPacked(nil, it.Key, it.Payload)
+		kind := "o"
+		if it.Supersedes {
+			kind = "c"
+		}
 		for _, p := range parts {
 			sk := c.keys.stream(it.Model, p)
 			idx, ok := streamIdx[sk]
@@ -239,7 +250,7 @@ func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string
 				idx = len(keys) // Lua indexes from 1
 				streamIdx[sk] = idx
 			}
-			args = append(args, "o", idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), body)
+			args = append(args, kind, idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), body)
 		}
 	}
 	args[5] = (len(args) - 6) / 7

@@ -180,7 +180,8 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 					Reason: err.Error(), Payload: encodeRecord(&c.Record, nil)})
 				continue
 			}
-			out = append(out, coord.Item{Key: c.Key, Model: r.Model, AllPartitions: r.Object.Op == mixer.OpTruncate})
+			out = append(out, coord.Item{Key: c.Key, Model: r.Model, AllPartitions: r.Object.Op == mixer.OpTruncate,
+				Supersedes: r.Object.Op == mixer.OpDelete || r.Object.Op == mixer.OpUpsert && c.Record.Complete})
 			spans = append(spans, span{len(out) - 1, start, len(m.arena)})
 		}
 	}

@@ -212,3 +212,36 @@ func toPartitions(refs []coord.PartitionRef) []connectors.Partition {
 	}
 	return out
 }
+
+// Supersedes reports whether an entry is a complete version of its key for
+// this target (coord.Superseder): a delete, or an upsert that holds every
+// field the target's push rules for its model write. A parked key's dead
+// letters are set aside for such an entry, which is applied.
+func (h *handler) Supersedes(d coord.Delivery) bool {
+	env, err := mixer.DecodeEnvelope(d.Payload)
+	if err != nil {
+		return false
+	}
+	switch env.Op {
+	case mixer.OpDelete:
+		return true
+	case mixer.OpUpsert:
+		for _, rule := range h.t.sys.Push.Rules(env.Model) {
+			for _, f := range rule.Fields() {
+				if f.HasHardcode {
+					continue
+				}
+				if _, ok := env.Fields[f.Field]; !ok {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (b *bufferedHandler) Supersedes(d coord.Delivery) bool {
+	s, ok := b.Handler.(coord.Superseder)
+	return ok && s.Supersedes(d)
+}
