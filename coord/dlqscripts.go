@@ -99,27 +99,37 @@ local function dlqroom(base, maxn, maxb, drop, count, size)
 end
 `
 
-// publishScript appends a batch of an ingest's items one object per entry,
-// fenced by the source's reader lock. It is the path for batches with bad
-// records or while keys are parked.
+// publishScript appends a batch of items one object per entry. It is the
+// path for batches with bad records, while keys are parked, and for
+// deliveries pushed to Remix (webhooks), which are deduplicated and ordered
+// per object instead of fenced.
 //
-// KEYS[1] the source's reader lock
+// KEYS[1] the source's reader lock, or "" for a publish no lock fences
 // KEYS[2] the source's parked hash of the receive stage (base:parked:receive)
 // KEYS[3..] the partition streams the objects go to
-// ARGV[1] the caller's lock value (its fencing token)
+// ARGV[1] the caller's lock value (its fencing token), or ""
 // ARGV[2] the source's dead-letter base; ARGV[3] the most dead letters,
 // ARGV[4] the most bytes (0: no limit), ARGV[5] "1" to drop the oldest when
 // full
-// ARGV[6] the number of items n; then 7 values per item:
+// ARGV[6] the number of items n
+// ARGV[7] a delivery id ("" for none): a delivery whose id was published in
+// the last ARGV[9] seconds is a repeat and publishes nothing
+// ARGV[8] the source's prefix for delivery ids and object versions
+// (NS:{src:SOURCE}); ARGV[9] how long ids and versions are kept, seconds
+// then 8 values per item:
 //
-//	kind   "o" an object, "c" a complete object (a whole row, a delete),
-//	       "r" a bad record
-//	index  for an object, the KEYS index of its stream
-//	key    the partition key (the change's source identity)
-//	model  the model
+//	kind    "o" an object, "c" a complete object (a whole row, a delete),
+//	        "r" a bad record
+//	index   for an object, the KEYS index of its stream
+//	key     the partition key (the change's source identity)
+//	model   the model
 //	payload
-//	extra1 object: its partition; record: its location
-//	extra2 object: the entry body (see entry.go); record: why it is bad
+//	extra1  object: its partition; record: its location
+//	extra2  object: the entry body (see entry.go); record: why it is bad
+//	version "" or the object's version: it is published only when greater
+//	        than the last one published for its key (compared as strings,
+//	        so a writer pads them); an older one is skipped as stale, an
+//	        equal one as a tie
 //
 // An object whose model|key is parked (an earlier change of that key is
 // dead-lettered) is diverted to the dead-letter stream behind it, so per-key
@@ -127,16 +137,20 @@ end
 // dead letters (dlqsupersede) and is published: a fix at the source flows
 // through by itself. A bad record is dead-lettered and parks its key.
 //
-// Returns {published, diverted, dead-lettered, superseded}; the error
-// "FENCED ..." when the lock holds another value (or none), or "DLQFULL
-// ..." when the dead letters would not fit: nothing is written then.
+// Returns {published, diverted, dead-lettered, superseded, stale, tied,
+// repeat (1 when the delivery id was seen)}; the error "FENCED ..." when
+// the lock holds another value (or none), or "DLQFULL ..." when the dead
+// letters would not fit: nothing is written then.
 var publishScript = redis.NewScript(luaDLQ + `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED reader lock not held')
 end
-local base = ARGV[2]
+local base, prefix, keep = ARGV[2], ARGV[8], tonumber(ARGV[9])
+if ARGV[7] ~= '' and redis.call('EXISTS', prefix .. ':seen:' .. ARGV[7]) == 1 then
+  return {0, 0, 0, 0, 0, 0, 1}
+end
 local n = tonumber(ARGV[6])
-local function at(i) return 7 + i * 7 end
+local function at(i) return 10 + i * 8 end
 -- While nothing is parked (nearly always), objects go straight to their
 -- streams without a lookup each. A first pass decides each item's fate, so
 -- the batch is refused whole when its dead letters do not fit.
@@ -153,20 +167,34 @@ local function indexed(park) -- every dead letter of the key is in its list
   return redis.call('LLEN', base .. ':idx:receive:' .. park) >= held
 end
 local fate = {}
-local count, size = 0, 0
+local last = {} -- version key -> newest version of the batch so far
+local count, size, stale, tied = 0, 0, 0, 0
 for i = 0, n - 1 do
   local b = at(i)
   local park = ARGV[b+3] .. '|' .. ARGV[b+2]
-  local kind = ARGV[b]
-  if kind == 'r' then
-    fate[i] = 'dead'
-    state[park] = true
-  elseif parked(park) then
-    if kind == 'c' and indexed(park) then
-      fate[i] = 'supersede'
-      state[park] = false
+  local kind, version = ARGV[b], ARGV[b+7]
+  if kind ~= 'r' and version ~= '' then
+    local vkey = prefix .. ':v:' .. ARGV[b+3] .. '|' .. ARGV[b+2]
+    local prev = last[vkey] or redis.call('GET', vkey)
+    if prev and version < prev then
+      fate[i], stale = 'skip', stale + 1
+    elseif prev and version == prev then
+      fate[i], tied = 'skip', tied + 1
     else
+      last[vkey] = version
+    end
+  end
+  if fate[i] == nil then
+    if kind == 'r' then
       fate[i] = 'dead'
+      state[park] = true
+    elseif parked(park) then
+      if kind == 'c' and indexed(park) then
+        fate[i] = 'supersede'
+        state[park] = false
+      else
+        fate[i] = 'dead'
+      end
     end
   end
   if fate[i] == 'dead' then
@@ -190,6 +218,7 @@ for i = 0, n - 1 do
     end
     redis.call('XADD', KEYS[tonumber(ARGV[b+1])], '*', 'n', '1', 'b', ARGV[b+6])
     pub = pub + 1
+  elseif fate[i] == 'skip' then
   elseif ARGV[b] == 'r' then
     dlqadd(base, 'receive', park, {'stage', 'receive', 'kind', 'record', 'key', ARGV[b+2], 'model', ARGV[b+3],
       'location', ARGV[b+5], 'reason', ARGV[b+6], 'attempts', '1', 'time', now, 'payload', ARGV[b+4]})
@@ -201,7 +230,13 @@ for i = 0, n - 1 do
     div = div + 1
   end
 end
-return {pub, div, bad, sup}
+for vkey, version in pairs(last) do
+  redis.call('SET', vkey, version, 'EX', keep)
+end
+if ARGV[7] ~= '' then
+  redis.call('SET', prefix .. ':seen:' .. ARGV[7], '1', 'EX', keep)
+end
+return {pub, div, bad, sup, stale, tied, 0}
 `)
 
 // supersedeScript sets aside the dead letters of a parked key of a

@@ -57,6 +57,10 @@ func (k keys) parked(system, stage string) string {
 // replayLock keeps two replays of one system's dead letters apart.
 func (k keys) replayLock(system string) string { return k.ns + ":{dlq:" + system + "}:replaying" }
 
+// sourcePrefix prefixes the keys a source's deliveries keep: delivery ids
+// seen (":seen:ID") and object versions (":v:MODEL|KEY").
+func (k keys) sourcePrefix(source string) string { return k.ns + ":{src:" + source + "}" }
+
 // readerLock is the reader lock of a source system.
 func (k keys) readerLock(source string) string { return k.ns + ":{src:" + source + "}:lock" }
 
@@ -80,6 +84,15 @@ func (k keys) barrier(target, id, part string) string {
 
 // topology records the partition count of each model.
 func (k keys) topology() string { return k.ns + ":topology" }
+
+// ingests is the sorted set of live ingest processes, scored by expiry.
+func (k keys) ingests() string { return k.ns + ":{ingests}:members" }
+
+// ingestInfo is the hash of what each live ingest last reported of itself.
+func (k keys) ingestInfo() string { return k.ns + ":{ingests}:info" }
+
+// sourceReport is the last progress report of a source's leading ingest.
+func (k keys) sourceReport(source string) string { return k.ns + ":{src:" + source + "}:report" }
 
 // parseStream splits a stream key into model and partition.
 func (k keys) parseStream(key string) (model string, partition int, ok bool) {

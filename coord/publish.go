@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,14 +35,22 @@ type Item struct {
 	// aside as superseded and the object is published instead of waiting
 	// behind them.
 	Supersedes bool
+	// Version, when set, orders the object among the versions of its
+	// model|key: it is published only when greater (as a string: pad it)
+	// than the last one published, else skipped as stale or tied. For
+	// sources whose deliveries come in no order (webhooks).
+	Version string
 }
 
 // PublishResult counts what a publish did.
 type PublishResult struct {
-	Published    int // objects appended to partition streams
-	Diverted     int // held in the dead-letter queue behind an earlier dead letter of their key
-	DeadLettered int // bad records
-	Superseded   int // dead letters set aside by a newer complete version of their key
+	Published    int  // objects appended to partition streams
+	Diverted     int  // held in the dead-letter queue behind an earlier dead letter of their key
+	DeadLettered int  // bad records
+	Superseded   int  // dead letters set aside by a newer complete version of their key
+	Stale        int  // objects skipped: an older version than one already published
+	Tied         int  // objects skipped: the same version as one already published
+	Repeat       bool // the delivery was published before: nothing was
 }
 
 // maxEntryBody bounds one packed entry; a partition's share of a batch
@@ -63,17 +72,37 @@ func (c *Client) Publish(ctx context.Context, source string, fence Fence, items 
 	if len(items) == 0 {
 		return PublishResult{}, nil
 	}
-	bad := false
+	slow := false
 	for i := range items {
-		bad = bad || items[i].Bad
+		slow = slow || items[i].Bad || items[i].Version != ""
 	}
-	if !bad {
+	if !slow {
 		res, parked, err := c.publishPacked(ctx, source, fence, items)
 		if err != nil || !parked {
 			return res, err
 		}
 	}
-	return c.publishEach(ctx, source, fence, items)
+	return c.publishEach(ctx, source, fence, "", items)
+}
+
+// deliveryWindow is how long a delivery id and an object version are kept:
+// longer than a sender retries (Stripe: 30 days).
+const deliveryWindow = 31 * 24 * time.Hour
+
+// PublishDelivery publishes what one delivery pushed to Remix (a webhook
+// event) brought, without a reader lock: any ingest replica may receive a
+// delivery. Deliveries are deduplicated by id for 31 days (a repeat
+// publishes nothing and reports Repeat), and items with a Version are
+// ordered per object (an older or equal version is skipped). The whole
+// delivery is one atomic script call, so a delivery is published once or
+// not at all; when it returns nil the objects are durable in Redis.
+// A source's own catch-up (under its lock) passes its fence to Publish
+// with the same Versions, so both paths agree on every object's order.
+func (c *Client) PublishDelivery(ctx context.Context, source, id string, items []Item) (PublishResult, error) {
+	if len(items) > maxItemsPerScript {
+		return PublishResult{}, fmt.Errorf("a delivery of %d objects is more than one call takes (%d)", len(items), maxItemsPerScript)
+	}
+	return c.publishEach(ctx, source, nil, id, items)
 }
 
 // publishPacked writes the batch as packed entries in one script call;
@@ -161,14 +190,14 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 
 // publishEach writes one entry per object, parking and diverting as the
 // script decides.
-func (c *Client) publishEach(ctx context.Context, source string, fence Fence, items []Item) (PublishResult, error) {
+func (c *Client) publishEach(ctx context.Context, source string, fence Fence, delivery string, items []Item) (PublishResult, error) {
 	var res PublishResult
 	for start := 0; start < len(items); {
 		pipe := c.rdb.Pipeline()
 		var cmds []*redis.Cmd
 		for start < len(items) && len(cmds) < 64 {
 			end := min(start+maxItemsPerScript, len(items))
-			keys, args := c.publishArgs(source, fence, items[start:end])
+			keys, args := c.publishArgs(source, fence, delivery, items[start:end])
 			cmds = append(cmds, publishScript.Eval(ctx, pipe, keys, args...))
 			start = end
 		}
@@ -183,6 +212,9 @@ func (c *Client) publishEach(ctx context.Context, source string, fence Fence, it
 			res.Diverted += toInt(counts, 1)
 			res.DeadLettered += toInt(counts, 2)
 			res.Superseded += toInt(counts, 3)
+			res.Stale += toInt(counts, 4)
+			res.Tied += toInt(counts, 5)
+			res.Repeat = res.Repeat || toInt(counts, 6) == 1
 		}
 		if err := checkWaitAOF(wait); err != nil {
 			return res, fmt.Errorf("publishing for %s: %w", source, err)
@@ -218,16 +250,20 @@ func toInt(vals []any, i int) int {
 	return int(n)
 }
 
-func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string, []any) {
-	keys := []string{c.keys.readerLock(source), c.keys.parked(source, stageReceive)}
+func (c *Client) publishArgs(source string, fence Fence, delivery string, items []Item) ([]string, []any) {
+	lock, value := "", ""
+	if fence != nil {
+		lock, value = c.keys.readerLock(source), fence.Value()
+	}
+	keys := []string{lock, c.keys.parked(source, stageReceive)}
 	streamIdx := map[string]int{}
-	args := make([]any, 0, 6+len(items)*7)
-	args = append(args, fence.Value())
+	args := make([]any, 0, 9+len(items)*8)
+	args = append(args, value)
 	args = append(args, c.dlqArgs(source)...)
-	args = append(args, 0) // the count is filled in below
+	args = append(args, 0, delivery, c.keys.sourcePrefix(source), int64(deliveryWindow/time.Second)) // the count is filled in below
 	for _, it := range items {
 		if it.Bad {
-			args = append(args, "r", 0, it.Key, it.Model, it.Payload, it.Location, it.Reason)
+			args = append(args, "r", 0, it.Key, it.Model, it.Payload, it.Location, it.Reason, "")
 			continue
 		}
 		parts := []int{c.PartitionOf(it.Key)}
@@ -250,9 +286,9 @@ func (c *Client) publishArgs(source string, fence Fence, items []Item) ([]string
 				idx = len(keys) // Lua indexes from 1
 				streamIdx[sk] = idx
 			}
-			args = append(args, kind, idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), body)
+			args = append(args, kind, idx, it.Key, it.Model, it.Payload, strconv.Itoa(p), body, it.Version)
 		}
 	}
-	args[5] = (len(args) - 6) / 7
+	args[5] = (len(args) - 9) / 8
 	return keys, args
 }
