@@ -23,6 +23,12 @@ type Change struct {
 	// Err is set when the source could not decode the change: the ingest
 	// dead-letters it with this reason instead of mapping it.
 	Err error
+	// Version, for systems whose changes come in no order (webhooks),
+	// orders the change among those of its object: it is published only
+	// when greater (compared as strings: pad it) than the last version
+	// published for the same object, else skipped. "" for sources that
+	// deliver in order.
+	Version string
 }
 
 // Batch is a run of changes handed over together, in commit order.

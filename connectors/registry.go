@@ -20,6 +20,10 @@ type Connector struct {
 	// NewSink writes to a system with a push mixer. Every pusher of the
 	// target builds its own.
 	NewSink func(*config.System, SinkDeps) (Sink, error)
+	// NewReceiver accepts changes a system with a receive mixer pushes to
+	// Remix over HTTP (webhooks). Every ingest replica runs one, whether or
+	// not it holds the system's reader lock (see Receiver).
+	NewReceiver func(*config.System, ReceiverDeps) (Receiver, error)
 	// Reset forgets a source's replication state so that it starts over
 	// with a snapshot (`remix reset`); nil when there is nothing to forget.
 	Reset func(context.Context, *config.System, Checkpoints) error
@@ -44,7 +48,7 @@ type Role int
 
 // Roles.
 const (
-	Read  Role = iota // ingest: systems with a receive_mixer, through a Source
+	Read  Role = iota // ingest: systems with a receive_mixer, through a Source or a Receiver
 	Write             // pusher: systems with a push_mixer, through a Sink
 )
 
@@ -55,7 +59,7 @@ const (
 func (r Registry) Select(cfg *config.Config, names []string, role Role, log *slog.Logger) ([]*config.System, error) {
 	mixer, verb := "receive_mixer", "read"
 	has := func(s *config.System) bool { return s.Receive != nil }
-	can := func(c Connector) bool { return c.NewSource != nil }
+	can := func(c Connector) bool { return c.NewSource != nil || c.NewReceiver != nil }
 	if role == Write {
 		mixer, verb = "push_mixer", "written"
 		has = func(s *config.System) bool { return s.Push != nil }

@@ -51,9 +51,10 @@ func (c *Config) Validate() error {
 
 // Service is a running ingest.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	sources []*sourceRunner
+	cfg       Config
+	log       *slog.Logger
+	sources   []*sourceRunner
+	receivers map[string]*receiver // by system name
 }
 
 // New checks the configuration and prepares a runner per source.
@@ -70,7 +71,16 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	for _, sys := range systems {
-		s.sources = append(s.sources, &sourceRunner{svc: s, sys: sys, log: s.log.With("source", sys.Name)})
+		conn := cfg.Connectors[sys.Type]
+		if conn.NewSource != nil {
+			s.sources = append(s.sources, &sourceRunner{svc: s, sys: sys, log: s.log.With("source", sys.Name)})
+		}
+		if conn.NewReceiver != nil {
+			if err := s.addReceiver(sys, conn); err != nil {
+				s.closeReceivers(context.Background())
+				return nil, fmt.Errorf("ingest: %s: %w", sys.Name, err)
+			}
+		}
 	}
 	return s, nil
 }
@@ -90,6 +100,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if !d.AOF {
 		s.log.Warn("running on a Redis without AOF: a Redis restart can lose changes already confirmed to the sources")
 	}
+	defer s.closeReceivers(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for _, r := range s.sources {
 		wg.Add(1)

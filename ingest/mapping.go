@@ -181,7 +181,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 				continue
 			}
 			out = append(out, coord.Item{Key: c.Key, Model: r.Model, AllPartitions: r.Object.Op == mixer.OpTruncate,
-				Supersedes: r.Object.Op == mixer.OpDelete || r.Object.Op == mixer.OpUpsert && c.Record.Complete})
+				Supersedes: r.Object.Op == mixer.OpDelete || r.Object.Op == mixer.OpUpsert && c.Record.Complete, Version: c.Version})
 			spans = append(spans, span{len(out) - 1, start, len(m.arena)})
 		}
 	}
