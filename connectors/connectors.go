@@ -23,6 +23,11 @@ type Change struct {
 	// Err is set when the source could not decode the change: the ingest
 	// dead-letters it with this reason instead of mapping it.
 	Err error
+	// Origin is the system where the change was first made, when Remix
+	// wrote it into this source on that system's behalf (two-way sync): a
+	// PostgreSQL transaction under a replication origin named for it, an
+	// API request with Remix's idempotency key. "" for a change made here.
+	Origin string
 	// Version, for systems whose changes come in no order (webhooks),
 	// orders the change among those of its object: it is published only
 	// when greater (compared as strings: pad it) than the last version

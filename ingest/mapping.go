@@ -173,7 +173,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 			}
 			start := len(m.arena)
 			var err error
-			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: b.Position, CommitTime: b.CommitTime}
+			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: b.Position, CommitTime: b.CommitTime, Origin: c.Origin}
 			if m.arena, err = mixer.AppendEnvelope(m.arena, &env); err != nil {
 				m.arena = m.arena[:start]
 				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,

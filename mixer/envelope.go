@@ -18,15 +18,30 @@ type Envelope struct {
 	Location   string    // the location in the source
 	Position   string    // the source position of the change (an LSN, an event id)
 	CommitTime time.Time // when the source committed the change; zero if unknown
+	// Origin is the system where the change was first made, when it is not
+	// Source: a change Remix itself wrote into Source on that system's
+	// behalf (two-way sync), read back. A pusher never writes a change into
+	// the system it came from, so it does not echo.
+	Origin string
 }
 
-// Envelope versions, written as "v". Version 2 adds JSON values (JSONText);
-// an envelope without one is written as version 1, which builds that
-// predate JSON values read too. A build refuses a version it does not know
-// rather than misread it.
+// OriginSystem is where the change was first made: Origin, else Source.
+func (e *Envelope) OriginSystem() string {
+	if e.Origin != "" {
+		return e.Origin
+	}
+	return e.Source
+}
+
+// Envelope versions, written as "v". Version 2 adds JSON values (JSONText),
+// version 3 the origin ("o"); an envelope is written with the lowest
+// version that holds it, so builds that predate what it does not use read
+// it too. A build refuses a version it does not know rather than misread
+// it.
 const (
-	envelopeVersion     = 1
-	envelopeVersionJSON = 2
+	envelopeVersion       = 1
+	envelopeVersionJSON   = 2
+	envelopeVersionOrigin = 3
 )
 
 // wireEnvelope is the JSON form:
@@ -48,6 +63,7 @@ type wireEnvelope struct {
 	L  string                     `json:"l"`
 	P  string                     `json:"p,omitempty"`
 	T  int64                      `json:"t,omitempty"`
+	O  string                     `json:"o,omitempty"`
 }
 
 // OpTruncate says every object of the model that came from the envelope's
@@ -113,7 +129,7 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 			}
 		}
 		if j, ok := v.(JSONText); ok {
-			dst[version] = '0' + envelopeVersionJSON
+			dst[version] = max(dst[version], '0'+envelopeVersionJSON)
 			dst = append(dst, '[')
 			dst = append(dst, j...)
 			dst = append(dst, ']')
@@ -134,6 +150,11 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 	if !e.CommitTime.IsZero() {
 		dst = append(dst, `,"t":`...)
 		dst = strconv.AppendInt(dst, e.CommitTime.UnixMicro(), 10)
+	}
+	if e.Origin != "" && e.Origin != e.Source {
+		dst[version] = '0' + envelopeVersionOrigin
+		dst = append(dst, `,"o":`...)
+		dst = appendJSONString(dst, e.Origin)
 	}
 	return append(dst, '}'), nil
 }
@@ -208,10 +229,10 @@ func decodeEnvelopeJSON(b []byte) (Envelope, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Envelope{}, fmt.Errorf("decoding envelope: %w", err)
 	}
-	if w.V != envelopeVersion && w.V != envelopeVersionJSON {
-		return Envelope{}, fmt.Errorf("envelope version %d is not supported (this build reads %d and %d)", w.V, envelopeVersion, envelopeVersionJSON)
+	if w.V < envelopeVersion || w.V > envelopeVersionOrigin {
+		return Envelope{}, fmt.Errorf("envelope version %d is not supported (this build reads %d to %d)", w.V, envelopeVersion, envelopeVersionOrigin)
 	}
-	e := Envelope{Object: Object{Model: w.M, Fields: make(map[string]any, len(w.F))}, Source: w.S, Location: w.L, Position: w.P}
+	e := Envelope{Object: Object{Model: w.M, Fields: make(map[string]any, len(w.F))}, Source: w.S, Location: w.L, Position: w.P, Origin: w.O}
 	var ok bool
 	if e.Op, ok = opFromCode(w.Op); !ok {
 		return Envelope{}, fmt.Errorf("envelope op %q is unknown", w.Op)

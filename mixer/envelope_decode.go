@@ -61,6 +61,10 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 			if e.Position, ok = d.str(); !ok {
 				return e, false
 			}
+		case "o":
+			if e.Origin, ok = d.internStr(); !ok {
+				return e, false
+			}
 		case "t":
 			if micros, ok = d.int(); !ok {
 				return e, false
@@ -74,7 +78,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 		}
 	}
 	d.space()
-	if d.i != len(d.b) || version != envelopeVersion && version != envelopeVersionJSON {
+	if d.i != len(d.b) || version < envelopeVersion || version > envelopeVersionOrigin {
 		return e, false
 	}
 	if e.Op, ok = opFromCode(op); !ok {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -132,4 +133,31 @@ func FuzzEnvelopeFastDecoder(f *testing.F) {
 			t.Fatalf("decoders disagree on %q:\nfast %#v\nslow %#v", b, fast, slow)
 		}
 	})
+}
+
+// TestEnvelopeCarriesItsOrigin: a change Remix wrote into its source on
+// another system's behalf keeps that system as its origin (version 3); an
+// envelope without one stays at the version older builds read.
+func TestEnvelopeCarriesItsOrigin(t *testing.T) {
+	t.Parallel()
+	e := Envelope{Object: Object{Model: "product", Op: OpUpsert, Fields: map[string]any{"id": json.Number("1")}}, Source: "shop", Location: "public.products", Origin: "stripe"}
+	b, err := AppendEnvelope(nil, &e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), `{"v":3,`) || !strings.Contains(string(b), `"o":"stripe"`) {
+		t.Fatalf("encoded %s", b)
+	}
+	for name, decode := range map[string]func([]byte) (Envelope, error){"fast": DecodeEnvelope, "json": decodeEnvelopeJSON} {
+		got, err := decode(b)
+		if err != nil || got.Origin != "stripe" || got.OriginSystem() != "stripe" {
+			t.Fatalf("%s: %+v, %v", name, got, err)
+		}
+	}
+	e.Origin = ""
+	b, _ = AppendEnvelope(nil, &e)
+	got, err := DecodeEnvelope(b)
+	if !strings.HasPrefix(string(b), `{"v":1,`) || err != nil || got.OriginSystem() != "shop" {
+		t.Fatalf("without an origin: %s %+v %v", b, got, err)
+	}
 }

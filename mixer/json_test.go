@@ -191,7 +191,7 @@ func TestEnvelopeCarriesJSONValues(t *testing.T) {
 		t.Fatalf("versions: %s / %s", plain, enc)
 	}
 	for _, bad := range []string{
-		`{"v":3,"m":"m","op":"u","f":{},"s":"","l":""}`,
+		`{"v":4,"m":"m","op":"u","f":{},"s":"","l":""}`,
 		`{"v":2,"m":"m","op":"u","f":{"a":[]},"s":"","l":""}`,
 		`{"v":2,"m":"m","op":"u","f":{"a":[1,2]},"s":"","l":""}`,
 	} {

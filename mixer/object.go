@@ -89,6 +89,11 @@ type Origin struct {
 	// (zero if unknown).
 	Source, Position string
 	CommitTime       time.Time
+	// System is where the change was first made: Source, or the system on
+	// whose behalf Remix wrote it into Source (two-way sync). A sink that
+	// can mark its writes with it (a PostgreSQL replication origin, an API
+	// idempotency key) lets the source it writes into recognise them.
+	System string
 }
 
 // SearchKey is the identifying field of a target record.

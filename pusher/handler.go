@@ -75,9 +75,17 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			continue
 		}
 		seen[part] = true
+		if env.OriginSystem() == h.t.sys.Name {
+			// Made in this very system (or written into another by Remix on
+			// its behalf): writing it back would echo.
+			if m := h.t.svc.cfg.Metrics; m != nil {
+				m.PushEchoes.WithLabelValues(h.t.sys.Name).Inc()
+			}
+			continue
+		}
 		results = h.t.sys.Push.Push(&env.Object, results[:0])
 		origin := mixer.Origin{Model: d.Model, Partition: d.Partition, Entry: d.ID, Index: d.Index,
-			Source: env.Source, Position: env.Position, CommitTime: env.CommitTime}
+			Source: env.Source, Position: env.Position, CommitTime: env.CommitTime, System: env.OriginSystem()}
 		for _, r := range results {
 			if r.Err != nil {
 				return &coord.ItemError{Index: i, Err: coord.Permanent(r.Err)}

@@ -35,6 +35,7 @@ type Metrics struct {
 	PushPartitions   *prometheus.GaugeVec     // partitions this process owns
 	PushLeaseLapses  *prometheus.CounterVec   // tenures this process stopped trusting before renewing them
 	PushStalled      *prometheus.GaugeVec     // owned partitions that cannot move
+	PushEchoes       *prometheus.CounterVec   // changes not written back to the system they came from
 
 	// Dead letters, per system, read from Redis.
 	DeadLetters        *prometheus.GaugeVec // dead letters held
@@ -85,6 +86,7 @@ func New() *Metrics {
 		PushPartitions:        gauge("pusher_partitions_owned", "Partitions this process owns.", "target"),
 		PushLeaseLapses:       counter("pusher_lease_lapses_total", "Partition tenures this process stopped trusting before it could renew them (it was frozen or cut off for most of a lease); what it had read was read again.", "target"),
 		PushStalled:           gauge("pusher_stalled_partitions", "Partitions this process owns that cannot move: writes failing without a classification past the retry limit, or a full dead-letter queue.", "target"),
+		PushEchoes:            counter("pusher_echoes_suppressed_total", "Changes not written into a target because they were made there (or written into their source by Remix on its behalf): two-way sync without echo.", "target"),
 		DeadLetters:           gauge("dead_letters", "Dead letters a system's queue holds.", "system"),
 		DeadLetterBytes:       gauge("dead_letter_bytes", "Bytes a system's dead letters hold.", "system"),
 		DeadLettersDropped:    gauge("dead_letters_dropped", "Dead letters dropped to make room (dead_letter_when_full: drop_oldest), ever.", "system"),
