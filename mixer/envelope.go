@@ -34,7 +34,7 @@ func (e *Envelope) OriginSystem() string {
 }
 
 // Envelope versions, written as "v". Version 2 adds JSON values (JSONText),
-// version 3 the origin ("o"); an envelope is written with the lowest
+// version 3 the origin ("o") and the created flag ("c"); an envelope is written with the lowest
 // version that holds it, so builds that predate what it does not use read
 // it too. A build refuses a version it does not know rather than misread
 // it.
@@ -64,6 +64,7 @@ type wireEnvelope struct {
 	P  string                     `json:"p,omitempty"`
 	T  int64                      `json:"t,omitempty"`
 	O  string                     `json:"o,omitempty"`
+	C  int                        `json:"c,omitempty"`
 }
 
 // OpTruncate says every object of the model that came from the envelope's
@@ -156,6 +157,10 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 		dst = append(dst, `,"o":`...)
 		dst = appendJSONString(dst, e.Origin)
 	}
+	if e.Created {
+		dst[version] = '0' + envelopeVersionOrigin
+		dst = append(dst, `,"c":1`...)
+	}
 	return append(dst, '}'), nil
 }
 
@@ -232,7 +237,7 @@ func decodeEnvelopeJSON(b []byte) (Envelope, error) {
 	if w.V < envelopeVersion || w.V > envelopeVersionOrigin {
 		return Envelope{}, fmt.Errorf("envelope version %d is not supported (this build reads %d to %d)", w.V, envelopeVersion, envelopeVersionOrigin)
 	}
-	e := Envelope{Object: Object{Model: w.M, Fields: make(map[string]any, len(w.F))}, Source: w.S, Location: w.L, Position: w.P, Origin: w.O}
+	e := Envelope{Object: Object{Model: w.M, Fields: make(map[string]any, len(w.F)), Created: w.C == 1}, Source: w.S, Location: w.L, Position: w.P, Origin: w.O}
 	var ok bool
 	if e.Op, ok = opFromCode(w.Op); !ok {
 		return Envelope{}, fmt.Errorf("envelope op %q is unknown", w.Op)

@@ -65,6 +65,12 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 			if e.Origin, ok = d.internStr(); !ok {
 				return e, false
 			}
+		case "c":
+			n, ok := d.int()
+			if !ok || n != 1 {
+				return e, false
+			}
+			e.Created = true
 		case "t":
 			if micros, ok = d.int(); !ok {
 				return e, false

@@ -154,7 +154,15 @@ func TestEnvelopeCarriesItsOrigin(t *testing.T) {
 			t.Fatalf("%s: %+v, %v", name, got, err)
 		}
 	}
-	e.Origin = ""
+	e.Origin, e.Created = "", true
+	b, _ = AppendEnvelope(nil, &e)
+	if got, err := DecodeEnvelope(b); !strings.HasPrefix(string(b), `{"v":3,`) || err != nil || !got.Created {
+		t.Fatalf("created: %s %+v %v", b, got, err)
+	}
+	if got, err := decodeEnvelopeJSON(b); err != nil || !got.Created {
+		t.Fatalf("created (json): %+v %v", got, err)
+	}
+	e.Created = false
 	b, _ = AppendEnvelope(nil, &e)
 	got, err := DecodeEnvelope(b)
 	if !strings.HasPrefix(string(b), `{"v":1,`) || err != nil || got.OriginSystem() != "shop" {

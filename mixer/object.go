@@ -36,6 +36,11 @@ type Record struct {
 	// insert, a snapshot row, a whole Stripe object). Only complete upserts
 	// are held to the model's "required" list.
 	Complete bool
+	// Created says the change created the row or object (an insert, a
+	// snapshot row, a created event), as opposed to changing one that
+	// existed. Two-way sync uses it: a change to a row the other side
+	// deleted meanwhile does not bring the row back.
+	Created bool
 }
 
 // Get reads a nested field; ok is false when it is absent.
@@ -49,6 +54,8 @@ type Object struct {
 	Model  string
 	Op     Op
 	Fields map[string]any
+	// Created says the change created the object (see Record.Created).
+	Created bool
 }
 
 // Get returns a field's value; ok is false when the field is absent.
@@ -71,6 +78,9 @@ type TargetRecord struct {
 	// Origin says where the record came from. The pusher sets it; mapping
 	// leaves it zero.
 	Origin Origin
+	// Created says the change created the object at its source (see
+	// Record.Created).
+	Created bool
 }
 
 // Origin locates a target record in the stream it was read from and in its

@@ -147,7 +147,7 @@ func (r *ReceiveRule) apply(rec *Record) (Object, error) {
 		}
 		fields[f.Field] = v
 	}
-	obj := Object{Model: r.model.Title, Op: rec.Op, Fields: fields}
+	obj := Object{Model: r.model.Title, Op: rec.Op, Fields: fields, Created: rec.Created && rec.Op == OpUpsert}
 	if len(problems) > 0 {
 		return obj, &ValidationError{Model: r.model.Title, Fields: problems}
 	}

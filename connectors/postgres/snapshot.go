@@ -124,7 +124,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 						delete(rec, k)
 					}
 				}
-				changes = append(changes, connectors.Change{Record: mixer.Record{Location: loc, Op: mixer.OpUpsert, Fields: rec, Complete: true}, Key: key})
+				changes = append(changes, connectors.Change{Record: mixer.Record{Location: loc, Op: mixer.OpUpsert, Fields: rec, Complete: true, Created: true}, Key: key})
 				last = keyText
 			}
 			if _, err := rr.Close(); err != nil {

@@ -27,6 +27,7 @@ type reader struct {
 	baseTypes   map[uint32]uint32 // user-defined type -> its base type if a domain, else 0
 	cur         *item             // the open non-streamed transaction's pending changes
 	curXid      uint32
+	curOrigin   string // the system Remix wrote the open transaction for (see originSystem)
 	pending     *item // finished transactions not yet taken by Next
 	inStream    bool
 	streamXid   uint32
@@ -244,7 +245,17 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 	case *pglogrepl.RelationMessageV2:
 		return r.relation(ctx, &m.RelationMessage)
 	case *pglogrepl.BeginMessage:
-		r.cur, r.curXid = &item{commit: m.CommitTime}, m.Xid
+		r.cur, r.curXid, r.curOrigin = &item{commit: m.CommitTime}, m.Xid, ""
+	case *pglogrepl.OriginMessage:
+		// A transaction written under a replication origin: Remix's own
+		// writes carry one named for the system they were made for.
+		if r.inStream {
+			if b := r.streamed[r.streamXid]; b != nil {
+				b.origin = originSystem(m.Name)
+			}
+		} else {
+			r.curOrigin = originSystem(m.Name)
+		}
 	case *pglogrepl.CommitMessage:
 		it := r.cur
 		if it == nil {
@@ -291,6 +302,9 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 		}
 		defer b.close()
 		return b.replay(ctx, func(changes []connectors.Change, last bool) error {
+			for i := range changes {
+				changes[i].Origin = b.origin
+			}
 			it := item{changes: changes}
 			if last {
 				it.pos, it.commit = formatLSN(m.TransactionEndLSN), m.CommitTime
@@ -349,6 +363,7 @@ func (r *reader) update(ctx context.Context, rel *relation, m *rowMessage) ([]co
 	if sameKey(old, upd) {
 		return []connectors.Change{upd}, nil, nil
 	}
+	upd.Record.Created = true // a new row under its new key
 	changes := []connectors.Change{old, upd}
 	if upd.Record.Complete {
 		return changes, nil, nil
@@ -375,6 +390,7 @@ func (r *reader) add(ctx context.Context, m *rowMessage) error {
 	switch m.Kind {
 	case 'I':
 		r.one[0], err = r.s.changeFromTuple(rel, m.New, mixer.OpUpsert, false)
+		r.one[0].Record.Created = true
 		changes = r.one[:]
 	case 'U':
 		changes, moved, err = r.update(ctx, rel, m)
@@ -421,7 +437,13 @@ func (r *reader) addChanges(ctx context.Context, changes []connectors.Change) er
 	if r.cur == nil {
 		r.cur = &item{}
 	}
+	start := len(r.cur.changes)
 	r.cur.changes = append(r.cur.changes, changes...)
+	if r.curOrigin != "" {
+		for i := start; i < len(r.cur.changes); i++ {
+			r.cur.changes[i].Origin = r.curOrigin
+		}
+	}
 	if len(r.cur.changes) >= chunkChanges {
 		// A non-streamed transaction is sent once committed: its first
 		// chunks can go ahead; its position travels with the last one.

@@ -23,6 +23,7 @@ import (
 type streamBuf struct {
 	s       *Source
 	xid     uint32
+	origin  string // the system Remix wrote the transaction for, if it did
 	mem     []subChange
 	bytes   int
 	limit   int
@@ -82,6 +83,7 @@ type spillLine struct {
 	L string                         `json:"l"`
 	O mixer.Op                       `json:"o"`
 	C bool                           `json:"c,omitempty"`
+	N bool                           `json:"n,omitempty"` // Record.Created
 	F map[string]any                 `json:"f"`
 	J map[string]string              `json:"j,omitempty"`
 	E string                         `json:"e,omitempty"`
@@ -122,7 +124,7 @@ func (b *streamBuf) spill() error {
 	}
 	enc := json.NewEncoder(b.w)
 	for _, sc := range b.mem {
-		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, M: sc.moved}
+		l := spillLine{X: sc.xid, K: sc.c.Key, L: sc.c.Record.Location, O: sc.c.Record.Op, C: sc.c.Record.Complete, N: sc.c.Record.Created, M: sc.moved}
 		l.F, l.J = spillFields(sc.c.Record.Fields)
 		if sc.c.Err != nil {
 			l.E = sc.c.Err.Error()
@@ -188,7 +190,7 @@ func (b *streamBuf) replay(ctx context.Context, fn func(changes []connectors.Cha
 			for k, text := range l.J {
 				l.F[k] = mixer.JSONText(text)
 			}
-			c := connectors.Change{Key: l.K, Record: mixer.Record{Location: l.L, Op: l.O, Complete: l.C, Fields: l.F}}
+			c := connectors.Change{Key: l.K, Record: mixer.Record{Location: l.L, Op: l.O, Complete: l.C, Created: l.N, Fields: l.F}}
 			switch {
 			case l.G != nil:
 				c.Err = l.G
