@@ -57,6 +57,13 @@ start_postgres() {
 	mkdir -p "$STATE"
 	chmod 755 "$STATE"
 	if [ -f "$data/PG_VERSION" ] && run_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+		# Two-way sync keeps row versions in commit timestamps; an instance
+		# set up before that was needed is switched on once (a restart).
+		if [ "$(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc 'SHOW track_commit_timestamp' 2>/dev/null)" = off ]; then
+			log "turning track_commit_timestamp on (restarting PostgreSQL on port $PG_PORT)"
+			psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'ALTER SYSTEM SET track_commit_timestamp = on' >/dev/null
+			run_pg "$bin/pg_ctl" -D "$data" -m fast -w -t 60 restart -l "$data/server.log" >/dev/null
+		fi
 		log "PostgreSQL already running on port $PG_PORT"
 		echo "$bin"; return
 	fi
@@ -81,6 +88,7 @@ fsync = off
 full_page_writes = off
 logical_decoding_work_mem = 64MB
 wal_sender_timeout = 60s
+track_commit_timestamp = on
 CONF
 	fi
 	log "starting PostgreSQL on port $PG_PORT ($data)"

@@ -161,7 +161,7 @@ func StartPostgres(t testing.TB) *PostgresServer {
 	data := filepath.Join(dir, "data")
 	s.run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
 	conf := fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nwal_level = logical\n"+
-		"max_replication_slots = 20\nmax_wal_senders = 20\nmax_connections = 100\nfsync = off\nfull_page_writes = off\n", s.port, dir)
+		"max_replication_slots = 20\nmax_wal_senders = 20\nmax_connections = 100\nfsync = off\nfull_page_writes = off\ntrack_commit_timestamp = on\n", s.port, dir)
 	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
