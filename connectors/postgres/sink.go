@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -34,6 +35,8 @@ type Sink struct {
 	sql map[shape]string // statement cache
 
 	fenceSQL string // records a write's fences; empty when fencing is off
+
+	twoWay *twoWay // set when some table is also read by this system (twoway.go)
 }
 
 type table struct {
@@ -41,6 +44,10 @@ type table struct {
 	quoted string
 	cols   map[string]*column
 	order  []*column // by index
+	// lww marks a two-way table: changes apply only when at least as new as
+	// the row, and tombstones are kept by tombKey (twoway.go).
+	lww     bool
+	tombKey string
 }
 
 type column struct {
@@ -125,6 +132,10 @@ func (s *Sink) Open(ctx context.Context) error {
 		return fmt.Errorf("target %s does not fit its push mixer:\n%s", s.sys.Name, strings.Join(problems, "\n"))
 	}
 	if err := s.openFences(ctx); err != nil {
+		pool.Close()
+		return err
+	}
+	if err := s.openTwoWay(ctx); err != nil {
 		pool.Close()
 		return err
 	}
@@ -215,10 +226,13 @@ func (s *Sink) uniqueColumns(ctx context.Context, loc string) (map[string]bool, 
 
 // Write applies records in order, all or nothing, in one round trip.
 func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []connectors.Fence) error {
+	if s.twoWay != nil {
+		return s.writeTwoWay(ctx, recs, fences)
+	}
 	b := &pgx.Batch{}
 	s.queueFences(b, fences)
 	fenced := b.Len()
-	if err := s.plan(recs, b); err != nil {
+	if err := s.plan(recs, b, time.Time{}); err != nil {
 		return err
 	}
 	if b.Len() == fenced {
@@ -310,12 +324,12 @@ func (v *rowVals) merge(o *rowVals) {
 // is touched at most twice; rows then go out in one statement per table,
 // key column and set of columns. A truncate record ends a segment: what
 // came before is flushed, then the table is emptied.
-func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch) error {
+func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error {
 	rows := map[rowID]*rowState{}
 	var order []*rowState
 	var inserts []*rowState
 	flush := func() {
-		s.queueRows(b, order, inserts)
+		s.queueRows(b, order, inserts, at)
 		rows, order, inserts = map[rowID]*rowState{}, nil, nil
 	}
 	for i := range recs {
@@ -404,17 +418,18 @@ type shape struct {
 // queueRows adds the statements for collapsed rows: deletes first (a row
 // deleted then upserted in the batch is deleted, then inserted anew), then
 // upserts, then plain inserts. Rows of one shape go in one statement.
-func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
+func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time) {
 	type group struct {
 		sql  string
 		args [][]*string
+		lww  bool // a two-way table's: the run's commit time goes last
 	}
 	var groups []*group
 	byShape := map[shape]*group{}
 	groupFor := func(sh shape, params int, mk func() string) *group {
 		g := byShape[sh]
 		if g == nil {
-			g = &group{sql: s.cached(sh, mk), args: make([][]*string, params)}
+			g = &group{sql: s.cached(sh, mk), args: make([][]*string, params), lww: s.tables[sh.loc].lww}
 			byShape[sh] = g
 			groups = append(groups, g)
 		}
@@ -424,7 +439,12 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
 		if st.del {
 			t := s.tables[st.loc]
 			keyCol := st.keyCol
-			g := groupFor(shape{del: true, loc: st.loc, keyCol: keyCol}, 1, func() string { return s.deleteSQL(t, keyCol) })
+			g := groupFor(shape{del: true, loc: st.loc, keyCol: keyCol}, 1, func() string {
+				if t.lww {
+					return s.lwwDeleteSQL(t, keyCol)
+				}
+				return s.deleteSQL(t, keyCol)
+			})
 			g.args[0] = append(g.args[0], &st.key)
 		}
 	}
@@ -462,9 +482,12 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState) {
 		}
 	}
 	for _, g := range groups {
-		args := make([]any, len(g.args))
+		args := make([]any, len(g.args), len(g.args)+1)
 		for i, a := range g.args {
 			args[i] = textArray(a)
+		}
+		if g.lww {
+			args = append(args, at)
 		}
 		b.Queue(g.sql, args...)
 	}
@@ -517,12 +540,26 @@ func (s *Sink) upsertSQL(t *table, keyCol string, cols []string) string {
 	}
 	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)",
 		t.quoted, strings.Join(list, ", "), strings.Join(sel, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "))
+	var conflict string
+	if t.lww { // two-way: the run's commit time is the last parameter
+		at := "$" + strconv.Itoa(len(cols)+1)
+		where := ""
+		for i, name := range cols {
+			if name == t.tombKey && name == keyCol {
+				where, conflict = s.lwwConditions(t, "c"+strconv.Itoa(i), at)
+			}
+		}
+		if where == "" {
+			_, conflict = s.lwwConditions(t, "", at)
+		}
+		q += where
+	}
 	switch {
 	case keyCol == "":
 	case len(set) == 0:
 		q += fmt.Sprintf(" ON CONFLICT (%s) DO NOTHING", quoteIdent(keyCol))
 	default:
-		q += fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", quoteIdent(keyCol), strings.Join(set, ", "))
+		q += fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s%s", quoteIdent(keyCol), strings.Join(set, ", "), conflict)
 	}
 	return q
 }
