@@ -23,6 +23,10 @@ type Change struct {
 	// Err is set when the source could not decode the change: the ingest
 	// dead-letters it with this reason instead of mapping it.
 	Err error
+	// CommitTime, when set, is when this change was committed at the
+	// source, if it differs from its batch's (a snapshot row keeps the
+	// commit time of the transaction that last wrote it).
+	CommitTime time.Time
 	// Origin is the system where the change was first made, when Remix
 	// wrote it into this source on that system's behalf (two-way sync): a
 	// PostgreSQL transaction under a replication origin named for it, an

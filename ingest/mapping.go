@@ -173,7 +173,11 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 			}
 			start := len(m.arena)
 			var err error
-			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: b.Position, CommitTime: b.CommitTime, Origin: c.Origin}
+			committed := b.CommitTime
+			if !c.CommitTime.IsZero() {
+				committed = c.CommitTime
+			}
+			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: b.Position, CommitTime: committed, Origin: c.Origin}
 			if m.arena, err = mixer.AppendEnvelope(m.arena, &env); err != nil {
 				m.arena = m.arena[:start]
 				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,

@@ -91,6 +91,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 				return &coord.ItemError{Index: i, Err: coord.Permanent(r.Err)}
 			}
 			r.Record.Origin = origin
+			r.Record.Created = env.Created
 			records = append(records, r.Record)
 			owners = append(owners, i)
 		}

@@ -89,8 +89,9 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 		if err != nil {
 			return err
 		}
+		twoWay := s.writtenTo(loc)
 		for {
-			q, args := snapshotQuery(t, cols, types, after, chunk)
+			q, args := snapshotQuery(t, cols, types, after, chunk, twoWay)
 			rr := pg.ExecParams(ctx, q, args, nil, nil, nil)
 			fields := rr.FieldDescriptions()
 			var changes []connectors.Change
@@ -99,6 +100,11 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 				vals := rr.Values()
 				rec := make(map[string]any, len(vals))
 				keyText := make([]string, 0, len(t.keyCols))
+				var committed time.Time
+				if twoWay { // the row's commit time, last
+					committed = parseCommitTime(vals[len(vals)-1])
+					vals, fields = vals[:len(vals)-1], fields[:len(fields)-1]
+				}
 				for i, f := range fields {
 					if vals[i] == nil {
 						rec[f.Name] = nil
@@ -124,7 +130,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 						delete(rec, k)
 					}
 				}
-				changes = append(changes, connectors.Change{Record: mixer.Record{Location: loc, Op: mixer.OpUpsert, Fields: rec, Complete: true, Created: true}, Key: key})
+				changes = append(changes, connectors.Change{Record: mixer.Record{Location: loc, Op: mixer.OpUpsert, Fields: rec, Complete: true, Created: true}, Key: key, CommitTime: committed})
 				last = keyText
 			}
 			if _, err := rr.Close(); err != nil {
@@ -192,7 +198,7 @@ func (s *Source) snapshotColumns(ctx context.Context, conn *pgxpool.Conn, t *src
 }
 
 // snapshotQuery reads the next chunk in key order after the given key.
-func snapshotQuery(t *srcTable, cols []string, types map[string]string, after []string, limit int) (string, [][]byte) {
+func snapshotQuery(t *srcTable, cols []string, types map[string]string, after []string, limit int, committed bool) (string, [][]byte) {
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = quoteIdent(c)
@@ -202,6 +208,9 @@ func snapshotQuery(t *srcTable, cols []string, types map[string]string, after []
 	for i, k := range t.keyCols {
 		keys[i] = quoteIdent(k)
 		params[i] = "$" + strconv.Itoa(i+1) + "::" + types[k]
+	}
+	if committed { // two-way: each row's version travels with it
+		quoted = append(quoted, "pg_xact_commit_timestamp(xmin)")
 	}
 	q := "SELECT " + strings.Join(quoted, ", ") + " FROM " + quoteQualified(t.loc)
 	var args [][]byte
@@ -224,4 +233,34 @@ func (s *Source) emit(ctx context.Context, it item) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// writtenTo reports whether this system is also a target of a table it
+// reads (two-way sync): its snapshot rows then carry their commit times,
+// the versions the other side compares.
+func (s *Source) writtenTo(loc string) bool {
+	if s.sys.Push == nil {
+		return false
+	}
+	for _, model := range s.sys.Push.Models() {
+		for _, rule := range s.sys.Push.Rules(model) {
+			if rule.Location() == loc {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseCommitTime reads a commit timestamp in the session's ISO output
+// (UTC); zero when there is none (a frozen row, commit timestamps off).
+func parseCommitTime(b []byte) time.Time {
+	if b == nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, isoTimestamp(b, true))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
