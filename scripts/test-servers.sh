@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Makes a PostgreSQL (15 or newer, wal_level=logical) and a Redis (AOF on)
-# reachable on loopback for Remix's tests and demos, and prints the variables
-# that point at them:
+# Makes a PostgreSQL (15 or newer, wal_level=logical), a Redis (AOF on) and a
+# stripe-mock (Stripe's API validator) reachable on loopback for Remix's tests
+# and demos, and prints the variables that point at them:
 #
 #   eval "$(scripts/test-servers.sh)"
 #
 # The machine's own servers are not touched: private instances run from the
 # Debian packages' binaries (installed with apt-get when missing) under
 # $REMIX_TEST_DIR (default /tmp/remix-test), on ports 55432 and 56379 unless
-# REMIX_TEST_PG_PORT / REMIX_TEST_REDIS_PORT say otherwise. Running it again
-# reuses instances that are up. `scripts/test-servers.sh stop` stops them.
+# REMIX_TEST_PG_PORT / REMIX_TEST_REDIS_PORT say otherwise. stripe-mock is
+# installed with `go install` (pinned: STRIPE_MOCK_VERSION) when missing and
+# runs on the first free port from 52111 (REMIX_TEST_STRIPE_MOCK_PORT to
+# choose). Running it again reuses instances that are up.
+# `scripts/test-servers.sh stop` stops them.
 set -euo pipefail
 
 STATE=${REMIX_TEST_DIR:-/tmp/remix-test}
 PG_PORT=${REMIX_TEST_PG_PORT:-55432}
 REDIS_PORT=${REMIX_TEST_REDIS_PORT:-56379}
+STRIPE_MOCK_VERSION=v0.203.0
 log() { echo "test-servers: $*" >&2; }
 
 as_root() {
@@ -113,6 +117,51 @@ start_redis() {
 	log "Redis did not start; see $dir/redis.log"; exit 1
 }
 
+# stripe_mock_bin prints the stripe-mock binary, installing it when missing.
+stripe_mock_bin() {
+	local bin
+	bin=$(command -v stripe-mock || true)
+	[ -n "$bin" ] || bin="$(go env GOPATH)/bin/stripe-mock"
+	if [ ! -x "$bin" ]; then
+		log "installing stripe-mock $STRIPE_MOCK_VERSION with go install"
+		go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" >&2 || return 1
+	fi
+	echo "$bin"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# is_stripe_mock answers whether a stripe-mock listens on port $1.
+is_stripe_mock() {
+	curl -fsS -m 2 -u sk_test_remix: "http://127.0.0.1:$1/v1/products?limit=1" 2>/dev/null | grep -q '"object": *"list"'
+}
+
+# start_stripe_mock prints the port stripe-mock listens on ("" when it
+# cannot run: the Stripe tests then skip, or fail under CI).
+start_stripe_mock() {
+	local dir=$STATE/stripe-mock port bin
+	mkdir -p "$dir"
+	port=${REMIX_TEST_STRIPE_MOCK_PORT:-$(cat "$dir/port" 2>/dev/null || echo 52111)}
+	if is_stripe_mock "$port"; then
+		log "stripe-mock already running on port $port"; echo "$port"; return
+	fi
+	if ! bin=$(stripe_mock_bin); then
+		log "stripe-mock is not installed and could not be: Stripe API tests will skip"; return
+	fi
+	if [ -z "${REMIX_TEST_STRIPE_MOCK_PORT:-}" ]; then
+		for port in $(seq 52111 52160); do port_open "$port" || break; done
+	fi
+	log "starting stripe-mock on port $port ($dir)"
+	nohup "$bin" -http-addr "127.0.0.1:$port" -https-addr "127.0.0.1:" >"$dir/stripe-mock.log" 2>&1 &
+	echo $! >"$dir/pid"
+	echo "$port" >"$dir/port"
+	for _ in $(seq 100); do
+		is_stripe_mock "$port" && { echo "$port"; return; }
+		sleep 0.1
+	done
+	log "stripe-mock did not start; see $dir/stripe-mock.log"
+}
+
 stop_all() {
 	local bin
 	bin=$(pg_bindir)
@@ -120,6 +169,10 @@ stop_all() {
 		run_pg "$bin/pg_ctl" -D "$STATE/pg" -m fast stop >/dev/null 2>&1 || true
 	fi
 	redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+	if [ -f "$STATE/stripe-mock/pid" ]; then
+		kill "$(cat "$STATE/stripe-mock/pid")" 2>/dev/null || true
+		rm -f "$STATE/stripe-mock/pid"
+	fi
 	log "stopped"
 }
 
@@ -132,9 +185,13 @@ esac
 install_packages
 bin=$(start_postgres)
 start_redis
+stripe_mock_port=$(start_stripe_mock)
 cat <<VARS
 export REMIX_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable'
 export REMIX_TEST_REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
 export REMIX_TEST_PG_BIN='$bin'
 export REMIX_TEST_REDIS_SERVER='$(command -v redis-server)'
 VARS
+if [ -n "$stripe_mock_port" ]; then
+	echo "export REMIX_TEST_STRIPE_MOCK_URL='http://127.0.0.1:$stripe_mock_port'"
+fi

@@ -16,6 +16,6 @@ import (
 func Connectors() connectors.Registry {
 	return connectors.Registry{
 		postgres.Type: {Spec: postgres.Spec(), NewSource: postgres.NewSource, NewSink: postgres.NewSink, Reset: postgres.Reset},
-		stripe.Type:   {Spec: stripe.Spec()},
+		stripe.Type:   {Spec: stripe.Spec(), NewSource: stripe.NewSource, NewSink: stripe.NewSink, NewReceiver: stripe.NewReceiver, Reset: stripe.Reset},
 	}
 }

@@ -26,6 +26,19 @@ func TestSelect(t *testing.T) {
 	r := builtin.Connectors()
 	for _, role := range []connectors.Role{connectors.Read, connectors.Write} {
 		got, err := r.Select(cfg, nil, role, log)
+		if err != nil || len(got) != 2 || got[0].Name != "payment-gateway" || got[1].Name != "prod-db" {
+			t.Fatalf("role %d: %v, %v", role, got, err)
+		}
+	}
+	// A build whose connector of a type can play no role leaves its
+	// systems out, and says so.
+	partial := connectors.Registry{}
+	for k, v := range r {
+		partial[k] = v
+	}
+	partial["stripe"] = connectors.Connector{Spec: r["stripe"].Spec}
+	for _, role := range []connectors.Role{connectors.Read, connectors.Write} {
+		got, err := partial.Select(cfg, nil, role, log)
 		if err != nil || len(got) != 1 || got[0].Name != "prod-db" {
 			t.Fatalf("role %d: %v, %v", role, got, err)
 		}
@@ -33,7 +46,7 @@ func TestSelect(t *testing.T) {
 	if !strings.Contains(logs.String(), "system=payment-gateway type=stripe") {
 		t.Fatalf("leaving stripe out was not logged:\n%s", logs.String())
 	}
-	if _, err := r.Select(cfg, []string{"payment-gateway"}, connectors.Read, log); err == nil || !strings.Contains(err.Error(), "stripe systems cannot be read by this build") {
+	if _, err := partial.Select(cfg, []string{"payment-gateway"}, connectors.Read, log); err == nil || !strings.Contains(err.Error(), "stripe systems cannot be read by this build") {
 		t.Fatalf("named stripe source: %v", err)
 	}
 	if _, err := r.Select(cfg, []string{"nope"}, connectors.Write, log); err == nil || !strings.Contains(err.Error(), `no system "nope"`) {
