@@ -59,6 +59,10 @@ func (es Errors) sorted() Errors {
 	return es
 }
 
+// KeyPath joins key segments as problems name them, quoting the ones that
+// hold a dot: prod-db.receive_mixer."public.products".product.
+func KeyPath(segs ...string) string { return keyPath(segs...) }
+
 // keyPath joins key segments, quoting the ones that hold a dot so the path
 // reads unambiguously: prod-db.receive_mixer."public.products".product.
 func keyPath(segs ...string) string {

@@ -45,11 +45,19 @@ func interpolate(s string, getenv func(string) (string, bool)) (string, error) {
 		case hasDef:
 			b.WriteString(def)
 		default:
-			return "", fmt.Errorf("environment variable %s is not set", name)
+			return "", &UnsetVariableError{Name: name}
 		}
 		i += end + 2
 	}
 	return b.String(), nil
+}
+
+// UnsetVariableError is the error of a ${NAME} whose variable is not set
+// and that has no default.
+type UnsetVariableError struct{ Name string }
+
+func (e *UnsetVariableError) Error() string {
+	return fmt.Sprintf("environment variable %s is not set", e.Name)
 }
 
 func validEnvName(s string) bool {

@@ -22,6 +22,12 @@ type Options struct {
 	Specs      Specs  // the connector types known to this build
 	// Getenv resolves ${NAME}; nil uses the process environment.
 	Getenv func(string) (string, bool)
+	// UnsetVariablesWarn makes an unset ${NAME} without a default a
+	// warning instead of an error, and leaves the value it is part of
+	// unchecked: for checking a configuration offline, where the secrets
+	// are not at hand. Default false: an error, as it must be when Remix
+	// runs.
+	UnsetVariablesWarn bool
 }
 
 // Config is a loaded, checked configuration.
@@ -134,7 +140,11 @@ func Load(opts Options) (*Config, error) {
 	}
 	var errs Errors
 	models := loadModels(opts.ModelsDir, &errs)
+	var unset Errors
 	l := &loader{opts: opts, getenv: getenv, errs: &errs, models: models}
+	if opts.UnsetVariablesWarn {
+		l.unset = &unset
+	}
 	cfg := &Config{Models: map[string]*mixer.Model{}}
 	for title, m := range models {
 		cfg.Models[title] = m.model
@@ -155,7 +165,7 @@ func Load(opts Options) (*Config, error) {
 		}
 	}
 	errs = append(errs, checkClaims(cfg.Systems)...)
-	cfg.Warnings = l.warnings(cfg)
+	cfg.Warnings = append(unset, l.warnings(cfg)...).sorted()
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}
@@ -166,6 +176,7 @@ type loader struct {
 	opts   Options
 	getenv func(string) (string, bool)
 	errs   *Errors
+	unset  *Errors // unset variables, when they are warnings (Options.UnsetVariablesWarn)
 	models map[string]*modelFile
 }
 
@@ -187,7 +198,7 @@ func (l *loader) loadBytes(path string, data []byte) []*System {
 	if len(doc.Content) == 0 {
 		return nil // an empty file
 	}
-	f := &file{name: path, getenv: l.getenv, errs: l.errs}
+	f := &file{name: path, getenv: l.getenv, errs: l.errs, unset: l.unset}
 	entries, ok := f.mapping(doc.Content[0], nil, "system names mapped to their settings")
 	if !ok {
 		return nil

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"math/big"
 
 	"fmt"
@@ -18,6 +19,7 @@ type file struct {
 	name   string
 	getenv func(string) (string, bool)
 	errs   *Errors
+	unset  *Errors // where an unset variable is reported as a warning; nil: it is an error
 }
 
 func (f *file) pos(n *yaml.Node) Pos {
@@ -120,6 +122,12 @@ func (f *file) scalar(n *yaml.Node, path []string) (string, bool) {
 		return "", false
 	}
 	s, err := interpolate(n.Value, f.getenv)
+	var unset *UnsetVariableError
+	if f.unset != nil && errors.As(err, &unset) {
+		*f.unset = append(*f.unset, &Error{Pos: f.pos(n), Key: keyPath(path...),
+			Msg: fmt.Sprintf("%v (an error when Remix runs); the value is not checked", err)})
+		return "", false
+	}
 	if err != nil {
 		f.errorf(n, path, "%v", err)
 		return "", false

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sqlpipe/remix/config"
@@ -101,6 +102,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("running on a Redis without AOF: a Redis restart can lose changes already confirmed to the sources")
 	}
 	defer s.closeReceivers(context.WithoutCancel(ctx))
+	defer s.startReporting(ctx)()
 	var wg sync.WaitGroup
 	for _, r := range s.sources {
 		wg.Add(1)
@@ -139,7 +141,11 @@ func (s *Service) Ready(ctx context.Context) (bool, []string) {
 	}
 	for _, r := range s.sources {
 		st, detail := r.status()
-		reasons = append(reasons, fmt.Sprintf("%s: %s %s", r.sys.Name, st, detail))
+		reason := r.sys.Name + ": " + st
+		if detail != "" {
+			reason += ": " + detail
+		}
+		reasons = append(reasons, reason)
 		if st != stateStreaming && st != stateSnapshot && st != stateStandby {
 			ready = false
 		}
@@ -168,6 +174,7 @@ type sourceRunner struct {
 	detail  string
 	since   time.Time
 	leading connectors.Source // the source read while leading
+	token   atomic.Int64      // the reader lock's holder number while this runner holds it, for status reports
 }
 
 func (r *sourceRunner) set(state, detail string) {

@@ -28,7 +28,9 @@ func (r *sourceRunner) run(ctx context.Context) {
 			continue
 		}
 		r.gauge(1)
+		r.token.Store(lock.Token())
 		err = r.lead(ctx, lock)
+		r.token.Store(0)
 		r.gauge(0)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = lock.Release(rctx)
@@ -156,7 +158,7 @@ func (r *sourceRunner) publish(ctx context.Context, lock *coord.ReaderLock, src 
 		}
 	}
 	if res.DeadLettered > 0 {
-		r.log.Warn("records dead-lettered", "count", res.DeadLettered, "reason", firstBad(j.items))
+		r.log.Warn("records dead-lettered", "count", res.DeadLettered, "reasons", strings.Join(badReasons(j.items), " | "))
 	}
 	if res.DeadLettered+res.Diverted > 0 {
 		if st, err := r.svc.cfg.Coord.DeadLetterStats(ctx, r.sys.Name); err == nil {
@@ -221,6 +223,20 @@ func firstBad(items []coord.Item) string {
 		}
 	}
 	return ""
+}
+
+// badReasons lists the distinct reasons of a batch's bad records, each
+// once, in order: a log line that says what to fix for every one of them.
+func badReasons(items []coord.Item) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		if it.Bad && !seen[it.Reason] {
+			seen[it.Reason] = true
+			out = append(out, it.Reason)
+		}
+	}
+	return out
 }
 
 // progressOf is the source's Progress, when it reports one.

@@ -199,6 +199,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			var dead, lapses int64 // already counted
+			var lastBacklog time.Time
 			for {
 				select {
 				case <-stop:
@@ -213,6 +214,10 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 					m.PushStalled.WithLabelValues(t.sys.Name).Set(float64(len(cs.Stalled())))
 					if st, err := c.DeadLetterStats(ctx, t.sys.Name); err == nil {
 						m.ObserveDeadLetters(t.sys.Name, st.Entries, st.Bytes, st.Dropped)
+					}
+					if time.Since(lastBacklog) >= backlogEvery {
+						lastBacklog = time.Now()
+						t.observeBacklog(ctx, c, models)
 					}
 				}
 			}

@@ -6,16 +6,48 @@
 # examples/postgresql_to_postgresql (remix_demo_shop, remix_demo_warehouse),
 # builds the binaries, starts an ingest and a pusher, writes some customers
 # and orders, and shows them arriving in the warehouse with renamed columns.
-# It keeps running until Ctrl-C; QUICKSTART_EXIT=1 makes it stop once the
-# rows have arrived.
+# It keeps running until Ctrl-C, which stops the ingest and the pusher
+# cleanly; QUICKSTART_EXIT=1 makes it stop once the rows have arrived.
+# The settings of the demo go to .remix/bin/remix.env, which the binaries
+# there read, so its commands work from any shell.
+#   scripts/quickstart.sh stop    stops a running demo and the servers
 set -euo pipefail
 cd "$(dirname "$0")/.."
+work=.remix
+
+# stop_fleet stops the ingest and the pusher of a running demo (their pids
+# are in $work/pids) and waits until they are gone.
+stop_fleet() {
+	[ -f "$work/pids" ] || return 0
+	local pids
+	pids=$(cat "$work/pids")
+	rm -f "$work/pids"
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null || true
+	for _ in $(seq 150); do
+		# shellcheck disable=SC2086
+		kill -0 $pids 2>/dev/null || return 0
+		sleep 0.2
+	done
+	echo "the ingest or the pusher did not stop within 30s; see $work/logs" >&2
+}
+
+case "${1:-start}" in
+stop)
+	stop_fleet
+	scripts/test-servers.sh stop
+	echo "stopped the demo's ingest and pusher, and PostgreSQL and Redis (scripts/quickstart.sh starts them again)"
+	exit 0 ;;
+start) ;;
+*) echo "usage: $0 [start|stop]" >&2; exit 2 ;;
+esac
+
+stop_fleet # a demo left running by an earlier start
 eval "$(scripts/test-servers.sh)"
 
 pg_url=${REMIX_TEST_POSTGRES_URL%%\?*}
 server=${pg_url%/*}
 psql_at() { psql -q -v ON_ERROR_STOP=1 "$server/$1" "${@:2}"; }
-work=.remix
 mkdir -p "$work/bin" "$work/logs"
 
 echo "==> databases remix_demo_shop and remix_demo_warehouse"
@@ -29,17 +61,41 @@ redis-cli -u "$REMIX_TEST_REDIS_URL" --scan --pattern 'remix-demo:*' | xargs -r 
 echo "==> building"
 go build -o "$work/bin/" ./cmd/...
 
-export SYSTEMS_DIR=examples/postgresql_to_postgresql/systems MODELS_DIR=examples/postgresql_to_postgresql/models
-export SHOP_DSN="$server/remix_demo_shop" WAREHOUSE_DSN="$server/remix_demo_warehouse" SHOP_SLOT=remix_demo_shop
-export REDIS_URL=$REMIX_TEST_REDIS_URL REMIX_NAMESPACE=remix-demo
-"$work/bin/remix" validate
+example=$PWD/examples/postgresql_to_postgresql
+cat >"$work/bin/remix.env" <<ENV
+# Settings of the quickstart demo. The binaries in this folder read them
+# (variables set in the environment win); a shell can too: set -a; . $work/bin/remix.env; set +a
+SYSTEMS_DIR='$example/systems'
+MODELS_DIR='$example/models'
+SHOP_DSN='$server/remix_demo_shop'
+WAREHOUSE_DSN='$server/remix_demo_warehouse'
+SHOP_SLOT=remix_demo_shop
+REDIS_URL='$REMIX_TEST_REDIS_URL'
+REMIX_NAMESPACE=remix-demo
+ENV
+chmod 600 "$work/bin/remix.env"
+set -a
+# shellcheck disable=SC1091
+. "$work/bin/remix.env"
+set +a
+"$work/bin/remix" validate --online
 
 echo "==> starting an ingest (http://127.0.0.1:18080) and a pusher (http://127.0.0.1:18081)"
 "$work/bin/ingest" --http-addr 127.0.0.1:18080 >"$work/logs/ingest.log" 2>&1 &
 ingest=$!
 "$work/bin/pusher" --http-addr 127.0.0.1:18081 >"$work/logs/pusher.log" 2>&1 &
 pusher=$!
-trap 'kill $ingest $pusher 2>/dev/null; wait $ingest $pusher 2>/dev/null; echo "stopped"' EXIT
+echo "$ingest $pusher" >"$work/pids"
+# Ctrl-C reaches the ingest and the pusher too (SIGINT to the terminal's
+# process group); the SIGTERM sent here right after counts as the same
+# request to stop, so both stop cleanly.
+finish() {
+	trap - EXIT INT TERM
+	stop_fleet
+	echo "stopped the ingest and the pusher; PostgreSQL and Redis keep running (scripts/quickstart.sh stop stops them)"
+}
+trap finish EXIT
+trap 'finish; exit 130' INT TERM
 
 for _ in $(seq 100); do
 	curl -sf 127.0.0.1:18080/readyz >/dev/null && curl -sf 127.0.0.1:18081/readyz >/dev/null && break
@@ -77,7 +133,9 @@ cat <<TXT
 ==> Remix is running. Change the shop and watch the warehouse:
     psql $server/remix_demo_shop -c "UPDATE customers SET full_name = 'Ada Lovelace' WHERE id = 1"
     psql $server/remix_demo_warehouse -c "SELECT * FROM dim_customer WHERE customer_key = 1"
-    metrics: curl 127.0.0.1:18080/metrics; dead letters: $work/bin/remix dlq list
-    logs in $work/logs. Ctrl-C stops the ingest and the pusher.
+    the fleet: $work/bin/remix status --watch      dead letters: $work/bin/remix dlq list
+    metrics: curl 127.0.0.1:18080/metrics 127.0.0.1:18081/metrics
+    settings: $work/bin/remix.env (the binaries there read it); logs in $work/logs
+    Ctrl-C stops the ingest and the pusher; scripts/quickstart.sh stop also stops PostgreSQL and Redis.
 TXT
-wait
+wait $ingest $pusher || true

@@ -88,48 +88,14 @@ func (s *Sink) Open(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", connectors.ErrUnavailable, err)
 	}
 	s.pool = pool
-	var problems []string
-	report := func(pos config.Pos, key, msg string) {
-		problems = append(problems, fmt.Sprintf("%s: %s: %s", pos, key, msg))
-	}
-	for _, model := range s.sys.Push.Models() {
-		for _, rule := range s.sys.Push.Rules(model) {
-			loc := rule.Location()
-			path := []string{"push_mixer", model, loc}
-			t, err := s.loadTable(ctx, loc)
-			if err != nil {
-				return err
-			}
-			if t == nil {
-				report(s.sys.PosOf(path...), s.sys.Name+".push_mixer."+model+"."+loc, fmt.Sprintf("table %s does not exist", loc))
-				continue
-			}
-			uniques, err := s.uniqueColumns(ctx, loc)
-			if err != nil {
-				return err
-			}
-			for _, f := range rule.Fields() {
-				fpath := append(append([]string(nil), path...), f.Field)
-				key := s.sys.Name + ".push_mixer." + model + "." + loc + "." + f.Field
-				c := t.cols[f.Target.Head()]
-				switch {
-				case c == nil:
-					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("table %s has no column %q", loc, f.Target.Head()))
-				case f.Target.Len() > 1 && !c.jsonb:
-					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("nested path %s needs a jsonb column, but %s is %s", f.Target, c.name, c.typ))
-				case f.SearchKey && f.Target.Len() > 1:
-					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("a search key must be a column, not the nested path %s", f.Target))
-				case f.SearchKey && !uniques[c.name]:
-					report(s.sys.PosOf(fpath...), key, fmt.Sprintf("column %s of %s is a search key but neither its primary key nor covered by a unique index of its own; add one: CREATE UNIQUE INDEX ON %s (%s)", c.name, loc, quoteQualified(loc), quoteIdent(c.name)))
-				case f.Target.Len() > 1:
-					c.nested = true
-				}
-			}
-		}
+	problems, err := s.checkTables(ctx)
+	if err != nil {
+		pool.Close()
+		return err
 	}
 	if len(problems) > 0 {
 		pool.Close()
-		return fmt.Errorf("target %s does not fit its push mixer:\n%s", s.sys.Name, strings.Join(problems, "\n"))
+		return fmt.Errorf("target %s does not fit its push mixer:\n%s", s.sys.Name, problems.Error())
 	}
 	if err := s.openFences(ctx); err != nil {
 		pool.Close()

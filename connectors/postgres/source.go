@@ -402,68 +402,12 @@ func (s *Source) check(ctx context.Context) error {
 	if level != "logical" {
 		return fmt.Errorf("%s: wal_level is %q; logical replication needs wal_level = logical (set it in postgresql.conf or with ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL)", s.sys.Name, level)
 	}
-	var problems []string
-	report := func(keys []string, msg string) {
-		problems = append(problems, fmt.Sprintf("%s: %s.%s: %s", s.sys.PosOf(keys...), s.sys.Name, strings.Join(keys, "."), msg))
-	}
-	locs := make([]string, 0, len(s.tables))
-	for l := range s.tables {
-		locs = append(locs, l)
-	}
-	sort.Strings(locs)
-	for _, loc := range locs {
-		t := s.tables[loc]
-		var ident string
-		var relid uint32
-		err := s.pool.QueryRow(ctx, `SELECT c.oid, c.relreplident FROM pg_class c WHERE c.oid = to_regclass($1)`, quoteQualified(loc)).Scan(&relid, &ident)
-		if errors.Is(err, pgx.ErrNoRows) {
-			report([]string{"receive_mixer", loc}, fmt.Sprintf("table %s does not exist", loc))
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("%w: reading the catalog entry of %s: %w", connectors.ErrUnavailable, loc, err)
-		}
-		// Read whole, errors included: a connection that fails half-way must
-		// not read as a table without some column.
-		names, err := s.catalogNames(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, relid)
-		if err != nil {
-			return fmt.Errorf("%w: reading the columns of %s: %w", connectors.ErrUnavailable, loc, err)
-		}
-		cols := map[string]bool{}
-		for _, n := range names {
-			cols[n] = true
-		}
-		for c := range t.need {
-			if !cols[c] {
-				report(s.fieldPath(loc, c), fmt.Sprintf("table %s has no column %q", loc, c))
-			}
-		}
-		// The identity: the primary key for REPLICA IDENTITY DEFAULT, the
-		// chosen index for USING INDEX; FULL still needs a key to tell rows
-		// apart in the snapshot and in the streams.
-		var keyQuery string
-		switch ident {
-		case "d", "f":
-			keyQuery = `SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(n, o) ON true
-				JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.o`
-		case "i":
-			keyQuery = `SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(n, o) ON true
-				JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n WHERE i.indrelid = $1 AND i.indisreplident ORDER BY k.o`
-		default:
-			report([]string{"receive_mixer", loc}, fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be replicated; give it a primary key (or ALTER TABLE %s REPLICA IDENTITY USING INDEX ...)", loc, quoteQualified(loc)))
-			continue
-		}
-		keys, err := s.catalogNames(ctx, keyQuery, relid)
-		if err != nil {
-			return fmt.Errorf("%w: reading the key of %s: %w", connectors.ErrUnavailable, loc, err)
-		}
-		t.keyCols = keys
-		if len(t.keyCols) == 0 {
-			report([]string{"receive_mixer", loc}, fmt.Sprintf("table %s has no primary key, so Remix cannot tell its rows apart; add one (ALTER TABLE %s ADD PRIMARY KEY (...)) or a unique index and REPLICA IDENTITY USING INDEX", loc, quoteQualified(loc)))
-		}
+	problems, err := s.checkTables(ctx)
+	if err != nil {
+		return err
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("source %s does not fit its receive mixer:\n%s", s.sys.Name, strings.Join(problems, "\n"))
+		return fmt.Errorf("source %s does not fit its receive mixer:\n%s", s.sys.Name, problems.Error())
 	}
 	return nil
 }

@@ -41,6 +41,27 @@ type Env struct {
 	Log    *slog.Logger
 	Config *config.Config
 	Coord  *coord.Client
+	// Redis says which Redis and namespace the command reads, for the
+	// output: "127.0.0.1:6379 db 0, namespace remix".
+	Redis string
+}
+
+// ErrReported is returned by a command that has printed what went wrong
+// (for each of several items) and must exit non-zero.
+var ErrReported = errors.New("failures reported above")
+
+// RequireFleet refuses a namespace where no Remix process has recorded
+// anything: the command would otherwise read an empty queue of another
+// Redis (REDIS_URL unset: the default one) and say that all is well.
+func (e *Env) RequireFleet(ctx context.Context) error {
+	ok, err := e.Coord.HasTopology(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no Remix fleet has run in %s: check --redis (REDIS_URL) and --namespace (REMIX_NAMESPACE)", e.Redis)
+	}
+	return nil
 }
 
 // Setup builds the logger, loads the configuration and connects to Redis
@@ -54,7 +75,9 @@ func Setup(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer) (*E
 	if err != nil {
 		return nil, err
 	}
-	return &Env{Log: log, Config: cfg, Coord: cc}, nil
+	opts, _ := c.RedisOptions() // Coord parsed it already
+	where := fmt.Sprintf("the Redis at %s db %d, namespace %s", opts.Addr, opts.DB, cc.Config().Namespace)
+	return &Env{Log: log, Config: cfg, Coord: cc, Redis: where}, nil
 }
 
 // load builds the logger and loads the configuration.
@@ -68,7 +91,7 @@ func load(c cli.Common, stderr io.Writer) (*slog.Logger, *config.Config, error) 
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
-			return nil, nil, fmt.Errorf("the configuration has %d problems:\n%w", len(errs), err)
+			return nil, nil, fmt.Errorf("the configuration has %s:\n%w", cli.Plural(len(errs), "problem", "problems"), err)
 		}
 		return nil, nil, err
 	}

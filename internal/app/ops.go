@@ -12,10 +12,12 @@ import (
 	"github.com/sqlpipe/remix/connectors/builtin"
 	"github.com/sqlpipe/remix/coord"
 	"github.com/sqlpipe/remix/ingest"
+	"github.com/sqlpipe/remix/internal/cli"
 )
 
 // ListDeadLetters prints the dead letters of the given systems (all when
-// none), as a table or as JSON lines.
+// none), as a table or as JSON lines; the table ends with each queue's
+// figures and the Redis and namespace it was read from.
 func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int, asJSON bool, w io.Writer) error {
 	if len(systems) == 0 {
 		for _, s := range env.Config.Systems {
@@ -55,6 +57,7 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int,
 	if err := tw.Flush(); err != nil || asJSON {
 		return err
 	}
+	footer := false
 	for _, sys := range systems {
 		st, err := env.Coord.DeadLetterStats(ctx, sys)
 		if err != nil {
@@ -67,8 +70,13 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int,
 		if st.Limit.DropOldest {
 			when = "drop_oldest"
 		}
-		fmt.Fprintf(w, "%s: %d dead letters, %d bytes; %d dropped to make room; %s, when full: %s\n",
-			sys, st.Entries, st.Bytes, st.Dropped, limitText(st.Limit.MaxEntries, st.Limit.MaxBytes), when)
+		footer = true
+		fmt.Fprintf(w, "%s: %s, %s; %d dropped to make room; %s, when full: %s\n",
+			sys, cli.Plural(int(st.Entries), "dead letter", "dead letters"), cli.Plural(int(st.Bytes), "byte", "bytes"),
+			st.Dropped, limitText(st.Limit.MaxEntries, st.Limit.MaxBytes), when)
+	}
+	if footer {
+		fmt.Fprintf(w, "(read from %s)\n", env.Redis)
 	}
 	return nil
 }
@@ -103,60 +111,6 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// ReplayDeadLetters replays a system's dead letters in order with the
-// current configuration. Receive-stage ones (bad records of a source, and the
-// changes parked behind them) are mapped again and published here, at once.
-// Push-stage ones (what a target refused) are replayed by the target's
-// pushers: a replay marker goes into each parked key's partition, and the
-// pusher owning it replays the key's dead letters when it reaches the marker,
-// keeping the key's changes in order. ids, when given, limits the replay to
-// those dead letters (and, for the push stage, to their keys).
-func ReplayDeadLetters(ctx context.Context, env *Env, system string, ids []string, w io.Writer) error {
-	sys := env.Config.System(system)
-	if sys == nil {
-		return fmt.Errorf("no system %q in the configuration", system)
-	}
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[id] = true
-	}
-	if sys.Receive != nil {
-		apply, err := ingest.ReplayFunc(env.Config, system)
-		if err != nil {
-			return err
-		}
-		res, err := env.Coord.Replay(ctx, system, func(d *coord.DeadLetter) bool {
-			return d.Stage == "receive" && (len(want) == 0 || want[d.ID])
-		}, apply)
-		fmt.Fprintf(w, "receive stage: replayed %d, failed %d (kept, with their keys parked), skipped %d\n", res.Replayed, res.Failed, res.Skipped)
-		if err != nil {
-			return err
-		}
-	}
-	if sys.Push != nil {
-		keys := map[string]bool{}
-		if len(want) > 0 {
-			err := env.Coord.EachDeadLetter(ctx, system, func(d *coord.DeadLetter) error {
-				if want[d.ID] {
-					keys[d.ParkKey()] = true
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		n, err := env.Coord.RequestReplay(ctx, system, func(model, key string) bool {
-			return len(want) == 0 || keys[model+"|"+key]
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "push stage: replay requested for %d keys; the pushers of %s replay them in partition order (check with remix dlq list)\n", n, system)
-	}
-	return nil
-}
-
 // DropDeadLetters removes dead letters (all of the system's when ids is
 // empty and all is set) and unparks their keys.
 func DropDeadLetters(ctx context.Context, env *Env, system string, ids []string, all bool, w io.Writer) error {
@@ -181,7 +135,7 @@ func DropDeadLetters(ctx context.Context, env *Env, system string, ids []string,
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "dropped %d\n", dropped)
+	fmt.Fprintf(w, "dropped %s\n", cli.Plural(dropped, "dead letter", "dead letters"))
 	return nil
 }
 

@@ -29,12 +29,27 @@ type Fleet struct {
 	LockTTL    time.Duration // --lock-ttl, REMIX_LOCK_TTL: a dead ingest's source moves after this (8s)
 }
 
-// Register adds the fleet flags.
+// Default lease and lock times.
+const (
+	defaultLeaseTTL = 10 * time.Second
+	defaultLockTTL  = 8 * time.Second
+)
+
+// Register adds every fleet flag.
 func (f *Fleet) Register(fs *flag.FlagSet) {
+	f.RegisterNamespace(fs)
+	fs.DurationVar(&f.LeaseTTL, "lease-ttl", envDuration("REMIX_LEASE_TTL", defaultLeaseTTL), "partition lease time (env REMIX_LEASE_TTL)")
+	fs.DurationVar(&f.LockTTL, "lock-ttl", envDuration("REMIX_LOCK_TTL", defaultLockTTL), "source reader lock time (env REMIX_LOCK_TTL)")
+}
+
+// RegisterNamespace adds --namespace and --partitions, what a command that
+// only reads and manages a fleet's Redis state needs (the lease and lock
+// times keep their defaults, or REMIX_LEASE_TTL and REMIX_LOCK_TTL).
+func (f *Fleet) RegisterNamespace(fs *flag.FlagSet) {
 	fs.StringVar(&f.Namespace, "namespace", EnvOr("REMIX_NAMESPACE", "remix"), "prefix of every Redis key (env REMIX_NAMESPACE)")
 	fs.IntVar(&f.Partitions, "partitions", envInt("REMIX_PARTITIONS", 16), "streams per model; fixed once used (env REMIX_PARTITIONS)")
-	fs.DurationVar(&f.LeaseTTL, "lease-ttl", envDuration("REMIX_LEASE_TTL", 10*time.Second), "partition lease time (env REMIX_LEASE_TTL)")
-	fs.DurationVar(&f.LockTTL, "lock-ttl", envDuration("REMIX_LOCK_TTL", 8*time.Second), "source reader lock time (env REMIX_LOCK_TTL)")
+	f.LeaseTTL = envDuration("REMIX_LEASE_TTL", defaultLeaseTTL)
+	f.LockTTL = envDuration("REMIX_LOCK_TTL", defaultLockTTL)
 }
 
 func envInt(name string, def int) int {
@@ -112,8 +127,46 @@ type Systems []string
 func (s *Systems) String() string     { return strings.Join(*s, ",") }
 func (s *Systems) Set(v string) error { *s = append(*s, v); return nil }
 
-// Main runs a binary: the first SIGINT or SIGTERM cancels the context so
-// the process drains and stops; a second one exits at once.
+// EnvSystems is a repeatable --system flag whose default is a
+// comma-separated environment variable; the first --system replaces that
+// default instead of adding to it.
+type EnvSystems struct {
+	list *[]string
+	set  bool
+}
+
+// NewEnvSystems fills list from the variable name and returns the flag.
+func NewEnvSystems(list *[]string, name string) *EnvSystems {
+	*list = nil
+	for _, s := range strings.Split(os.Getenv(name), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*list = append(*list, s)
+		}
+	}
+	return &EnvSystems{list: list}
+}
+
+func (e *EnvSystems) String() string {
+	if e == nil || e.list == nil {
+		return ""
+	}
+	return strings.Join(*e.list, ",")
+}
+
+// Set adds a system, dropping the environment's list on first use.
+func (e *EnvSystems) Set(v string) error {
+	if !e.set {
+		*e.list, e.set = nil, true
+	}
+	*e.list = append(*e.list, v)
+	return nil
+}
+
+// Main runs a binary: it reads the settings of an env file beside the
+// binary (see EnvFileName) that the environment does not set; the first
+// SIGINT or SIGTERM cancels the context so
+// the process drains and stops; another one exits at once, unless it comes
+// within a second of the first (see watchSignals).
 //
 // Unless GOGC or GOMEMLIMIT say otherwise, the garbage collector runs at
 // GOGC=400 under a soft memory limit: the hot paths allocate many
@@ -130,16 +183,17 @@ func Main(run func(ctx context.Context) error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit(cgroupMemoryLimit()))
 	}
+	if _, err := loadEnvFile(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(2)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
+	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		cancel()
-		<-sigs
+	go watchSignals(sigs, cancel, func() {
 		fmt.Fprintln(os.Stderr, "second signal: exiting now")
 		os.Exit(1)
-	}()
+	}, time.Now)
 	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

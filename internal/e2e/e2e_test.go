@@ -259,7 +259,7 @@ func TestTargetRefusalIsReplayed(t *testing.T) {
 	})
 	f.exec(f.dst, `ALTER TABLE fact_order DROP CONSTRAINT small`)
 	out, err := f.remix("dlq", "replay", "warehouse")
-	if err != nil || !strings.Contains(out, "replay requested for 1 keys") {
+	if err != nil || !strings.Contains(out, "replay requested for 1 key;") {
 		t.Fatalf("replay (%v): %s", err, out)
 	}
 	f.waitConverged(30 * time.Second)

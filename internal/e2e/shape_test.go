@@ -47,7 +47,7 @@ func TestRenamedColumnIsDeadLetteredUntilFixed(t *testing.T) {
 	})
 	waitFor(t, "the ingest to say it is degraded", 30*time.Second, func() bool {
 		code, body := get(t, "http://"+addr+"/readyz")
-		return code == 503 && strings.Contains(body, "shop: degraded public.customers has no field full_name")
+		return code == 503 && strings.Contains(body, "shop: degraded: public.customers has no field full_name")
 	})
 	if code, metrics := get(t, "http://"+addr+"/metrics"); code != 200 || !strings.Contains(metrics, `remix_source_degraded{system="shop"} 1`) {
 		t.Fatalf("metrics (%d): no remix_source_degraded 1 for shop", code)

@@ -43,13 +43,10 @@ func New(addr string, ready Readiness, m *metrics.Metrics, pprof bool, log *slog
 		ok, reasons := ready(ctx)
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready:\n"+strings.Join(reasons, "\n"))
+			fmt.Fprint(w, "not ready:\n"+ReasonLines(reasons))
 			return
 		}
-		fmt.Fprintln(w, "ready")
-		for _, r := range reasons {
-			fmt.Fprintln(w, r)
-		}
+		fmt.Fprint(w, "ready\n"+ReasonLines(reasons))
 	})
 	if m != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
@@ -89,4 +86,25 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return err
 	}
+}
+
+// ReasonLines formats readiness reasons one to a line, without trailing
+// spaces; a reason that spans lines (a list of problems) has its further
+// lines indented under it, so no two reasons run together.
+func ReasonLines(reasons []string) string {
+	var b strings.Builder
+	for _, r := range reasons {
+		for i, line := range strings.Split(strings.TrimSpace(r), "\n") {
+			line = strings.TrimRight(line, " \t\r")
+			if line == "" {
+				continue
+			}
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }

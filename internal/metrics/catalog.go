@@ -37,6 +37,11 @@ type Metrics struct {
 	PushStalled      *prometheus.GaugeVec     // owned partitions that cannot move
 	PushEchoes       *prometheus.CounterVec   // changes not written back to the system they came from
 
+	// Backlog of each target, per model, read from Redis by its pushers:
+	// the autoscaling signal.
+	TargetBacklogEntries *prometheus.GaugeVec // stream entries the target has not applied
+	TargetBacklogAge     *prometheus.GaugeVec // seconds the oldest of them has waited
+
 	// Dead letters, per system, read from Redis.
 	DeadLetters        *prometheus.GaugeVec // dead letters held
 	DeadLetterBytes    *prometheus.GaugeVec // bytes they hold
@@ -87,6 +92,8 @@ func New() *Metrics {
 		PushLeaseLapses:       counter("pusher_lease_lapses_total", "Partition tenures this process stopped trusting before it could renew them (it was frozen or cut off for most of a lease); what it had read was read again.", "target"),
 		PushStalled:           gauge("pusher_stalled_partitions", "Partitions this process owns that cannot move: writes failing without a classification past the retry limit, or a full dead-letter queue.", "target"),
 		PushEchoes:            counter("pusher_echoes_suppressed_total", "Changes not written into a target because they were made there (or written into their source by Remix on its behalf): two-way sync without echo.", "target"),
+		TargetBacklogEntries:  gauge("target_backlog_entries", "Stream entries a target has not applied yet, summed over the model's partitions (every pusher of the target reports the same figure: aggregate with max).", "target", "model"),
+		TargetBacklogAge:      gauge("target_backlog_age_seconds", "Seconds the oldest stream entry a target has not applied has waited since it was published (0 when none waits).", "target", "model"),
 		DeadLetters:           gauge("dead_letters", "Dead letters a system's queue holds.", "system"),
 		DeadLetterBytes:       gauge("dead_letter_bytes", "Bytes a system's dead letters hold.", "system"),
 		DeadLettersDropped:    gauge("dead_letters_dropped", "Dead letters dropped to make room (dead_letter_when_full: drop_oldest), ever.", "system"),
@@ -101,4 +108,13 @@ func (m *Metrics) ObserveDeadLetters(system string, entries, bytes, dropped int6
 	m.DeadLetters.WithLabelValues(system).Set(float64(entries))
 	m.DeadLetterBytes.WithLabelValues(system).Set(float64(bytes))
 	m.DeadLettersDropped.WithLabelValues(system).Set(float64(dropped))
+}
+
+// ObserveBacklog records a target's backlog of one model.
+func (m *Metrics) ObserveBacklog(target, model string, entries int64, age float64) {
+	if m == nil {
+		return
+	}
+	m.TargetBacklogEntries.WithLabelValues(target, model).Set(float64(entries))
+	m.TargetBacklogAge.WithLabelValues(target, model).Set(age)
 }
