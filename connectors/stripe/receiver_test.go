@@ -160,7 +160,7 @@ func TestEventMapping(t *testing.T) {
 		typ, obj, key, origin string
 		created               bool
 	}{
-		{"product.created", `{"id": "prod_1", "object": "product"}`, key, "", true},       // the id flows back
+		{"product.created", `{"id": "prod_1", "object": "product"}`, key, "", true},         // the id flows back
 		{"product.updated", `{"id": "prod_1", "object": "product"}`, key, "prod-db", false}, // Remix's own write
 		{"price.created", `{"id": "price_1", "object": "price"}`, key, "prod-db", true},     // made on the side of a product
 		{"price.created", `{"id": "price_1", "object": "price"}`, strings.Replace(key, ":product:", ":price:", 1), "", true},
