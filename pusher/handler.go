@@ -75,9 +75,9 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			continue
 		}
 		seen[part] = true
-		if env.OriginSystem() == h.t.sys.Name {
+		if env.OriginSystem() == h.t.sys.Name || env.Source == h.t.sys.Name {
 			// Made in this very system (or written into another by Remix on
-			// its behalf): writing it back would echo.
+			// its behalf), or read from it: writing it back would echo.
 			if m := h.t.svc.cfg.Metrics; m != nil {
 				m.PushEchoes.WithLabelValues(h.t.sys.Name).Inc()
 			}

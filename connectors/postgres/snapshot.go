@@ -101,11 +101,12 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 				rec := make(map[string]any, len(vals))
 				keyText := make([]string, 0, len(t.keyCols))
 				var committed time.Time
+				cols := fields
 				if twoWay { // the row's commit time, last
 					committed = parseCommitTime(vals[len(vals)-1])
-					vals, fields = vals[:len(vals)-1], fields[:len(fields)-1]
+					vals, cols = vals[:len(vals)-1], fields[:len(fields)-1]
 				}
-				for i, f := range fields {
+				for i, f := range cols {
 					if vals[i] == nil {
 						rec[f.Name] = nil
 						continue

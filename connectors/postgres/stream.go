@@ -303,7 +303,7 @@ func (r *reader) message(ctx context.Context, data []byte) error {
 		defer b.close()
 		return b.replay(ctx, func(changes []connectors.Change, last bool) error {
 			for i := range changes {
-				changes[i].Origin = b.origin
+				changes[i].Origin, changes[i].CommitTime = b.origin, m.CommitTime
 			}
 			it := item{changes: changes}
 			if last {
@@ -439,10 +439,11 @@ func (r *reader) addChanges(ctx context.Context, changes []connectors.Change) er
 	}
 	start := len(r.cur.changes)
 	r.cur.changes = append(r.cur.changes, changes...)
-	if r.curOrigin != "" {
-		for i := start; i < len(r.cur.changes); i++ {
-			r.cur.changes[i].Origin = r.curOrigin
-		}
+	// Each change keeps its own transaction's commit time (the Begin
+	// message carries it), and origin: finished transactions may be
+	// coalesced into one item, whose commit time is the last one's.
+	for i := start; i < len(r.cur.changes); i++ {
+		r.cur.changes[i].CommitTime, r.cur.changes[i].Origin = r.cur.commit, r.curOrigin
 	}
 	if len(r.cur.changes) >= chunkChanges {
 		// A non-streamed transaction is sent once committed: its first
