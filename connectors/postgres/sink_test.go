@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sqlpipe/remix/connectors"
@@ -17,9 +16,9 @@ import (
 func TestSinkConformance(t *testing.T) {
 	t.Parallel()
 	url := testenv.NewDatabase(t)
-	var mu sync.Mutex
-	connectortest.Run(t, connectortest.Harness{
-		Features: connectortest.Features{InsertWithoutKey: true, Truncate: true, Fencing: true},
+	connectortest.RunSink(t, connectortest.SinkHarness{
+		Features: connectortest.SinkFeatures{Keyed: true, InsertWithoutKey: true, Truncate: true, Fencing: true},
+		Refused:  map[string]any{"qty": json.Number("1.5")}, // a fraction for an integer column
 		Create: func(t *testing.T, model *mixer.Model) (string, connectortest.Target) {
 			conn := connect(t, url)
 			table := testenv.UniqueName("items")
@@ -36,18 +35,22 @@ func TestSinkConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			push.Add("item", rule)
-			sink, _ := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
-			if err := sink.Open(context.Background()); err != nil {
+			sink, err := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
+			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { sink.Close(context.Background()) })
-			mu.Lock()
-			defer mu.Unlock()
+			if err := sink.Open(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := sink.Close(context.WithoutCancel(t.Context())); err != nil {
+					t.Error(err)
+				}
+			})
 			return loc, connectortest.Target{
 				Sink: sink,
 				Get: func(ctx context.Context, id int64) (map[string]any, bool, error) {
-					row, ok, err := rowJSON(ctx, conn, `SELECT to_jsonb(t) - 'untouched' FROM `+loc+` t WHERE id = $1`, id)
-					return row, ok, err
+					return rowJSON(ctx, conn, `SELECT to_jsonb(t) - 'untouched' FROM `+loc+` t WHERE id = $1`, id)
 				},
 				Count: func(ctx context.Context) (int, error) {
 					var n int
