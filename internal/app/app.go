@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options, stderr io.Writer) error {
 		}()
 	}
 	start(srv.Serve)
-	cc, err := runServices(ctx, o, log, cfg, m, st, start)
+	cc, err := runServices(ctx, o, log, cfg, m, st, srv, start)
 	if err != nil {
 		cancel(err)
 	}
@@ -163,7 +163,7 @@ func Run(ctx context.Context, o Options, stderr io.Writer) error {
 // It returns the Redis connection for the caller to close once they stop
 // (nil when ctx ended first).
 func runServices(ctx context.Context, o Options, log *slog.Logger, cfg *config.Config, m *metrics.Metrics, st *startup,
-	start func(func(context.Context) error)) (*coord.Client, error) {
+	srv *httpserver.Server, start func(func(context.Context) error)) (*coord.Client, error) {
 	cc, err := connect(ctx, o, cfg, log, st)
 	if cc == nil {
 		return nil, err
@@ -178,6 +178,11 @@ func runServices(ctx context.Context, o Options, log *slog.Logger, cfg *config.C
 		}
 		ready = append(ready, svc.Ready)
 		runs = append(runs, svc.Run)
+		if h := svc.Webhooks(); h != nil {
+			// Every replica takes deliveries, leading or standing by.
+			srv.Handle("/webhooks/", h)
+			log.Info("accepting webhooks", "systems", svc.WebhookSystems(), "path", "/webhooks/{system}")
+		}
 	}
 	if o.Pusher {
 		svc, err := pusher.New(pusher.Config{Config: cfg, Coord: cc, Connectors: builtin.Connectors(),
