@@ -113,9 +113,11 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			if c, ok := h.sink.(connectors.Coster); ok {
 				cost = c.WriteCost(records)
 			}
+			waited := time.Now()
 			if err := h.limiter.Wait(ctx, cost); err != nil {
 				return err
 			}
+			h.t.svc.cfg.Metrics.ObserveRateLimitWait(h.t.sys.Name, time.Since(waited))
 		}
 		start := time.Now()
 		err := h.sink.Write(ctx, records, fences)

@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return validate(ctx, cmd, rest, stdout, stderr)
 	case "status":
 		return status(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, rest, stdout, stderr)
 	case "run":
 		return app.Main(ctx, "remix run", true, true, rest, stdout, stderr)
 	case "dlq list", "dlq show", "dlq replay", "dlq drop", "reset", "reconcile":

@@ -5,6 +5,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -36,6 +38,7 @@ type Metrics struct {
 	PushLeaseLapses  *prometheus.CounterVec   // tenures this process stopped trusting before renewing them
 	PushStalled      *prometheus.GaugeVec     // owned partitions that cannot move
 	PushEchoes       *prometheus.CounterVec   // changes not written back to the system they came from
+	PushRateLimited  *prometheus.CounterVec   // seconds spent waiting on a target's shared rate limit
 
 	// Backlog of each target, per model, read from Redis by its pushers:
 	// the autoscaling signal.
@@ -91,6 +94,7 @@ func New() *Metrics {
 		PushPartitions:        gauge("pusher_partitions_owned", "Partitions this process owns.", "target"),
 		PushLeaseLapses:       counter("pusher_lease_lapses_total", "Partition tenures this process stopped trusting before it could renew them (it was frozen or cut off for most of a lease); what it had read was read again.", "target"),
 		PushStalled:           gauge("pusher_stalled_partitions", "Partitions this process owns that cannot move: writes failing without a classification past the retry limit, or a full dead-letter queue.", "target"),
+		PushRateLimited:       counter("pusher_rate_limit_wait_seconds_total", "Seconds this process waited on a target's shared rate limit before writing (rate_limit; the limit is shared by every pusher through Redis).", "target"),
 		PushEchoes:            counter("pusher_echoes_suppressed_total", "Changes not written into a target because they were made there (or written into their source by Remix on its behalf): two-way sync without echo.", "target"),
 		TargetBacklogEntries:  gauge("target_backlog_entries", "Stream entries a target has not applied yet, summed over the model's partitions (every pusher of the target reports the same figure: aggregate with max).", "target", "model"),
 		TargetBacklogAge:      gauge("target_backlog_age_seconds", "Seconds the oldest stream entry a target has not applied has waited since it was published (0 when none waits).", "target", "model"),
@@ -108,6 +112,15 @@ func (m *Metrics) ObserveDeadLetters(system string, entries, bytes, dropped int6
 	m.DeadLetters.WithLabelValues(system).Set(float64(entries))
 	m.DeadLetterBytes.WithLabelValues(system).Set(float64(bytes))
 	m.DeadLettersDropped.WithLabelValues(system).Set(float64(dropped))
+}
+
+// ObserveRateLimitWait records time spent waiting on a target's shared rate
+// limit.
+func (m *Metrics) ObserveRateLimitWait(target string, waited time.Duration) {
+	if m == nil {
+		return
+	}
+	m.PushRateLimited.WithLabelValues(target).Add(waited.Seconds())
 }
 
 // ObserveBacklog records a target's backlog of one model.
