@@ -89,6 +89,8 @@ type Consumer struct {
 	handler  Handler // what Run was given
 
 	leaseDone chan struct{}
+	kick      chan struct{} // a lease round now (see leaseLoop)
+	joined    bool          // announced to the target's other consumers
 
 	gens atomic.Uint64 // lease tenures handed out
 
@@ -101,7 +103,7 @@ type Consumer struct {
 func (c *Client) NewConsumer(target string, models []string) *Consumer {
 	host, _ := os.Hostname()
 	cs := &Consumer{c: c, target: target, id: consumerName(host), log: c.log.With("consumer", target),
-		owned: map[string]*partition{}}
+		owned: map[string]*partition{}, kick: make(chan struct{}, 1)}
 	ch := make(chan struct{})
 	cs.changed.Store(&ch)
 	sorted := append([]string(nil), models...)
@@ -168,8 +170,13 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 			return err
 		}
 	}
+	ps, err := cs.subscribe(ctx)
+	if err != nil {
+		return err
+	}
 	leaseCtx, stopLeases := context.WithCancel(ctx)
 	cs.leaseDone = make(chan struct{})
+	go cs.listen(leaseCtx, ps)
 	go cs.leaseLoop(leaseCtx)
 	defer func() {
 		stopLeases()

@@ -211,7 +211,9 @@ func TestCompleteVersionSupersedesReceiveDeadLetters(t *testing.T) {
 // superseding refuses "bad" payloads and calls "full" ones complete.
 type superseding struct{ *recorder }
 
-func (s superseding) Supersedes(d coord.Delivery) bool { return strings.HasPrefix(string(d.Payload), "full") }
+func (s superseding) Supersedes(d coord.Delivery) bool {
+	return strings.HasPrefix(string(d.Payload), "full")
+}
 
 // TestCompleteVersionSupersedesPushDeadLetters: the target refuses a
 // change; a later partial change of the key waits behind it; a complete

@@ -134,7 +134,7 @@ func TestLapsedTenureDiscardsWhatIsHeld(t *testing.T) {
 	if h.discarded != 2 {
 		t.Fatalf("discarded %d held records, want 2", h.discarded)
 	}
-	if err := cs.rebalance(ctx); err != nil {
+	if _, err := cs.rebalance(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 4; i++ {

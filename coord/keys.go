@@ -34,6 +34,10 @@ func (k keys) tenures(model string, partition int, target string) string {
 	return k.ns + ":{" + model + ":" + strconv.Itoa(partition) + "}:tenures:" + target
 }
 
+// rebalance is the channel on which a target's consumers announce that
+// the partitions should be shared again.
+func (k keys) rebalance(target string) string { return k.ns + ":{grp:" + target + "}:rebalance" }
+
 // members is the sorted set of a target's live pushers, scored by expiry.
 func (k keys) members(target string) string { return k.ns + ":{grp:" + target + "}:members" }
 

@@ -48,7 +48,7 @@ func stepConsumer(t *testing.T, c *Client, ctx context.Context) *Consumer {
 	if err := c.EnsureGroups(ctx, "m", []string{"tgt"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cs.rebalance(ctx); err != nil {
+	if _, err := cs.rebalance(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(cs.Owned()) != 1 {
@@ -136,7 +136,7 @@ func TestLapsedTenureRedeliversItsEntries(t *testing.T) {
 	if len(h.values) != 0 {
 		t.Fatalf("wrote %v under a lapsed lease", h.values)
 	}
-	if err := cs.rebalance(ctx); err != nil { // the renewal after the thaw
+	if _, err := cs.rebalance(ctx); err != nil { // the renewal after the thaw
 		t.Fatal(err)
 	}
 	if len(cs.Owned()) != 1 {

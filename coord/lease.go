@@ -2,8 +2,10 @@ package coord
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,37 +59,108 @@ type partition struct {
 // leaseTick is how often leases are renewed and rebalanced.
 func (c *Consumer) leaseTick() time.Duration { return c.c.cfg.LeaseTTL / 3 }
 
-// leaseLoop renews, acquires and releases partition leases until ctx ends.
+// leaseLoop renews, acquires and releases partition leases until ctx ends:
+// every lease tick, and at once when the target's consumers change (one
+// joins, one gives partitions up: see announce) or when a lease this
+// consumer waits for expires.
 func (c *Consumer) leaseLoop(ctx context.Context) {
 	defer close(c.leaseDone)
 	lastTrim := time.Now()
+	tick := time.NewTimer(0)
+	defer tick.Stop()
 	for {
-		if err := c.rebalance(ctx); err != nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-c.kick:
+		}
+		next, err := c.rebalance(ctx)
+		if err != nil && ctx.Err() == nil {
 			c.log.Warn("lease rebalance failed", "target", c.target, "error", err)
 		}
 		if time.Since(lastTrim) >= c.c.cfg.TrimInterval {
 			c.trimOwned(ctx)
 			lastTrim = time.Now()
 		}
+		if next <= 0 || next > c.leaseTick() {
+			next = c.leaseTick()
+		}
+		if !tick.Stop() {
+			select {
+			case <-tick.C:
+			default:
+			}
+		}
+		tick.Reset(next)
+	}
+}
+
+// poke asks the lease loop for a round now.
+func (c *Consumer) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// announce tells the target's other consumers that the partitions should
+// be shared again (a consumer joined, or gave partitions up), so they do
+// not wait for their next lease tick: a hand-over waits for the batch in
+// flight, not for a tick.
+func (c *Consumer) announce(ctx context.Context, what string) {
+	if err := c.c.rdb.Publish(ctx, c.c.keys.rebalance(c.target), c.id+" "+what).Err(); err != nil && ctx.Err() == nil {
+		c.log.Debug("announcing a rebalance failed; the others see it at their next tick", "error", err)
+	}
+}
+
+// subscribe listens to the target's announcements; it returns once Redis
+// confirmed the subscription, so nothing announced after it is missed.
+func (c *Consumer) subscribe(ctx context.Context) (*redis.PubSub, error) {
+	ps := c.c.rdb.Subscribe(ctx, c.c.keys.rebalance(c.target))
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return nil, fmt.Errorf("subscribing to the rebalancing of %s: %w", c.target, err)
+	}
+	return ps, nil
+}
+
+// listen pokes the lease loop whenever another consumer of the target
+// announces a change, until ctx ends.
+func (c *Consumer) listen(ctx context.Context, ps *redis.PubSub) {
+	defer ps.Close()
+	ch := ps.Channel()
+	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(c.leaseTick()):
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			if !strings.HasPrefix(m.Payload, c.id+" ") {
+				c.poke()
+			}
 		}
 	}
 }
 
 // rebalance runs one round: heartbeat, renew what is owned, then take or
 // give up partitions so every live consumer of the target owns its share
-// (the partition count over the live consumers, rounded up).
-func (c *Consumer) rebalance(ctx context.Context) error {
+// (the partition count over the live consumers, rounded up). It returns
+// when to run again, if sooner than the next tick (0: at the tick).
+func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 	ttl := c.c.cfg.LeaseTTL.Milliseconds()
 	live, err := heartbeatScript.Run(ctx, c.c.rdb, []string{c.c.keys.members(c.target)}, c.id, ttl).Int64()
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if !c.joined {
+		c.joined = true
+		c.announce(ctx, "joined")
 	}
 	if err := c.renew(ctx, ttl); err != nil {
-		return err
+		return 0, err
 	}
 	total := len(c.all)
 	share := (total + int(live) - 1) / max(int(live), 1)
@@ -127,7 +200,7 @@ func (c *Consumer) rebalance(ctx context.Context) error {
 		c.signal()
 	}
 	if len(free) == 0 {
-		return nil
+		return 0, nil
 	}
 	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
 	return c.acquire(ctx, free, share-owned, ttl)
@@ -183,13 +256,16 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 }
 
 // acquire tries to take up to want of the free partitions and opens a
-// tenure on each: reading starts at the group's cursor.
-func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl int64) error {
+// tenure on each: reading starts at the group's cursor. When it got fewer
+// than it wants, it returns when the first lease it missed expires (a dead
+// consumer's), so the takeover waits for the lease TTL, not a tick more.
+func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl int64) (time.Duration, error) {
 	if want <= 0 {
-		return nil
+		return 0, nil
 	}
 	var got []*partition
 	var tokens []uint64
+	var missed []*partition
 	sent := time.Now()
 	for len(free) > 0 && len(got) < want {
 		n := min(want-len(got), len(free))
@@ -201,12 +277,14 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 			cmds[i] = acquireScript.Eval(ctx, pipe, []string{p.lease, p.fence}, c.id, ttl)
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
-			return err
+			return 0, err
 		}
 		for i, p := range try {
 			if token, _ := cmds[i].Int64(); token > 0 {
 				got = append(got, p)
 				tokens = append(tokens, uint64(token))
+			} else {
+				missed = append(missed, p)
 			}
 		}
 	}
@@ -220,7 +298,7 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 			for _, q := range got[i:] {
 				releaseScript.Run(ctx, c.c.rdb, []string{q.lease}, c.id)
 			}
-			return err
+			return 0, err
 		}
 		fresh.next, fresh.tenures = cursor, tenures
 		fresh.inflight.reset(cursor)
@@ -236,7 +314,33 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 	if len(got) > 0 {
 		c.signal()
 	}
-	return nil
+	if len(got) >= want || len(missed) == 0 {
+		return 0, nil
+	}
+	return c.firstExpiry(ctx, missed), nil
+}
+
+// firstExpiry is how long until the first of some leases expires (plus a
+// few milliseconds), 0 when it cannot tell.
+func (c *Consumer) firstExpiry(ctx context.Context, parts []*partition) time.Duration {
+	pipe := c.c.rdb.Pipeline()
+	cmds := make([]*redis.DurationCmd, len(parts))
+	for i, p := range parts {
+		cmds[i] = pipe.PTTL(ctx, p.lease)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
+		return 0
+	}
+	var first time.Duration
+	for _, cmd := range cmds {
+		if d := cmd.Val(); d > 0 && (first == 0 || d < first) {
+			first = d
+		}
+	}
+	if first == 0 {
+		return 0
+	}
+	return first + 5*time.Millisecond
 }
 
 // validity is how long a lease asked to be extended at sent may be relied
@@ -266,6 +370,7 @@ func (c *Consumer) release(ctx context.Context, parts []*partition) {
 	if len(parts) == 0 {
 		return
 	}
+	defer c.announce(ctx, "released")
 	pipe := c.c.rdb.Pipeline()
 	for _, p := range parts {
 		releasePartitionScript.Eval(ctx, pipe, []string{p.lease, p.tenureKey}, c.id)
@@ -285,8 +390,10 @@ func (c *Consumer) releaseAll(ctx context.Context) {
 		delete(c.owned, k)
 	}
 	c.mu.Unlock()
-	c.release(ctx, parts)
+	// Out of the members first: the others, woken by the announcement of
+	// the release, must not count this consumer in their shares.
 	c.c.rdb.ZRem(ctx, c.c.keys.members(c.target), c.id)
+	c.release(ctx, parts)
 }
 
 // trimOwned trims the owned partitions below what every group acknowledged.

@@ -28,7 +28,7 @@ type reader struct {
 	cur         *item             // the open non-streamed transaction's pending changes
 	curXid      uint32
 	curOrigin   string // the system Remix wrote the open transaction for (see originSystem)
-	pending     *item // finished transactions not yet taken by Next
+	pending     *item  // finished transactions not yet taken by Next
 	inStream    bool
 	streamXid   uint32
 	streamed    map[uint32]*streamBuf
