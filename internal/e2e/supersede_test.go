@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFixAtTheSourceFlowsByItself: a row the model refuses is set aside
+// and parks its key; fixing the row at the source (an update that carries
+// the whole row) supersedes the dead letters and arrives without any
+// command; the superseded dead letters are kept and counted.
+func TestFixAtTheSourceFlowsByItself(t *testing.T) {
+	t.Parallel()
+	models := t.TempDir()
+	strict := strings.Replace(readFile(t, filepath.Join(example, "models", "customer.json")),
+		`"name": {"type": "string", "minLength": 1}`, `"name": {"type": "string", "minLength": 1, "maxLength": 20}`, 1)
+	if !strings.Contains(strict, "maxLength") {
+		t.Fatal("could not tighten the model")
+	}
+	os.WriteFile(filepath.Join(models, "customer.json"), []byte(strict), 0o644)
+	os.WriteFile(filepath.Join(models, "order.json"), []byte(readFile(t, filepath.Join(example, "models", "order.json"))), 0o644)
+	f := newFleet(t, fleetOptions{models: models})
+	f.ingest("ingest").WaitStderr("streaming changes", 30*time.Second)
+	f.pusher("pusher")
+	f.exec(f.src, `INSERT INTO customers (id, full_name, email) VALUES (1, 'Ada', 'ada@example.com'), (2, 'A name far too long for the model', 'b@example.com')`)
+	waitFor(t, "the good row", 30*time.Second, func() bool {
+		var n int
+		f.dst.QueryRow(f.ctx, `SELECT count(*) FROM dim_customer`).Scan(&n)
+		return n == 1
+	})
+	if out, err := f.remix("dlq", "list", "--system", "shop"); err != nil || !strings.Contains(out, "length must be <= 20") {
+		t.Fatalf("dead letters (%v):\n%s", err, out)
+	}
+	// The fix at the source: no replay, no restart.
+	f.exec(f.src, `UPDATE customers SET full_name = 'Bo' WHERE id = 2`)
+	f.waitConverged(30 * time.Second)
+	out, err := f.remix("dlq", "list", "--system", "shop")
+	if err != nil || strings.Contains(out, "length must be <= 20") {
+		t.Fatalf("the dead letter is still listed (%v):\n%s", err, out)
+	}
+	if n := f.rdb.XLen(f.ctx, f.ns+":{dlq:shop}:superseded").Val(); n != 1 {
+		t.Fatalf("%d superseded dead letters kept, want 1", n)
+	}
+}
