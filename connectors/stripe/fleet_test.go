@@ -2,6 +2,7 @@ package stripe_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlpipe/remix/config"
@@ -45,6 +47,7 @@ type fleet struct {
 type fleetOptions struct {
 	webhooks bool
 	settings map[string]string // extra payment-gateway settings
+	replace  [][2]string       // text replaced in the system files
 }
 
 // copyExample copies an example's systems into a folder of the test's,
@@ -69,6 +72,9 @@ func copyExample(t *testing.T, example string, o fleetOptions) string {
 			extra += "  " + k + ": " + v + "\n"
 		}
 		text = strings.Replace(text, "  api_key: ${STRIPE_API_KEY}\n", "  api_key: ${STRIPE_API_KEY}\n"+extra, 1)
+		for _, r := range o.replace {
+			text = strings.ReplaceAll(text, r[0], r[1])
+		}
 		if err := os.WriteFile(filepath.Join(dir, e.Name()), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +154,10 @@ func (f *fleet) run(run func(context.Context) error) {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 func (f *fleet) exec(sql string, args ...any) {
 	f.t.Helper()
@@ -188,7 +197,9 @@ func (f *fleet) exists(tbl string) bool {
 func (f *fleet) text(sql string, args ...any) string {
 	f.t.Helper()
 	var s *string
-	if err := f.db.QueryRow(f.ctx, sql, args...).Scan(&s); err != nil {
+	if err := f.db.QueryRow(f.ctx, sql, args...).Scan(&s); errors.Is(err, pgx.ErrNoRows) {
+		return ""
+	} else if err != nil {
 		f.t.Fatalf("%s: %v", sql, err)
 	}
 	if s == nil {
@@ -212,7 +223,15 @@ func (f *fleet) waitFor(what string, within time.Duration, cond func() bool) {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			f.t.Fatalf("%s: not within %v", what, within)
+			var rows []string
+			r, _ := f.db.Query(f.ctx, `SELECT tbl || ' ' || op || ' ' || row::text FROM remix_writes ORDER BY at`)
+			for r != nil && r.Next() {
+				var s string
+				_ = r.Scan(&s)
+				rows = append(rows, s)
+			}
+			st, _ := f.cc.DeadLetterStats(f.ctx, "prod-db")
+			f.t.Fatalf("%s: not within %v (row writes %v; %d dead letters at prod-db)", what, within, rows, st.Entries)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

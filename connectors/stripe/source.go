@@ -196,6 +196,7 @@ func (s *Source) nextListing(ctx context.Context) (connectors.Batch, error) {
 	if f.Location >= len(s.types) {
 		s.log.Info("backfill done; reading events from where it started", "objects", f.Rows, "from_event", f.Start)
 		s.cur = cursor{Event: f.Start, Created: f.StartCreated}
+		s.lastPoll = s.now() // events since the start: at the next poll
 		s.setProgress()
 		return connectors.Batch{Position: s.cur.encode(), CommitTime: time.Unix(f.StartCreated, 0)}, nil
 	}

@@ -59,6 +59,8 @@ type Call struct {
 	Status         int
 	// Replayed: answered from an earlier request with the same key.
 	Replayed bool
+	// At is when the call arrived (the local clock, not SetClock's).
+	At time.Time
 }
 
 type idemEntry struct {
@@ -151,12 +153,14 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	f.mu.Lock()
 	reqID := f.nextID("req")
-	call := Call{Method: r.Method, Path: r.URL.Path, Params: params, IdempotencyKey: key}
+	call := Call{Method: r.Method, Path: r.URL.Path, Params: params, IdempotencyKey: key, At: time.Now()}
 	status, out, replayed := f.handle(r, params, key, reqID)
 	call.Status, call.Replayed = status, replayed
 	f.calls = append(f.calls, call)
 	retryAfter := f.faults.retryAfter
+	date := f.now().UTC().Format(http.TimeFormat) // Stripe's clock, as events are stamped with it
 	f.mu.Unlock()
+	w.Header().Set("Date", date)
 	w.Header().Set("Request-Id", reqID)
 	w.Header().Set("Content-Type", "application/json")
 	if replayed {
@@ -378,7 +382,7 @@ func clone(o map[string]any) map[string]any {
 		case map[string]any:
 			out[k] = clone(x)
 		case []any:
-			out[k] = append([]any(nil), x...)
+			out[k] = append(make([]any, 0, len(x)), x...)
 		default:
 			out[k] = v
 		}
