@@ -313,13 +313,13 @@ func (v StatusView) Problems() []string {
 		}
 		for _, m := range t.Models {
 			if m.Unowned > 0 {
-				out = append(out, fmt.Sprintf("%s/%s: %d partitions held by no pusher", t.Name, m.Model, m.Unowned))
+				out = append(out, fmt.Sprintf("%s/%s: %s held by no pusher", t.Name, m.Model, plural(m.Unowned, "partition")))
 			}
 		}
 	}
 	for _, d := range v.DeadLetters {
 		if d.Entries > 0 {
-			out = append(out, fmt.Sprintf("%s holds %d dead letters (remix dlq list --system %s)", d.System, d.Entries, d.System))
+			out = append(out, fmt.Sprintf("%s holds %s (remix dlq list --system %s)", d.System, plural(int(d.Entries), "dead letter"), d.System))
 		}
 	}
 	return out

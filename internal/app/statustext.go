@@ -8,12 +8,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Widths that keep a status screen within 100 columns.
 const (
-	idWidth   = 24 // a member id: host-pid-suffix, cut at the front
-	nameWidth = 18 // a system or model name
+	idWidth     = 24 // a member id: host-pid-suffix, cut at the front
+	holderWidth = 16 // the same, in the lock holder column
+	nameWidth   = 18 // a system or model name
+	sourceWidth = 14 // a source name in the sources table
 )
 
 // renderStatus writes the text form of a view.
@@ -42,34 +45,43 @@ func renderStatus(w io.Writer, v StatusView) {
 				roles = append(roles, fmt.Sprintf("%s: %s", t, plural(m.Partitions[t], "partition")))
 			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.Kind, cutFront(m.ID, idWidth), cut(strings.Join(roles, ", "), 100-idWidth-14))
+		for i, line := range wrap(roles, 100-idWidth-14) {
+			if i == 0 {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.Kind, cutFront(m.ID, idWidth), line)
+			} else {
+				fmt.Fprintf(tw, "  \t\t%s\n", line)
+			}
+		}
 	}
 
 	section("SOURCES")
 	if len(v.Sources) > 0 {
-		fmt.Fprintln(tw, "  SOURCE\tLOCK HOLDER\tSTATE\tREAD\tCONFIRMED\tUNCONFIRMED\tSNAPSHOT")
+		fmt.Fprintln(tw, "  SOURCE\tLOCK HOLDER\tSTATE\tREAD\tCONFIRMED\tUNCONFIRMED")
 	}
 	for _, s := range v.Sources {
 		holder := "-"
 		switch {
 		case s.Holder != "":
-			holder = fmt.Sprintf("%s #%d", cutFront(s.Holder, idWidth-4), s.LockToken)
+			holder = fmt.Sprintf("%s #%d", cutFront(s.Holder, holderWidth), s.LockToken)
 		case s.LockToken != 0:
 			holder = fmt.Sprintf("? #%d", s.LockToken)
 		}
-		snapshot := "-"
+		state := cut(s.State, 12)
 		if s.Snapshotting {
-			snapshot = strconv.FormatInt(s.SnapshotRows, 10)
+			state = "snapshot " + strconv.FormatInt(s.SnapshotRows, 10)
 			if s.SnapshotEstimate > 0 {
-				snapshot = fmt.Sprintf("%d%% of %d", min(100, s.SnapshotRows*100/s.SnapshotEstimate), s.SnapshotEstimate)
+				state = fmt.Sprintf("snapshot %d%%", min(100, s.SnapshotRows*100/s.SnapshotEstimate))
 			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", cut(s.Name, nameWidth), holder, cut(s.State, 10), dash(s.ReadPosition),
-			dash(s.ConfirmedPosition), bytesText(s.Unconfirmed), snapshot)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", cut(s.Name, sourceWidth), holder, state, dash(s.ReadPosition),
+			dash(s.ConfirmedPosition), bytesText(s.Unconfirmed))
 	}
 	for _, s := range v.Sources {
-		if s.Detail != "" && !s.Snapshotting {
-			fmt.Fprintf(tw, "  %s: %s\n", s.Name, cut(s.Detail, 96-len(s.Name)))
+		switch {
+		case s.Snapshotting:
+			fmt.Fprintf(tw, "  %s: copying the tables: %d of about %d rows\n", cut(s.Name, sourceWidth), s.SnapshotRows, s.SnapshotEstimate)
+		case s.Detail != "":
+			fmt.Fprintf(tw, "  %s: %s\n", cut(s.Name, sourceWidth), cut(s.Detail, 96-min(len(s.Name), sourceWidth)))
 		}
 	}
 
@@ -130,6 +142,29 @@ func owners(m ModelView) string {
 		out += fmt.Sprintf(", %d unowned", m.Unowned)
 	}
 	return out
+}
+
+// wrap joins items with ", " into lines of at most width columns (an item
+// longer than that is cut).
+func wrap(items []string, width int) []string {
+	var lines []string
+	cur := ""
+	for _, it := range items {
+		it = cut(it, width)
+		switch {
+		case cur == "":
+			cur = it
+		case utf8.RuneCountInString(cur)+2+utf8.RuneCountInString(it) <= width:
+			cur += ", " + it
+		default:
+			lines = append(lines, cur+",")
+			cur = it
+		}
+	}
+	if cur != "" || len(lines) == 0 {
+		lines = append(lines, cur)
+	}
+	return lines
 }
 
 func sortedKeys[V any](m map[string]V) []string {
