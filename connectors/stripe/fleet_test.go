@@ -48,6 +48,7 @@ type fleetOptions struct {
 	webhooks bool
 	settings map[string]string // extra payment-gateway settings
 	replace  [][2]string       // text replaced in the system files
+	maxBatch int               // coord.Config.MaxBatch; 0: its default
 }
 
 // copyExample copies an example's systems into a folder of the test's,
@@ -113,7 +114,7 @@ func newFleet(t *testing.T, example string, o fleetOptions) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.cc, err = coord.New(rdb, coord.Config{Namespace: ns, Partitions: 4, LeaseTTL: 2 * time.Second, ReadBlock: 200 * time.Millisecond, RetryBackoff: 50 * time.Millisecond}); err != nil {
+	if f.cc, err = coord.New(rdb, coord.Config{Namespace: ns, Partitions: 4, LeaseTTL: 2 * time.Second, ReadBlock: 200 * time.Millisecond, RetryBackoff: 50 * time.Millisecond, MaxBatch: o.maxBatch}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -87,6 +87,10 @@ type Source struct {
 
 	cur      cursor
 	lastPoll time.Time
+	// pending are read events not yet handed over, one per batch: each
+	// carries its own event's time as its commit time, which two-way sync
+	// orders conflicting edits by.
+	pending []connectors.Batch
 
 	mu        sync.Mutex
 	progress  connectors.Progress
@@ -169,6 +173,11 @@ func (s *Source) startBackfill(ctx context.Context) error {
 // there are more, else after poll_interval.
 func (s *Source) Next(ctx context.Context) (connectors.Batch, error) {
 	for {
+		if len(s.pending) > 0 {
+			b := s.pending[0]
+			s.pending = s.pending[1:]
+			return b, nil
+		}
 		if s.cur.Fill != nil {
 			return s.nextListing(ctx)
 		}
@@ -177,16 +186,14 @@ func (s *Source) Next(ctx context.Context) (connectors.Batch, error) {
 				return connectors.Batch{}, err
 			}
 		}
-		b, more, err := s.nextEvents(ctx)
+		batches, more, err := s.nextEvents(ctx)
 		if err != nil {
 			return connectors.Batch{}, err
 		}
 		if !more {
 			s.lastPoll = s.now()
 		}
-		if b.Position != "" {
-			return b, nil
-		}
+		s.pending = batches
 	}
 }
 
@@ -241,7 +248,7 @@ func (s *Source) nextListing(ctx context.Context) (connectors.Batch, error) {
 
 // nextEvents reads the events after the cursor, oldest first, one page
 // at a time; more says another page is waiting.
-func (s *Source) nextEvents(ctx context.Context) (b connectors.Batch, more bool, err error) {
+func (s *Source) nextEvents(ctx context.Context) (b []connectors.Batch, more bool, err error) {
 	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
 	if s.cur.Event != "" {
 		q.Set("ending_before", s.cur.Event)
@@ -250,10 +257,10 @@ func (s *Source) nextEvents(ctx context.Context) (b connectors.Batch, more bool,
 	var ae *APIError
 	if errors.As(err, &ae) && ae.missing() && s.cur.Event != "" {
 		s.log.Warn("the Events API no longer has the cursor's event: listing every object of the mapped types again", "cursor", s.cur.Event)
-		return connectors.Batch{}, true, s.startBackfill(ctx)
+		return nil, true, s.startBackfill(ctx)
 	}
 	if err != nil {
-		return connectors.Batch{}, false, fmt.Errorf("reading events: %w", err)
+		return nil, false, fmt.Errorf("reading events: %w", err)
 	}
 	data, _ := res.Object["data"].([]any)
 	more, _ = res.Object["has_more"].(bool)
@@ -273,14 +280,14 @@ func (s *Source) nextEvents(ctx context.Context) (b connectors.Batch, more bool,
 
 // oldestEvents pages to the oldest end of the event list and returns its
 // first page.
-func (s *Source) oldestEvents(ctx context.Context) (connectors.Batch, bool, error) {
+func (s *Source) oldestEvents(ctx context.Context) ([]connectors.Batch, bool, error) {
 	var all []map[string]any
 	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
 	var date time.Time
 	for {
 		res, err := s.api.call(ctx, http.MethodGet, "/v1/events", q, "")
 		if err != nil {
-			return connectors.Batch{}, false, fmt.Errorf("reading events: %w", err)
+			return nil, false, fmt.Errorf("reading events: %w", err)
 		}
 		date = res.Date
 		data, _ := res.Object["data"].([]any)
@@ -300,12 +307,14 @@ func (s *Source) oldestEvents(ctx context.Context) (connectors.Batch, bool, erro
 	return s.eventBatch(ctx, all[:n], date, len(all) > n)
 }
 
-// eventBatch turns events (oldest first) into a batch. Events younger than
-// settle are left for the next poll; two events of one object with the
-// same version are settled by reading the object.
-func (s *Source) eventBatch(ctx context.Context, events []map[string]any, answered time.Time, more bool) (connectors.Batch, bool, error) {
-	var b connectors.Batch
-	seen := map[string]int{} // key|version -> index in b.Changes
+// eventBatch turns events (oldest first) into batches of one change each,
+// with the event's time as commit time; the last one carries the cursor
+// even when its event maps to nothing. Events younger than settle are left
+// for the next poll; two events of one object with the same version are
+// settled by reading the object.
+func (s *Source) eventBatch(ctx context.Context, events []map[string]any, answered time.Time, more bool) ([]connectors.Batch, bool, error) {
+	var out []connectors.Batch
+	seen := map[string]int{} // key|version -> index in out
 	for _, raw := range events {
 		created := unixField(raw, "created")
 		if answered.Sub(time.Unix(created, 0)) < s.settle {
@@ -325,20 +334,19 @@ func (s *Source) eventBatch(ctx context.Context, events []map[string]any, answer
 		if i, tie := seen[c.Key+"|"+c.Version]; tie {
 			now, err := fetchChange(ctx, s.api, s.mapper, c.Record.Location, objectID(obj))
 			if err != nil {
-				return connectors.Batch{}, false, err
+				return nil, false, err
 			}
-			b.Changes[i] = now
+			out[i].Changes[0] = now
 			continue
 		}
-		seen[c.Key+"|"+c.Version] = len(b.Changes)
-		b.Changes = append(b.Changes, c)
+		seen[c.Key+"|"+c.Version] = len(out)
+		out = append(out, connectors.Batch{Changes: []connectors.Change{c}, Position: s.cur.encode(), CommitTime: time.Unix(created, 0)})
 	}
-	if s.cur.Event != "" {
-		b.Position = s.cur.encode()
-		b.CommitTime = time.Unix(s.cur.Created, 0)
+	if s.cur.Event != "" && (len(out) == 0 || out[len(out)-1].Position != s.cur.encode()) {
+		out = append(out, connectors.Batch{Position: s.cur.encode(), CommitTime: time.Unix(s.cur.Created, 0)})
 	}
 	s.setProgress()
-	return b, more, nil
+	return out, more, nil
 }
 
 // eventOf reads a listed event as a delivered one.
