@@ -103,6 +103,9 @@ type SourceReport struct {
 	ConfirmedPosition string `json:"confirmed_position,omitempty"`
 	ReadOffset        uint64 `json:"read_offset,omitempty"`
 	ConfirmedOffset   uint64 `json:"confirmed_offset,omitempty"`
+	// Retained is what the source system keeps for Remix, in bytes
+	// (PostgreSQL: the WAL its slot holds); nil when unknown.
+	Retained *uint64 `json:"retained,omitempty"`
 
 	Time time.Time `json:"time"` // when it was made, by the holder's clock
 }

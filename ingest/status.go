@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/coord"
 )
 
@@ -65,6 +66,17 @@ func (s *Service) report(ctx context.Context, me coord.IngestMember) {
 			rep.Snapshotting, rep.SnapshotRows, rep.SnapshotEstimate = p.Snapshotting, p.SnapshotRows, p.SnapshotEstimate
 			rep.ReadPosition, rep.ConfirmedPosition = p.ReadPosition, p.ConfirmedPosition
 			rep.ReadOffset, rep.ConfirmedOffset = p.ReadOffset, p.ConfirmedOffset
+		}
+		if rr, ok := src.(connectors.RetentionReporter); ok {
+			qctx, cancel := context.WithTimeout(ctx, time.Second)
+			n, err := rr.Retained(qctx)
+			cancel()
+			if err == nil {
+				rep.Retained = &n
+				if m := s.cfg.Metrics; m != nil {
+					m.SourceRetained.WithLabelValues(r.sys.Name).Set(float64(n))
+				}
+			}
 		}
 		if err := c.ReportSource(ctx, r.sys.Name, rep, ttl); err != nil && ctx.Err() == nil {
 			s.log.Debug("status report failed", "source", r.sys.Name, "error", err)

@@ -54,6 +54,9 @@ type SourceView struct {
 	ReadPosition      string `json:"read_position,omitempty"`
 	ConfirmedPosition string `json:"confirmed_position,omitempty"`
 	Unconfirmed       uint64 `json:"unconfirmed"`
+	// Retained is what the source system keeps for Remix, in bytes
+	// (PostgreSQL: the WAL its slot holds on the server); null when unknown.
+	Retained *uint64 `json:"retained"`
 	// Snapshot progress, while the first copy runs.
 	Snapshotting     bool  `json:"snapshotting"`
 	SnapshotRows     int64 `json:"snapshot_rows,omitempty"`
@@ -166,6 +169,7 @@ func (r *statusReading) view(redis string, prev *statusReading) StatusView {
 				sv.Unconfirmed = rep.ReadOffset - rep.ConfirmedOffset
 			}
 			sv.Snapshotting, sv.SnapshotRows, sv.SnapshotEstimate = rep.Snapshotting, rep.SnapshotRows, rep.SnapshotEstimate
+			sv.Retained = rep.Retained
 		}
 		leaders[s.Name] = sv.Holder
 		v.Sources = append(v.Sources, sv)

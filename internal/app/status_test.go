@@ -12,6 +12,7 @@ import (
 func TestStatusFitsAScreen(t *testing.T) {
 	t.Parallel()
 	rate := 12.5
+	retained := uint64(1023 << 20)
 	long := "ip-10-0-12-34.eu-west-1.compute.internal-123456-abc12"
 	v := StatusView{
 		Time:  time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC),
@@ -21,7 +22,7 @@ func TestStatusFitsAScreen(t *testing.T) {
 			{ID: long + "x", Kind: "pusher", Partitions: map[string]int{"warehouse": 11, "a-target-with-a-very-long-name": 3}},
 		},
 		Sources: []SourceView{
-			{Name: "shop", Holder: long, LockToken: 12, State: "streaming", ReadPosition: "1A/C6C02C0A", ConfirmedPosition: "1A/C6C02000", Unconfirmed: 3082},
+			{Name: "shop", Holder: long, LockToken: 12, State: "streaming", ReadPosition: "1A/C6C02C0A", ConfirmedPosition: "1A/C6C02000", Unconfirmed: 3082, Retained: &retained},
 			{Name: "billing-postgres-primary-eu-west", LockToken: 3, State: "snapshot", Snapshotting: true, SnapshotRows: 50000, SnapshotEstimate: 200000},
 			{Name: "orders", State: "unread"},
 		},
@@ -39,7 +40,7 @@ func TestStatusFitsAScreen(t *testing.T) {
 			t.Errorf("%d columns: %q", n, line)
 		}
 	}
-	for _, want := range []string{"shop: leader (streaming)", "warehouse: 11 partitions", "#12", "3.0 KiB", "snapshot 25%", "copying the tables: 50000 of about 200000 rows",
+	for _, want := range []string{"shop: leader (streaming)", "warehouse: 11 partitions", "#12", "3.0 KiB", "1023.0 MiB", "snapshot 25%", "copying the tables: 50000 of about 200000 rows",
 		"1234", "1m15s", "12.5", "3 pushers: 6+5+4, 1 unowned", "source orders is unread", "warehouse/customer: 1 partition held by no pusher", "warehouse: 11 partitions",
 		"shop holds 2 dead letters"} {
 		if !strings.Contains(out, want) {

@@ -14,9 +14,9 @@ import (
 // Widths that keep a status screen within 100 columns.
 const (
 	idWidth     = 24 // a member id: host-pid-suffix, cut at the front
-	holderWidth = 16 // the same, in the lock holder column
+	holderWidth = 14 // the same, in the lock holder column
 	nameWidth   = 18 // a system or model name
-	sourceWidth = 14 // a source name in the sources table
+	sourceWidth = 12 // a source name in the sources table
 )
 
 // renderStatus writes the text form of a view.
@@ -56,7 +56,7 @@ func renderStatus(w io.Writer, v StatusView) {
 
 	section("SOURCES")
 	if len(v.Sources) > 0 {
-		fmt.Fprintln(tw, "  SOURCE\tLOCK HOLDER\tSTATE\tREAD\tCONFIRMED\tUNCONFIRMED")
+		fmt.Fprintln(tw, "  SOURCE\tLOCK HOLDER\tSTATE\tREAD\tCONFIRMED\tUNCONFIRMED\tRETAINED")
 	}
 	for _, s := range v.Sources {
 		holder := "-"
@@ -73,8 +73,12 @@ func renderStatus(w io.Writer, v StatusView) {
 				state = fmt.Sprintf("snapshot %d%%", min(100, s.SnapshotRows*100/s.SnapshotEstimate))
 			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", cut(s.Name, sourceWidth), holder, state, dash(s.ReadPosition),
-			dash(s.ConfirmedPosition), bytesText(s.Unconfirmed))
+		retained := "-"
+		if s.Retained != nil {
+			retained = bytesText(*s.Retained)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", cut(s.Name, sourceWidth), holder, state, dash(s.ReadPosition),
+			dash(s.ConfirmedPosition), bytesText(s.Unconfirmed), retained)
 	}
 	for _, s := range v.Sources {
 		switch {

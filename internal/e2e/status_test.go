@@ -142,7 +142,7 @@ func TestStatusAndBacklogOfAFleet(t *testing.T) {
 		}
 	}
 	src := v.Sources[0]
-	if !hasPid(src.Holder, leader) || src.LockToken == 0 || src.ReadPosition == "" || src.ConfirmedPosition == "" {
+	if !hasPid(src.Holder, leader) || src.LockToken == 0 || src.ReadPosition == "" || src.ConfirmedPosition == "" || src.Retained == nil {
 		t.Errorf("source: %+v", src)
 	}
 	for _, d := range v.DeadLetters {
@@ -153,6 +153,9 @@ func TestStatusAndBacklogOfAFleet(t *testing.T) {
 
 	// The metrics agree with what was replicated.
 	_, page := get(t, "http://"+httpAddr(t, leader)+"/metrics")
+	if _, ok := metric(page, "remix_source_retained_bytes", `system="shop"`); !ok {
+		t.Error("the leading ingest exports no remix_source_retained_bytes")
+	}
 	for name, want := range map[string]float64{"customer": 300, "order": 500} {
 		if got, _ := metric(page, "remix_ingest_objects_published_total", `model="`+name+`"`); got != want {
 			t.Errorf("ingest published %v %s objects, want %v", got, name, want)

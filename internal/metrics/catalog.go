@@ -27,6 +27,7 @@ type Metrics struct {
 	SourceConfirmedOffset *prometheus.GaugeVec     // position confirmed to the source, as a number (PostgreSQL: WAL byte offset)
 	SourceReadOffset      *prometheus.GaugeVec     // position read from the source, as a number
 	SourceDegraded        *prometheus.GaugeVec     // 1 while a source dead-letters changes for a problem of its own (a mapped column gone)
+	SourceRetained        *prometheus.GaugeVec     // bytes the source system keeps for Remix (PostgreSQL: WAL held by the slot)
 
 	// Pusher.
 	PushEntries      *prometheus.CounterVec   // stream entries applied to a target
@@ -85,6 +86,7 @@ func New() *Metrics {
 		SnapshotEstimate:      gauge("source_snapshot_estimated_rows", "Rows the initial snapshot expects to copy.", "system"),
 		SourceConfirmedOffset: gauge("source_confirmed_offset", "Source position confirmed as durable downstream, as a number where positions have one (PostgreSQL: the WAL byte offset of the confirmed LSN).", "system"),
 		SourceReadOffset:      gauge("source_read_offset", "Source position read, as a number where positions have one (PostgreSQL: the WAL byte offset); read minus confirmed is what is in flight.", "system"),
+		SourceRetained:        gauge("source_retained_bytes", "Bytes the source system keeps for Remix, read by the leading ingest every 2 s (PostgreSQL: the WAL the replication slot holds, from its restart position to the server's current one; see max_slot_wal_keep_size).", "system"),
 		SourceDegraded:        gauge("source_degraded", "1 while a source dead-letters changes for a problem of its own, such as a column its receive mixer reads renamed or dropped; /readyz says which.", "system"),
 		PushEntries:           counter("pusher_entries_total", "Stream entries applied to a target.", "target", "model"),
 		PushWrites:            counter("pusher_writes_total", "Write round trips to a target, by outcome.", "target", "outcome"),
