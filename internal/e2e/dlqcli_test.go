@@ -3,9 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,14 +31,7 @@ func (f *fleet) remixCode(args ...string) (int, string) {
 // pushers, which the command waits for).
 func TestDeadLetterCommands(t *testing.T) {
 	t.Parallel()
-	models := t.TempDir()
-	strict := strings.Replace(readFile(t, filepath.Join(example, "models", "customer.json")),
-		`"name": {"type": "string", "minLength": 1}`, `"name": {"type": "string", "minLength": 1, "maxLength": 20}`, 1)
-	if !strings.Contains(strict, "maxLength") {
-		t.Fatal("could not tighten the model")
-	}
-	os.WriteFile(filepath.Join(models, "customer.json"), []byte(strict), 0o644)
-	os.WriteFile(filepath.Join(models, "order.json"), []byte(readFile(t, filepath.Join(example, "models", "order.json"))), 0o644)
+	models := strictModels(t)
 	f := newFleet(t, fleetOptions{models: models})
 	f.exec(f.dst, `ALTER TABLE fact_order ADD CONSTRAINT small CHECK (amount < 1000)`)
 	f.ingest("ingest").WaitStderr("streaming changes", 30*time.Second)

@@ -303,3 +303,21 @@ func pick(r *mrand.Rand, ids []int64) int64 {
 	}
 	return ids[r.IntN(len(ids))]
 }
+
+// strictModels is a models folder with the example's models, the
+// customer's name limited to 20 characters: a long name is a bad record.
+func strictModels(t *testing.T) string {
+	t.Helper()
+	models := t.TempDir()
+	strict := strings.Replace(readFile(t, filepath.Join(example, "models", "customer.json")),
+		`"name": {"type": "string", "minLength": 1}`, `"name": {"type": "string", "minLength": 1, "maxLength": 20}`, 1)
+	if !strings.Contains(strict, "maxLength") {
+		t.Fatal("could not tighten the model")
+	}
+	for name, text := range map[string]string{"customer.json": strict, "order.json": readFile(t, filepath.Join(example, "models", "order.json"))} {
+		if err := os.WriteFile(filepath.Join(models, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return models
+}

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +12,7 @@ import (
 // command; the superseded dead letters are kept and counted.
 func TestFixAtTheSourceFlowsByItself(t *testing.T) {
 	t.Parallel()
-	models := t.TempDir()
-	strict := strings.Replace(readFile(t, filepath.Join(example, "models", "customer.json")),
-		`"name": {"type": "string", "minLength": 1}`, `"name": {"type": "string", "minLength": 1, "maxLength": 20}`, 1)
-	if !strings.Contains(strict, "maxLength") {
-		t.Fatal("could not tighten the model")
-	}
-	os.WriteFile(filepath.Join(models, "customer.json"), []byte(strict), 0o644)
-	os.WriteFile(filepath.Join(models, "order.json"), []byte(readFile(t, filepath.Join(example, "models", "order.json"))), 0o644)
+	models := strictModels(t)
 	f := newFleet(t, fleetOptions{models: models})
 	f.ingest("ingest").WaitStderr("streaming changes", 30*time.Second)
 	f.pusher("pusher")
