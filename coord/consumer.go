@@ -365,12 +365,7 @@ func (cs *Consumer) rewind(ctx context.Context, parts []*partition) error {
 // ack records objects as done and moves the cursor of each partition past
 // the entries whose objects are all done, in one round trip.
 func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
-	type move struct {
-		p  *partition
-		to string
-		n  int
-	}
-	var moves []move
+	var moves []cursorMove
 	cs.mu.Lock()
 	touched := make(map[*partition]bool, 4)
 	var order []*partition
@@ -388,38 +383,15 @@ func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
 	}
 	for _, p := range order {
 		if to, n := p.inflight.advance(); n > 0 {
-			moves = append(moves, move{p, to, n})
+			moves = append(moves, cursorMove{p, to, n})
 		}
 	}
 	cs.mu.Unlock()
-	if len(moves) == 0 {
-		return nil
+	if err := cs.moveCursors(ctx, moves); err != nil {
+		return fmt.Errorf("acknowledging %d entries: %w", len(b), err)
 	}
-	var bo backoff
-	for {
-		pipe := cs.c.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(moves))
-		for i, m := range moves {
-			cmds[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
-		}
-		_, err := pipe.Exec(ctx)
-		if err == nil {
-			cs.acked.Add(int64(len(b)))
-			for i, m := range moves {
-				if n, _ := cmds[i].Int64(); n != 1 {
-					cs.log.Warn("the cursor of a partition was not moved: another pusher owns it now", "target", cs.target,
-						"model", m.p.model, "partition", m.p.index)
-				}
-			}
-			return nil
-		}
-		// Entries not acknowledged are read again later (a duplicate write,
-		// which targets absorb); keep trying a while before giving up.
-		cs.log.Warn("acknowledging failed; retrying", "entries", len(b), "error", err)
-		if bo.n >= 8 || !bo.wait(ctx, cs.c.cfg) {
-			return fmt.Errorf("acknowledging %d entries: %w", len(b), err)
-		}
-	}
+	cs.acked.Add(int64(len(b)))
+	return nil
 }
 
 // Trim trims one partition stream below what every consumer group has

@@ -180,3 +180,41 @@ func (cs *Consumer) cursor(ctx context.Context, p *partition) (string, error) {
 func (cs *Consumer) advanceArgs(to string, n int) []any {
 	return []any{cs.id, cs.target, to, strconv.Itoa(n)}
 }
+
+// cursorMove moves a partition's cursor past n entries, to entry to.
+type cursorMove struct {
+	p  *partition
+	to string
+	n  int
+}
+
+// moveCursors moves cursors in one round trip, trying again a while when
+// Redis fails (entries not acknowledged are read and written again later,
+// which targets absorb). A cursor another pusher owns now is left alone.
+func (cs *Consumer) moveCursors(ctx context.Context, moves []cursorMove) error {
+	if len(moves) == 0 {
+		return nil
+	}
+	var bo backoff
+	for {
+		pipe := cs.c.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(moves))
+		for i, m := range moves {
+			cmds[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			for i, m := range moves {
+				if n, _ := cmds[i].Int64(); n != 1 {
+					cs.log.Warn("the cursor of a partition was not moved: another pusher owns it now", "target", cs.target,
+						"model", m.p.model, "partition", m.p.index)
+				}
+			}
+			return nil
+		}
+		cs.log.Warn("moving cursors failed; retrying", "partitions", len(moves), "error", err)
+		if bo.n >= 8 || !bo.wait(ctx, cs.c.cfg) {
+			return err
+		}
+	}
+}

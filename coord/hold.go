@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Holder is a Handler whose target may keep what Handle accepted without
@@ -92,12 +90,7 @@ func (cs *Consumer) flushHeld(ctx context.Context, h Holder, w int, force bool) 
 		}
 		return false
 	}
-	type move struct {
-		p  *partition
-		to string
-		n  int
-	}
-	var moves []move
+	var moves []cursorMove
 	cs.mu.Lock()
 	for _, p := range parts {
 		if cs.owned[p.stream] != p {
@@ -111,19 +104,11 @@ func (cs *Consumer) flushHeld(ctx context.Context, h Holder, w int, force bool) 
 		p.held = nil
 		delete(cs.stalls, p.stream)
 		if to, n := p.inflight.advance(); n > 0 {
-			moves = append(moves, move{p, to, n})
+			moves = append(moves, cursorMove{p, to, n})
 		}
 	}
 	cs.mu.Unlock()
-	if len(moves) == 0 {
-		return true
-	}
-	pipe := cs.c.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(moves))
-	for i, m := range moves {
-		cmds[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := cs.moveCursors(ctx, moves); err != nil {
 		// Flushed but not acknowledged: read and flushed again after a
 		// takeover (the store receives repeats, told apart by Origin).
 		cs.log.Warn("acknowledging flushed entries failed", "target", cs.target, "error", err)

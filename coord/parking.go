@@ -149,7 +149,7 @@ func (cs *Consumer) deadLetterScript(ctx context.Context, d Delivery, reason str
 	}
 	cs.mu.Unlock()
 	if passed > 1 { // entries after it were finished already: pass them too
-		if err := advanceScript.Run(ctx, cs.c.rdb, []string{p.lease, p.stream}, cs.advanceArgs(extra, passed-1)...).Err(); err != nil {
+		if err := cs.moveCursors(ctx, []cursorMove{{p, extra, passed - 1}}); err != nil {
 			return true, fmt.Errorf("acknowledging after a dead letter: %w", err)
 		}
 	}
