@@ -204,6 +204,16 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 	if b.Len() == fenced {
 		return nil
 	}
+	err := s.send(ctx, b)
+	if len(recs) == 1 && errors.Is(err, connectors.ErrPermanent) {
+		err = &connectors.RecordError{Index: 0, Err: err} // the only record is the bad one
+	}
+	return err
+}
+
+// send runs a batch in one round trip and returns its first error, mapped
+// to the connector classes.
+func (s *Sink) send(ctx context.Context, b *pgx.Batch) error {
 	br := s.pool.SendBatch(ctx, b)
 	var first error
 	for i := 0; i < b.Len(); i++ {
@@ -214,11 +224,7 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 	if err := br.Close(); err != nil && first == nil {
 		first = err
 	}
-	err := mapError(first)
-	if len(recs) == 1 && errors.Is(err, connectors.ErrPermanent) {
-		err = &connectors.RecordError{Index: 0, Err: err} // the only record is the bad one
-	}
-	return err
+	return mapError(first)
 }
 
 // rowState is what a batch does to one row, found by its search key: an

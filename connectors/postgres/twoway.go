@@ -237,22 +237,9 @@ func (s *Sink) writeTwoWay(ctx context.Context, recs []mixer.TargetRecord, fence
 	if queued == 0 {
 		return nil
 	}
-	br := s.pool.SendBatch(ctx, b)
-	var first error
-	for i := 0; i < b.Len(); i++ {
-		if _, err := br.Exec(); err != nil && first == nil {
-			first = err
-		}
-	}
-	if err := br.Close(); err != nil && first == nil {
-		first = err
-	}
-	if first != nil {
-		// A failed run leaves its session's origin set on this connection;
-		// the next write starts by resetting it.
-		return mapError(first)
-	}
-	return nil
+	// A failed run leaves its session's origin set on its connection; the
+	// next write there starts by resetting it.
+	return s.send(ctx, b)
 }
 
 // ensureOrigin creates the replication origin of a system once.
