@@ -162,6 +162,58 @@ start_stripe_mock() {
 	log "stripe-mock did not start; see $dir/stripe-mock.log"
 }
 
+# --- MariaDB (the mysql connector's tests) ---------------------------------
+# A private MariaDB from Debian's mariadb-server binaries (installed when
+# missing) under $STATE/mariadb on port 53306 (REMIX_TEST_MYSQL_PORT), with
+# the binary log the mysql source reads: log_bin, binlog_format=ROW,
+# binlog_row_image=FULL, binlog_row_metadata=FULL, server_id=1. User remix
+# (password remix) may do everything; tests make their own databases.
+MYSQL_PORT=${REMIX_TEST_MYSQL_PORT:-53306}
+
+mariadb_ping() { mariadb-admin --no-defaults -h 127.0.0.1 -P "$MYSQL_PORT" -u remix -premix ping >/dev/null 2>&1; }
+
+# start_mariadb prints the server's mysql:// URL ("" when it cannot run: the
+# MySQL tests then skip, or fail under CI).
+start_mariadb() {
+	local dir=$STATE/mariadb
+	if ! [ -x /usr/sbin/mariadbd ] || ! command -v mariadb-install-db >/dev/null; then
+		log "installing mariadb-server from Debian packages"
+		export DEBIAN_FRONTEND=noninteractive
+		{ as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends mariadb-server mariadb-client; } >&2 || {
+			log "mariadb-server could not be installed: MySQL tests will skip"; return; }
+	fi
+	if mariadb_ping; then
+		log "MariaDB already running on port $MYSQL_PORT"; echo "mysql://remix:remix@127.0.0.1:$MYSQL_PORT/"; return
+	fi
+	local user=()
+	[ "$(id -u)" = 0 ] && user=(--user=mysql)
+	mkdir -p "$dir/data"
+	[ "$(id -u)" = 0 ] && chown -R mysql:mysql "$dir"
+	if [ ! -d "$dir/data/mysql" ]; then
+		mariadb-install-db --no-defaults --datadir="$dir/data" "${user[@]}" --auth-root-authentication-method=normal \
+			--skip-test-db >"$dir/install.log" 2>&1 || { log "mariadb-install-db failed; see $dir/install.log"; return; }
+	fi
+	log "starting MariaDB on port $MYSQL_PORT ($dir)"
+	nohup /usr/sbin/mariadbd --no-defaults --datadir="$dir/data" "${user[@]}" --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
+		--socket="$dir/mariadbd.sock" --pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" --skip-name-resolve \
+		--log-bin="$dir/data/binlog" --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL --server-id=1 \
+		--max-connections=600 --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb-buffer-pool-size=256M \
+		--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci >/dev/null 2>&1 &
+	for _ in $(seq 300); do
+		if mariadb --no-defaults --socket="$dir/mariadbd.sock" -u root -e "SELECT 1" >/dev/null 2>&1; then break; fi
+		sleep 0.1
+	done
+	mariadb --no-defaults --socket="$dir/mariadbd.sock" -u root -e \
+		"CREATE USER IF NOT EXISTS 'remix'@'127.0.0.1' IDENTIFIED BY 'remix'; GRANT ALL PRIVILEGES ON *.* TO 'remix'@'127.0.0.1' WITH GRANT OPTION;" 2>>"$dir/error.log" ||
+		{ log "MariaDB did not start; see $dir/error.log"; return; }
+	mariadb_ping && echo "mysql://remix:remix@127.0.0.1:$MYSQL_PORT/"
+}
+
+stop_mariadb() {
+	[ -f "$STATE/mariadb/mariadbd.pid" ] && kill "$(cat "$STATE/mariadb/mariadbd.pid")" 2>/dev/null || true
+}
+# --- end of MariaDB ----------------------------------------------------------
+
 stop_all() {
 	local bin
 	bin=$(pg_bindir)
@@ -173,6 +225,7 @@ stop_all() {
 		kill "$(cat "$STATE/stripe-mock/pid")" 2>/dev/null || true
 		rm -f "$STATE/stripe-mock/pid"
 	fi
+	stop_mariadb
 	log "stopped"
 }
 
@@ -186,6 +239,7 @@ install_packages
 bin=$(start_postgres)
 start_redis
 stripe_mock_port=$(start_stripe_mock)
+mysql_url=$(start_mariadb)
 cat <<VARS
 export REMIX_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable'
 export REMIX_TEST_REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
@@ -194,4 +248,8 @@ export REMIX_TEST_REDIS_SERVER='$(command -v redis-server)'
 VARS
 if [ -n "$stripe_mock_port" ]; then
 	echo "export REMIX_TEST_STRIPE_MOCK_URL='http://127.0.0.1:$stripe_mock_port'"
+fi
+if [ -n "$mysql_url" ]; then
+	echo "export REMIX_TEST_MYSQL_URL='$mysql_url'"
+	echo "export REMIX_TEST_MARIADBD='/usr/sbin/mariadbd'"
 fi
