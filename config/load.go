@@ -49,6 +49,10 @@ type System struct {
 	// RateBucketSize is the burst above the rate (rate_bucket_size, default
 	// the rate rounded up, at least 1).
 	RateBucketSize int
+	// WritesInFlight is how many batches each pusher writes to this system
+	// at once, each holding its own partitions, so one key's changes still
+	// apply in order (writes_in_flight, default DefaultWritesInFlight).
+	WritesInFlight int
 	// DeadLetters caps the system's dead-letter queue
 	// (dead_letter_max_entries, dead_letter_max_bytes,
 	// dead_letter_when_full).
@@ -124,10 +128,21 @@ const (
 	keyDLQEntries    = "dead_letter_max_entries"
 	keyDLQBytes      = "dead_letter_max_bytes"
 	keyDLQWhenFull   = "dead_letter_when_full"
+	keyWrites        = "writes_in_flight"
 )
 
+// DefaultWritesInFlight is how many batches a pusher writes to one target
+// at once unless writes_in_flight says otherwise: enough to keep a remote
+// target, where a write mostly waits for the network, busy from a few
+// pushers; a target that cannot take that many concurrent writers sets it
+// lower.
+const DefaultWritesInFlight = 4
+
+// MaxWritesInFlight bounds writes_in_flight.
+const MaxWritesInFlight = 64
+
 var commonKeys = []string{keyType, keyRateLimit, keyRateBucket, keyReceiveMixer, keyReceiveRouter, keyPushMixer, keyPushRouter,
-	keyDLQEntries, keyDLQBytes, keyDLQWhenFull}
+	keyDLQEntries, keyDLQBytes, keyDLQWhenFull, keyWrites}
 
 var systemName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
@@ -280,6 +295,15 @@ func (l *loader) system(f *file, e entry) *System {
 					s.RateBucketSize = b
 				}
 			}
+		case keyWrites:
+			if v, ok := f.scalar(se.val, kp); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > MaxWritesInFlight {
+					f.errorf(se.val, kp, "expected a whole number of writes from 1 to %d, found %q", MaxWritesInFlight, v)
+				} else {
+					s.WritesInFlight = n
+				}
+			}
 		case keyDLQEntries, keyDLQBytes, keyDLQWhenFull:
 			if v, ok := f.scalar(se.val, kp); ok {
 				if err := s.DeadLetters.set(se.name, v); err != nil {
@@ -327,6 +351,9 @@ func (l *loader) system(f *file, e entry) *System {
 	}
 	if s.RateLimit > 0 && s.RateBucketSize == 0 {
 		s.RateBucketSize = max(1, int(math.Ceil(s.RateLimit)))
+	}
+	if s.WritesInFlight == 0 {
+		s.WritesInFlight = DefaultWritesInFlight
 	}
 	if s.Spec != nil {
 		for i := range s.Spec.Settings {

@@ -194,3 +194,18 @@ func TestDeadLetterLimits(t *testing.T) {
 		t.Errorf("warehouse: %+v, want %+v", got, want)
 	}
 }
+
+// TestWritesInFlight reads writes_in_flight and its default.
+func TestWritesInFlight(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, filepath.Join("testdata", "good", "07-writes-in-flight"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.System("warehouse").WritesInFlight; got != 8 {
+		t.Errorf("warehouse: %d writes in flight, want 8", got)
+	}
+	if got := cfg.System("db").WritesInFlight; got != config.DefaultWritesInFlight {
+		t.Errorf("db: %d writes in flight, want the default %d", got, config.DefaultWritesInFlight)
+	}
+}

@@ -28,10 +28,12 @@ type Config struct {
 	ReadCount int
 	// MaxBatch is the most objects handed to a handler at once. Default 5000.
 	MaxBatch int
-	// Workers is how many batches a consumer handles at once, each worker
-	// taking its own share of the owned partitions (so one key's changes
-	// still apply in order): one worker writes while another reads, and the
-	// target gets that many concurrent writers. Default 2.
+	// Workers is how many batches a consumer handles at once, unless the
+	// consumer is given its own count (Consumer.SetWorkers). Each worker
+	// claims free owned partitions up to its share and holds them until its
+	// batch is acknowledged, so one key's changes still apply in order: one
+	// worker writes while another reads, and the target gets that many
+	// concurrent writers. Default 2.
 	Workers int
 	// MaxAttempts is how many times a write that fails without a
 	// classification is tried before its partitions are reported as

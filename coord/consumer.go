@@ -83,7 +83,8 @@ type Consumer struct {
 	mu      sync.Mutex
 	owned   map[string]*partition
 	stalls  map[string]stalled            // owned partitions that cannot move, by stream
-	changed atomic.Pointer[chan struct{}] // closed (and replaced) when ownership changes
+	changed atomic.Pointer[chan struct{}] // closed (and replaced) when ownership changes, or claims are given back
+	idle    atomic.Int32                  // workers waiting on changed for something to claim
 	// discards are partitions whose held records a Holder must drop.
 	discards []PartitionRef
 	handler  Handler // what Run was given
@@ -94,6 +95,11 @@ type Consumer struct {
 
 	gens atomic.Uint64 // lease tenures handed out
 
+	// workers is how many batches this consumer writes at once (see
+	// SetWorkers); turn rotates where claims start (see claim).
+	workers int
+	turn    int
+
 	// Counters, for metrics and tests.
 	acked, deadLettered, takeovers, trimmed, lapses, superseded atomic.Int64
 }
@@ -103,18 +109,30 @@ type Consumer struct {
 func (c *Client) NewConsumer(target string, models []string) *Consumer {
 	host, _ := os.Hostname()
 	cs := &Consumer{c: c, target: target, id: consumerName(host), log: c.log.With("consumer", target),
-		owned: map[string]*partition{}, kick: make(chan struct{}, 1)}
+		owned: map[string]*partition{}, kick: make(chan struct{}, 1), workers: c.cfg.Workers}
 	ch := make(chan struct{})
 	cs.changed.Store(&ch)
 	sorted := append([]string(nil), models...)
 	sort.Strings(sorted)
 	for _, m := range sorted {
 		for p := 0; p < c.cfg.Partitions; p++ {
-			cs.all = append(cs.all, &partition{model: m, index: p, slot: len(cs.all), stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target), fence: c.keys.leaseFence(m, p, target), tenureKey: c.keys.tenures(m, p, target)})
+			cs.all = append(cs.all, &partition{model: m, index: p, stream: c.keys.stream(m, p), lease: c.keys.lease(m, p, target), fence: c.keys.leaseFence(m, p, target), tenureKey: c.keys.tenures(m, p, target)})
 		}
 	}
 	return cs
 }
+
+// SetWorkers sets how many batches this consumer writes at once, for its
+// target alone (Config.Workers otherwise); call it before Run. Values below
+// 1 keep the default, values above 64 are taken as 64.
+func (cs *Consumer) SetWorkers(n int) {
+	if n >= 1 {
+		cs.workers = min(n, 64)
+	}
+}
+
+// Workers is how many batches this consumer writes at once.
+func (cs *Consumer) Workers() int { return cs.workers }
 
 // ID is the consumer's name in its groups.
 func (cs *Consumer) ID() string { return cs.id }
@@ -186,23 +204,43 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 		cs.releaseAll(rctx)
 	}()
 
-	workers := cs.c.cfg.Workers
-	errc := make(chan error, workers)
+	// A stop is graceful: the batches being written when ctx ends are
+	// finished and acknowledged (within drainTimeout), the partitions no
+	// batch is written for are given up at once, and the others as soon as
+	// their batches are done, so their new owners wait for one batch at
+	// most.
 	wctx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
+	dctx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDrain()
+	stopLeave := context.AfterFunc(ctx, func() {
+		time.AfterFunc(drainTimeout, stopDrain)
+		cs.leave(context.WithoutCancel(ctx))
+	})
+	defer stopLeave()
+	workers := cs.workers
+	errc := make(chan error, workers)
 	for w := 0; w < workers; w++ {
-		go func() { errc <- cs.work(context.WithValue(wctx, workerKey{}, cs.id+"/"+strconv.Itoa(w)), h, w) }()
+		name := cs.id + "/" + strconv.Itoa(w)
+		go func() {
+			errc <- cs.work(context.WithValue(wctx, workerKey{}, name), context.WithValue(dctx, workerKey{}, name), h, w)
+		}()
 	}
 	var first error
 	for w := 0; w < workers; w++ {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			stopWorkers()
+			stopDrain()
 		}
 	}
 	cs.flushOnStop(ctx)
 	return first
 }
+
+// drainTimeout bounds how long a stopping consumer finishes the batches it
+// is writing.
+const drainTimeout = 10 * time.Second
 
 type workerKey struct{}
 
@@ -213,8 +251,10 @@ func Worker(ctx context.Context) string {
 	return w
 }
 
-// work is one worker's loop over its share of the owned partitions.
-func (cs *Consumer) work(ctx context.Context, h Handler, w int) error {
+// work is one worker's loop over the partitions it claims. It reads while
+// ctx lasts; a batch it read is written and acknowledged under dctx, which
+// outlives ctx by the drain.
+func (cs *Consumer) work(ctx, dctx context.Context, h Handler, w int) error {
 	var b backoff
 	for ctx.Err() == nil {
 		batch, err := cs.fetch(ctx, w)
@@ -230,24 +270,75 @@ func (cs *Consumer) work(ctx context.Context, h Handler, w int) error {
 		}
 		b.reset()
 		if len(batch) > 0 {
-			if err := cs.process(ctx, h, batch); err != nil {
-				if ctx.Err() != nil {
+			if err := cs.process(dctx, h, batch); err != nil {
+				if dctx.Err() != nil {
 					break
 				}
 				return err
 			}
 		}
 		if holder, ok := h.(Holder); ok {
-			cs.flushHeld(ctx, holder, w, false)
+			cs.flushHeld(dctx, holder, w, false)
 		}
-		cs.releaseIdle(ctx, w)
+		cs.releaseIdle(dctx, w)
+		cs.unclaim(w, nil)
 	}
+	cs.unclaim(w, nil)
 	return nil
 }
 
-// mine reports whether worker w handles a partition.
-func (cs *Consumer) mine(p *partition, w int) bool {
-	return cs.c.cfg.Workers == 1 || p.slot%cs.c.cfg.Workers == w
+// Workers share the owned partitions by claims, not by a fixed split: a
+// worker claims free partitions up to its share (the owned count over the
+// workers, rounded up), reads them, gives back at once those that had
+// nothing new, writes the batch, and gives back the rest when the batch is
+// acknowledged. A partition is claimed by one worker at a time, so one
+// key's changes are still written in order, and every worker of a consumer
+// that owns at least as many partitions as it has workers has some to
+// write, however the leases fell.
+
+// mine reports whether worker w holds a claim on a partition.
+func (cs *Consumer) mine(p *partition, w int) bool { return p.worker == w+1 }
+
+// claim gives worker w free owned partitions up to its share. The caller
+// holds cs.mu.
+func (cs *Consumer) claim(w int) {
+	share := (len(cs.owned) + cs.workers - 1) / cs.workers
+	have := 0
+	for _, p := range cs.owned {
+		if p.worker == w+1 {
+			have++
+		}
+	}
+	if have >= share {
+		return
+	}
+	n := len(cs.all)
+	cs.turn++
+	for i := 0; i < n && have < share; i++ {
+		q := cs.all[(cs.turn+i)%n]
+		if p := cs.owned[q.stream]; p != nil && p.worker == 0 {
+			p.worker = w + 1
+			have++
+		}
+	}
+}
+
+// unclaim gives back worker w's claims, all of them (keep nil) or those not
+// in keep, except on partitions with held records, which the worker flushes
+// first; it wakes a worker that waits for partitions to claim.
+func (cs *Consumer) unclaim(w int, keep map[*partition]bool) {
+	cs.mu.Lock()
+	freed := false
+	for _, p := range cs.owned {
+		if p.worker == w+1 && !keep[p] && (keep == nil || len(p.held) == 0) {
+			p.worker, p.batch = 0, false
+			freed = true
+		}
+	}
+	cs.mu.Unlock()
+	if freed && cs.idle.Load() > 0 {
+		cs.signal()
+	}
 }
 
 // fetch returns worker w's next batch: held-back entries first, else new
@@ -255,6 +346,7 @@ func (cs *Consumer) mine(p *partition, w int) bool {
 // whose tenure lapsed is first set back to its cursor.
 func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	cs.mu.Lock()
+	cs.claim(w)
 	var batch []Delivery
 	var reads, resync []*partition
 	paused := false
@@ -275,6 +367,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			continue
 		}
 		if len(p.backlog) > 0 {
+			p.batch = true
 			n := min(len(p.backlog), cs.c.cfg.MaxBatch-len(batch))
 			batch = append(batch, p.backlog[:n]...)
 			p.backlog = p.backlog[n:]
@@ -293,16 +386,21 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	if len(batch) > 0 {
 		return batch, nil
 	}
-	if len(reads) == 0 { // nothing owned yet, or all paused: wait
+	if len(reads) == 0 { // nothing owned or free yet, or all paused: wait
 		wait := cs.c.cfg.ReadBlock
 		if paused {
 			wait = deferPause
 		}
+		changed := *cs.changed.Load()
+		cs.idle.Add(1)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-		case <-*cs.changed.Load():
-		case <-time.After(wait):
+		case <-changed:
+		case <-t.C:
 		}
+		t.Stop()
+		cs.idle.Add(-1)
 		return nil, nil
 	}
 	sort.Slice(reads, func(i, j int) bool { return reads[i].stream < reads[j].stream })
@@ -316,10 +414,25 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	}
 	res, err := cs.c.rdb.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(cs.c.cfg.ReadCount), Block: block}).Result()
 	if err == redis.Nil {
+		cs.unclaim(w, map[*partition]bool{}) // keeps those with held records, to flush
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The partitions that had nothing new go back at once, for another
+	// worker to read while this one writes.
+	keep := make(map[*partition]bool, len(res))
+	cs.mu.Lock()
+	for _, xs := range res {
+		if p := cs.owned[xs.Stream]; p != nil && len(xs.Messages) > 0 && p.gen == gens[xs.Stream] {
+			keep[p] = true
+			p.batch = true
+		}
+	}
+	cs.mu.Unlock()
+	if len(keep) < len(reads) {
+		cs.unclaim(w, keep)
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()

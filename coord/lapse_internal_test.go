@@ -158,8 +158,10 @@ func TestLateReadOfAFormerOwnerLosesNothing(t *testing.T) {
 	t.Parallel()
 	c, ctx := stepClient(t)
 	old := stepConsumer(t, c, ctx)
-	// The lease expires; the new owner takes the partition.
+	// The lease expires (the old owner was frozen past it); the new owner
+	// takes the partition.
 	c.rdb.Del(ctx, c.keys.lease("m", 0, "tgt"))
+	c.rdb.ZRem(ctx, c.keys.members("tgt"), old.id) // so does its heartbeat
 	fresh := stepConsumer(t, c, ctx)
 	stepPublish(t, c, ctx, "1", "2")
 	late, err := old.fetch(ctx, 0) // still believes it owns the partition

@@ -15,7 +15,6 @@ import (
 type partition struct {
 	model     string
 	index     int
-	slot      int // its place among all partitions of the consumer, for splitting them among workers
 	stream    string
 	lease     string
 	fence     string // the lease's fence counter
@@ -35,6 +34,12 @@ type partition struct {
 	// from when it last asked Redis to extend it, less a margin: past it,
 	// nothing of the partition is read or written.
 	validUntil time.Time
+	// worker is the consumer worker that claimed the partition, plus one;
+	// 0 when none did (see claim).
+	worker int
+	// batch is set while entries of the partition are in a batch being
+	// written: a stopping consumer gives the partition up after it.
+	batch bool
 	// releasing is set when the consumer owns more than its share: nothing
 	// new is read from it, and its lease is released after the batch in
 	// flight.
@@ -146,14 +151,25 @@ func (c *Consumer) listen(ctx context.Context, ps *redis.PubSub) {
 }
 
 // rebalance runs one round: heartbeat, renew what is owned, then take or
-// give up partitions so every live consumer of the target owns its share
-// (the partition count over the live consumers, rounded up). It returns
-// when to run again, if sooner than the next tick (0: at the tick).
+// give up partitions so every live consumer of the target owns its share.
+// It returns when to run again, if sooner than the next tick (0: at the
+// tick).
 func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 	ttl := c.c.cfg.LeaseTTL.Milliseconds()
-	live, err := heartbeatScript.Run(ctx, c.c.rdb, []string{c.c.keys.members(c.target)}, c.id, ttl).Int64()
+	hb, err := heartbeatScript.Run(ctx, c.c.rdb, []string{c.c.keys.members(c.target)}, c.id, ttl).Int64Slice()
 	if err != nil {
 		return 0, err
+	}
+	if len(hb) != 3 {
+		return 0, fmt.Errorf("heartbeat of %s: unexpected reply %v", c.target, hb)
+	}
+	live, rank := hb[0], hb[1]
+	// A member that stops beating (killed) stops counting when its time
+	// runs out, at about when its leases expire: run again then, not at
+	// the next tick, so its partitions move after the lease TTL.
+	var memberExpiry time.Duration
+	if hb[2] >= 0 {
+		memberExpiry = time.Duration(hb[2])*time.Millisecond + 5*time.Millisecond
 	}
 	if !c.joined {
 		c.joined = true
@@ -162,8 +178,7 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 	if err := c.renew(ctx, ttl); err != nil {
 		return 0, err
 	}
-	total := len(c.all)
-	share := (total + int(live) - 1) / max(int(live), 1)
+	share := shareOf(len(c.all), int(live), int(rank))
 
 	c.mu.Lock()
 	owned := len(c.owned)
@@ -184,8 +199,13 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 			}
 		}
 	}
+	var idle []*partition // given up now: no batch of them is being written
 	for _, p := range extra {
 		p.releasing = true
+		if !p.batch && len(p.held) == 0 {
+			idle = append(idle, p)
+			delete(c.owned, p.stream)
+		}
 	}
 	var free []*partition
 	if owned < share {
@@ -196,14 +216,33 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	c.mu.Unlock()
-	if len(extra) > 0 {
+	c.release(ctx, idle)
+	if len(extra) > len(idle) {
 		c.signal()
 	}
 	if len(free) == 0 {
-		return 0, nil
+		return memberExpiry, nil
 	}
 	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
-	return c.acquire(ctx, free, share-owned, ttl)
+	next, err := c.acquire(ctx, free, share-owned, ttl)
+	if memberExpiry > 0 && (next <= 0 || memberExpiry < next) {
+		next = memberExpiry
+	}
+	return next, err
+}
+
+// shareOf is how many of total partitions the consumer of the given rank
+// among live consumers owns: total/live, and one more for the first
+// total%live of them, so every consumer has partitions as long as there
+// are at least as many partitions as consumers (16 over 5: 4, 3, 3, 3, 3).
+// A consumer past the partition count owns none and stands by.
+func shareOf(total, live, rank int) int {
+	live = max(live, 1)
+	share := total / live
+	if rank < total%live {
+		share++
+	}
+	return share
 }
 
 // renew extends every owned lease; a lease that is no longer ours is
@@ -289,7 +328,7 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 		}
 	}
 	for i, p := range got {
-		fresh := &partition{model: p.model, index: p.index, slot: p.slot, stream: p.stream, lease: p.lease, fence: p.fence, tenureKey: p.tenureKey,
+		fresh := &partition{model: p.model, index: p.index, stream: p.stream, lease: p.lease, fence: p.fence, tenureKey: p.tenureKey,
 			gen: c.gens.Add(1), token: tokens[i], validUntil: c.validity(sent)}
 		cursor, tenures, err := c.open(ctx, fresh)
 		if err != nil {
@@ -357,7 +396,7 @@ func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 	c.mu.Lock()
 	var rel []*partition
 	for k, p := range c.owned {
-		if p.releasing && c.mine(p, w) && len(p.held) == 0 { // held records are flushed first
+		if p.releasing && len(p.held) == 0 && (!p.batch || c.mine(p, w)) { // held records are flushed first
 			rel = append(rel, p)
 			delete(c.owned, k)
 		}
@@ -378,6 +417,31 @@ func (c *Consumer) release(ctx context.Context, parts []*partition) {
 	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
 		c.log.Warn("releasing leases failed; they expire on their own", "target", c.target, "error", err)
 	}
+}
+
+// leave starts a graceful stop: the consumer leaves the members and gives
+// up at once every partition that no batch is being written for (a worker
+// may be waiting in a read on it: what that read returns is dropped); the
+// others are given up as their batches are acknowledged (releaseIdle), and
+// whatever remains when the consumer stops by releaseAll.
+func (c *Consumer) leave(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	var idle []*partition
+	for k, p := range c.owned {
+		p.releasing = true
+		if !p.batch && len(p.held) == 0 {
+			idle = append(idle, p)
+			delete(c.owned, k)
+		}
+	}
+	c.mu.Unlock()
+	c.c.rdb.ZRem(ctx, c.c.keys.members(c.target), c.id)
+	if len(idle) == 0 {
+		c.announce(ctx, "leaving")
+	}
+	c.release(ctx, idle)
 }
 
 // releaseAll gives up every lease and leaves the member set, so the other

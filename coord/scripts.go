@@ -122,14 +122,29 @@ return 0
 //
 // KEYS[1] the members sorted set; ARGV[1] the member; ARGV[2] the TTL in ms
 //
-// Returns the number of live members, this one included.
+// Returns {live members, this one included; how many of them have a name
+// that sorts before this one's; ms until the first other member expires,
+// -1 when there is none}. The rank decides which members take one
+// partition more when the partitions do not divide evenly; the expiry is
+// when a dead member stops counting.
 var heartbeatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
-return redis.call('ZCARD', KEYS[1])
+local rank = 0
+local first = -1
+local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #all, 2 do
+  local m = all[i]
+  if m < ARGV[1] then rank = rank + 1 end
+  if m ~= ARGV[1] then
+    local left = tonumber(all[i + 1]) - now
+    if first < 0 or left < first then first = left end
+  end
+end
+return {#all / 2, rank, first}
 `)
 
 // saveCheckpointScript writes a checkpoint, fenced by the reader lock.

@@ -142,7 +142,11 @@ func (t *target) status() (bool, string) {
 func (t *target) run(ctx context.Context) {
 	pause := time.Second
 	for ctx.Err() == nil {
-		sink, err := t.svc.cfg.Connectors[t.sys.Type].NewSink(t.sys, connectors.SinkDeps{Logger: t.log})
+		deps := connectors.SinkDeps{Logger: t.log}
+		if lim, lerr := limiterFor(t.svc.cfg.Coord, t.sys); lerr == nil && lim != nil {
+			deps.Limiter = lim
+		}
+		sink, err := t.svc.cfg.Connectors[t.sys.Type].NewSink(t.sys, deps)
 		if err == nil {
 			err = sink.Open(ctx)
 		}
@@ -179,6 +183,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		return err
 	}
 	cs := c.NewConsumer(t.sys.Name, models)
+	cs.SetWorkers(t.sys.WritesInFlight)
 	t.mu.Lock()
 	t.consumer = cs
 	t.mu.Unlock()
@@ -191,7 +196,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 	if b, ok := sink.(connectors.Buffered); ok {
 		h = &bufferedHandler{Handler: h, sink: b}
 	}
-	t.log.Info("pushing", "models", models, "consumer", cs.ID())
+	t.log.Info("pushing", "models", models, "consumer", cs.ID(), "writes_in_flight", cs.Workers())
 	stop := make(chan struct{})
 	defer close(stop)
 	if m := t.svc.cfg.Metrics; m != nil {
