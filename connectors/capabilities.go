@@ -52,6 +52,15 @@ type Coster interface {
 	WriteCost(records []mixer.TargetRecord) int
 }
 
+// SelfPacing is a sink that charges the shared rate limit itself, one
+// call at a time, right before each call (SinkDeps.Limiter): an API sink
+// whose write makes many calls, which a single charge before the write
+// would let reach the API in one burst. The pusher then charges nothing
+// for its writes. Retries of a call are calls, and are charged too.
+type SelfPacing interface {
+	PacesCalls() bool
+}
+
 // Partition names one partition stream of a model.
 type Partition struct {
 	Model string

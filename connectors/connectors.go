@@ -103,6 +103,15 @@ type Checkpoints interface {
 type SourceDeps struct {
 	Checkpoints Checkpoints
 	Logger      *slog.Logger
+	// Limiter is the system's rate_limit, shared by the whole fleet; nil
+	// without one. A source that calls an API charges its calls to it.
+	Limiter RateLimiter
+}
+
+// RateLimiter is a system's rate limit shared by the fleet (rate_limit,
+// rate_bucket_size): Wait blocks until n requests are allowed or ctx ends.
+type RateLimiter interface {
+	Wait(ctx context.Context, n int) error
 }
 
 // Fence is the tenure of a pusher's partition lease a write was made under.
@@ -119,6 +128,10 @@ type Fence struct {
 // SinkDeps are what a sink gets from the pusher.
 type SinkDeps struct {
 	Logger *slog.Logger
+	// Limiter is the target's rate_limit, shared by the whole fleet; nil
+	// without one. The pusher charges each write's cost to it before the
+	// write, unless the sink paces its own calls (SelfPacing).
+	Limiter RateLimiter
 }
 
 var (

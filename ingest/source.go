@@ -91,10 +91,15 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		}
 	}
 	conn := r.svc.cfg.Connectors[r.sys.Type]
-	src, err := conn.NewSource(r.sys, connectors.SourceDeps{
-		Checkpoints: FencedCheckpoints(c, r.sys.Name, lock),
-		Logger:      r.log,
-	})
+	deps := connectors.SourceDeps{Checkpoints: FencedCheckpoints(c, r.sys.Name, lock), Logger: r.log}
+	if r.sys.RateLimit > 0 {
+		lim, err := c.NewLimiter(r.sys.Name, r.sys.RateLimit, r.sys.RateBucketSize)
+		if err != nil {
+			return err
+		}
+		deps.Limiter = lim
+	}
+	src, err := conn.NewSource(r.sys, deps)
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 		h.t.log.Info("applying a truncate", "locations", len(truncs))
 	}
 	if len(records) > 0 {
-		if h.limiter != nil {
+		if h.limiter != nil && !pacesCalls(h.sink) {
 			cost := 1
 			if c, ok := h.sink.(connectors.Coster); ok {
 				cost = c.WriteCost(records)
@@ -255,4 +255,10 @@ func (h *handler) Supersedes(d coord.Delivery) bool {
 func (b *bufferedHandler) Supersedes(d coord.Delivery) bool {
 	s, ok := b.Handler.(coord.Superseder)
 	return ok && s.Supersedes(d)
+}
+
+// pacesCalls reports whether a sink charges the rate limit per call itself.
+func pacesCalls(s connectors.Sink) bool {
+	p, ok := s.(connectors.SelfPacing)
+	return ok && p.PacesCalls()
 }

@@ -98,6 +98,9 @@ type client struct {
 	backoff, maxBackoff time.Duration
 	// calls, when set, is told of every request sent.
 	calls func(method, path string)
+	// limiter, when set, is the system's shared rate limit: every request
+	// waits for it first, retries included.
+	limiter connectors.RateLimiter
 }
 
 func newClient(apiBase, key string, log *slog.Logger, httpClient *http.Client) *client {
@@ -167,6 +170,11 @@ func (c *client) call(ctx context.Context, method, path string, params url.Value
 }
 
 func (c *client) once(ctx context.Context, method, path string, params url.Values, idemKey string) (*response, error) {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx, 1); err != nil {
+			return nil, err
+		}
+	}
 	if c.calls != nil {
 		c.calls(method, path)
 	}

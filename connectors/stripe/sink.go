@@ -58,10 +58,17 @@ func newSink(sys *config.System, deps connectors.SinkDeps, hc *http.Client) *Sin
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Sink{sys: sys, log: log, wait: DefaultProductWait,
+	s := &Sink{sys: sys, log: log, wait: DefaultProductWait,
 		api:  newClient(apiBase(sys), sys.Settings.Secret(SettingAPIKey).Reveal(), log, hc),
 		done: map[string]*response{}, waiting: map[string]time.Time{}}
+	s.api.limiter = deps.Limiter
+	return s
 }
+
+// PacesCalls says the sink charges the shared rate limit call by call
+// (connectors.SelfPacing): a write of many records reaches Stripe at the
+// limit's pace, not in one burst.
+func (s *Sink) PacesCalls() bool { return s.api.limiter != nil }
 
 // Open checks the push mixer: an object is found by its id, so every search
 // key must be written to id.

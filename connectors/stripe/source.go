@@ -113,8 +113,10 @@ func newSource(sys *config.System, deps connectors.SourceDeps, hc *http.Client) 
 	if every <= 0 {
 		every = DefaultPollInterval
 	}
-	return &Source{sys: sys, cp: deps.Checkpoints, log: log, types: types, every: every, settle: 5 * time.Second, now: time.Now,
+	src := &Source{sys: sys, cp: deps.Checkpoints, log: log, types: types, every: every, settle: 5 * time.Second, now: time.Now,
 		api: newClient(apiBase(sys), sys.Settings.Secret(SettingAPIKey).Reveal(), log, hc), mapper: newMapper(sys.Name, types)}
+	src.api.limiter = deps.Limiter // its reads count against the account's limit too
+	return src
 }
 
 // Open loads the cursor, or starts a backfill when there is none or it is
