@@ -8,6 +8,7 @@ package builtin
 
 import (
 	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/connectors/mysql"
 	"github.com/sqlpipe/remix/connectors/postgres"
 	"github.com/sqlpipe/remix/connectors/stripe"
 )
@@ -16,6 +17,7 @@ import (
 func Connectors() connectors.Registry {
 	return connectors.Registry{
 		postgres.Type: {Spec: postgres.Spec(), NewSource: postgres.NewSource, NewSink: postgres.NewSink, Reset: postgres.Reset},
+		mysql.Type:    {Spec: mysql.Spec(), NewSource: mysql.NewSource, NewSink: mysql.NewSink, Reset: mysql.Reset},
 		stripe.Type:   {Spec: stripe.Spec(), NewSource: stripe.NewSource, NewSink: stripe.NewSink, NewReceiver: stripe.NewReceiver, Reset: stripe.Reset},
 	}
 }

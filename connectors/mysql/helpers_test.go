@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/internal/testenv"
@@ -92,3 +93,6 @@ func rowJSON(ctx context.Context, db *sql.DB, query string, args ...any) (map[st
 	}
 	return out, true, rows.Err()
 }
+
+// defaultTestHeartbeat keeps idle replication connections answering often.
+const defaultTestHeartbeat = 500 * time.Millisecond

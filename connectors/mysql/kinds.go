@@ -46,3 +46,10 @@ func (c *column) kind() kind {
 	}
 	return kindText
 }
+
+// Kinds a source reads that a sink writes as text.
+const (
+	kindEnum kind = iota + 32 // enum: the member's name
+	kindSet                   // set: the members' names joined by commas
+	kindTime                  // time: as MySQL writes it (it may be negative or past 24 hours)
+)

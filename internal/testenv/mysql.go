@@ -217,3 +217,10 @@ func (s *MariaDBServer) Kill() {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.done
 }
+
+// StartMariaDBDatabase creates a database for this test on the server at
+// serverURL and returns its URL.
+func StartMariaDBDatabase(t testing.TB, serverURL string) string {
+	t.Helper()
+	return newMySQLDatabaseOn(t, serverURL)
+}

@@ -1,0 +1,455 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// chunkChanges is the most changes handed over at once from inside a
+// transaction; a transaction's position goes with its last chunk only.
+const chunkChanges = 1000
+
+// coalesceChanges is how many changes of finished transactions gather into
+// one item while Next is not taking items; past it the reader waits.
+const coalesceChanges = 5000
+
+// startStream connects to the server as a replica and asks for every
+// transaction after the GTID set.
+func (s *Source) startStream(ctx context.Context, gtid string) (*replication.BinlogStreamer, error) {
+	host, port, err := splitAddr(s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: dsn address %q: %w", s.sys.PosOf(SettingDSN), s.cfg.Addr, err)
+	}
+	hb := s.sys.Settings.Duration(SettingHeartbeat)
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID: s.serverID, Flavor: s.flavor, Host: host, Port: port, User: s.cfg.User, Password: s.cfg.Passwd,
+		Localhost: s.registration(), Charset: "utf8mb4", TLSConfig: s.cfg.TLS,
+		TimestampStringLocation: time.UTC, HeartbeatPeriod: hb, ReadTimeout: 3*hb + 10*time.Second,
+		DisableRetrySync: true, DiscardGTIDSet: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), // its own reconnect chatter; errors come back through GetEvent
+	})
+	set, err := mysql.ParseGTIDSet(s.flavor, gtid)
+	if err != nil {
+		syncer.Close()
+		return nil, fmt.Errorf("%s: GTID set %q: %w", s.sys.Name, gtid, err)
+	}
+	str, err := syncer.StartSyncGTID(set)
+	if err != nil {
+		syncer.Close()
+		return nil, s.streamError(err)
+	}
+	s.closers = append(s.closers, syncer.Close)
+	s.log.Info("streaming changes", "gtid", gtid, "server_id", s.serverID, "flavor", s.flavor)
+	return str, nil
+}
+
+// streamError classifies an error of the replication connection.
+func (s *Source) streamError(err error) error {
+	var me *mysql.MyError
+	msg := err.Error()
+	if errors.As(err, &me) {
+		msg = me.Message
+	}
+	low := strings.ToLower(msg)
+	switch {
+	case strings.Contains(low, "purged") || strings.Contains(low, "could not find gtid state") || strings.Contains(low, "gtid") && strings.Contains(low, "not found"):
+		return fmt.Errorf("%w: %s: %s; run `remix reset %s` and restart the ingest to copy the tables again", ErrBinlogGone, s.sys.Name, msg, s.sys.Name)
+	case strings.Contains(low, "same server_id") || strings.Contains(low, "same server_uuid") || strings.Contains(low, "slave with the same") || strings.Contains(low, "replica with the same"):
+		return fmt.Errorf("%w: %s: %s; give the source a server_id of its own", ErrServerSetup, s.sys.Name, msg)
+	case me != nil && (me.Code == errSpecificAccess || me.Code == errAccessDenied):
+		return fmt.Errorf("%w: %s: %s (the dsn's user needs REPLICATION SLAVE)", ErrServerSetup, s.sys.Name, msg)
+	}
+	return fmt.Errorf("%w: %s: replication connection: %w", connectors.ErrUnavailable, s.sys.Name, err)
+}
+
+// relation is a table as a table map event of the log describes it.
+type relation struct {
+	loc       string
+	table     *srcTable // nil when the receive mixer does not map it
+	watermark bool
+	cols      []colDec
+	need      []bool
+	keyIdx    []int
+	gone      *connectors.MissingFieldsError // columns the mixer reads are missing (shape.go)
+}
+
+// reader decodes the binary log. It runs on one goroutine.
+type reader struct {
+	s       *Source
+	str     *replication.BinlogStreamer
+	rels    map[uint64]*relation
+	gtid    *gtidTracker
+	st      state // the progress every position carries
+	seq     uint64
+	cur     []connectors.Change // the open transaction's changes
+	curTime time.Time
+	inBegin bool
+	pending *item // finished transactions not yet taken by Next
+	tried   time.Time
+	snap    *snapRun
+	win     *window
+}
+
+func (s *Source) run(ctx context.Context, str *replication.BinlogStreamer, st *state) error {
+	g, err := newTracker(s.flavor, st.GTID)
+	if err != nil {
+		return err
+	}
+	r := &reader{s: s, str: str, rels: map[uint64]*relation{}, gtid: g, st: *st}
+	if st.Snapshot == "running" {
+		r.snap = s.newSnapRun(ctx, st)
+	}
+	for {
+		if r.snap != nil && r.win == nil && (r.pending == nil || len(r.pending.changes) < coalesceChanges) {
+			if err := r.nextChunk(ctx); err != nil {
+				return fmt.Errorf("snapshot: %w", err)
+			}
+		}
+		wait := 250 * time.Millisecond
+		if r.pending != nil && len(r.pending.changes) > 0 {
+			wait = 2 * time.Millisecond
+		}
+		ectx, cancel := context.WithTimeout(ctx, wait)
+		ev, err := str.GetEvent(ectx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			if err := r.flush(ctx); err != nil { // quiet: hand over what waits
+				return err
+			}
+			continue
+		case err != nil:
+			return s.streamError(err)
+		}
+		if err := r.handle(ctx, ev); err != nil {
+			return err
+		}
+		if r.pending != nil && time.Since(r.tried) > 200*time.Millisecond {
+			r.try()
+		}
+	}
+}
+
+// handle applies one event.
+func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error {
+	switch e := ev.Event.(type) {
+	case *replication.MariadbGTIDEvent:
+		r.gtid.beginMariaDB(e.GTID)
+		r.begin(time.Unix(int64(ev.Header.Timestamp), 0).UTC())
+	case *replication.GTIDEvent:
+		if err := r.gtid.beginMySQL(e.SID, e.GNO); err != nil {
+			return err
+		}
+		at := time.Unix(int64(ev.Header.Timestamp), 0).UTC()
+		if e.OriginalCommitTimestamp > 0 {
+			at = e.OriginalCommitTime().UTC()
+		}
+		r.begin(at)
+	case *replication.TableMapEvent:
+		return r.tableMap(ctx, e)
+	case *replication.RowsEvent:
+		return r.rows(ctx, ev.Header.EventType, e)
+	case *replication.XIDEvent:
+		return r.commit(ctx)
+	case *replication.QueryEvent:
+		switch q := strings.TrimSpace(string(e.Query)); {
+		case strings.EqualFold(q, "BEGIN"):
+			r.inBegin = true
+		case strings.EqualFold(q, "COMMIT"):
+			return r.commit(ctx)
+		case !r.inBegin:
+			// A statement that is its own transaction (DDL): tables it
+			// changed get new table ids, and so a fresh description.
+			return r.commit(ctx)
+		}
+	case *replication.TransactionPayloadEvent: // MySQL's compressed transactions
+		for _, inner := range e.Events {
+			if err := r.handle(ctx, inner); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *reader) begin(at time.Time) {
+	r.curTime, r.inBegin = at, false
+}
+
+// tableMap describes the table of the rows events that follow.
+func (r *reader) tableMap(ctx context.Context, e *replication.TableMapEvent) error {
+	loc := string(e.Schema) + "." + string(e.Table)
+	if old := r.rels[e.TableID]; old != nil && old.loc == loc {
+		return nil
+	}
+	rel := &relation{loc: loc, table: r.s.tables[loc], watermark: loc == r.s.watermark}
+	r.rels[e.TableID] = rel
+	if rel.table == nil {
+		return nil
+	}
+	names := e.ColumnNameString()
+	if len(names) != int(e.ColumnCount) {
+		return fmt.Errorf("%w: %s: the binary log has no column names for %s: set binlog_row_metadata = FULL", ErrServerSetup, r.s.sys.Name, loc)
+	}
+	t := rel.table
+	info := t.info
+	for _, n := range names {
+		if info == nil || info.cols[n] == nil {
+			fresh, err := loadTable(ctx, r.s.db, loc)
+			if err != nil {
+				return err
+			}
+			if fresh != nil {
+				info = fresh
+				t.info = fresh
+			}
+			break
+		}
+	}
+	unsigned, collations := e.UnsignedMap(), e.CollationMap()
+	enums, sets := e.EnumStrValueMap(), e.SetStrValueMap()
+	rel.cols = make([]colDec, len(names))
+	rel.need = make([]bool, len(names))
+	for i, n := range names {
+		var ic *column
+		if info != nil {
+			ic = info.cols[n]
+		}
+		cs := ""
+		if id, ok := collations[i]; ok {
+			cs = r.s.charset[id]
+			if cs == "" && id == 63 {
+				cs = "binary"
+			}
+		}
+		rel.cols[i] = streamDec(n, e.ColumnType[i], e.ColumnMeta[i], unsigned[i], cs, enums[i], sets[i], ic)
+		rel.need[i] = t.need[n]
+	}
+	for _, k := range e.PrimaryKey {
+		rel.keyIdx = append(rel.keyIdx, int(k))
+	}
+	if len(rel.keyIdx) == 0 {
+		for _, k := range t.keyCols {
+			for i, n := range names {
+				if n == k {
+					rel.keyIdx = append(rel.keyIdx, i)
+				}
+			}
+		}
+	}
+	r.s.checkShape(rel, names)
+	return nil
+}
+
+// rows turns a rows event of a mapped table into changes.
+func (r *reader) rows(ctx context.Context, typ replication.EventType, e *replication.RowsEvent) error {
+	rel := r.rels[e.TableID]
+	if rel == nil {
+		return fmt.Errorf("a rows event of table id %d came before its table map", e.TableID)
+	}
+	if rel.watermark {
+		return r.watermarkRows(typ, e)
+	}
+	if rel.table == nil {
+		return nil
+	}
+	var changes []connectors.Change
+	switch typ {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2, replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		for _, row := range e.Rows {
+			c := r.s.change(rel, row, mixer.OpUpsert)
+			c.Record.Created = c.Err == nil
+			changes = append(changes, c)
+		}
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2,
+		replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		for i := 0; i+1 < len(e.Rows); i += 2 {
+			before := r.s.change(rel, e.Rows[i], mixer.OpDelete)
+			after := r.s.change(rel, e.Rows[i+1], mixer.OpUpsert)
+			if typ == replication.PARTIAL_UPDATE_ROWS_EVENT && after.Err == nil {
+				after.Err = fmt.Errorf("%s: a partial JSON update does not carry the whole value: set binlog_row_value_options = ''", rel.loc)
+			}
+			if before.Err == nil && after.Err == nil && before.Key != after.Key {
+				// The row moved to a new key: its old key is deleted.
+				after.Record.Created = true
+				changes = append(changes, before)
+			}
+			changes = append(changes, after)
+		}
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		for _, row := range e.Rows {
+			changes = append(changes, r.s.change(rel, row, mixer.OpDelete))
+		}
+	default:
+		return nil
+	}
+	if r.win != nil && r.win.open && r.win.table == rel.loc {
+		r.win.drop(changes) // the log has these rows newer than the chunk
+	}
+	return r.add(ctx, changes)
+}
+
+// change decodes one row image. A delete keeps the key columns only; an
+// upsert the columns the mixer reads (every column, while some it reads
+// are gone). A row that cannot be decoded is a change with Err set.
+func (s *Source) change(rel *relation, row []any, op mixer.Op) connectors.Change {
+	fields := make(map[string]any, len(rel.cols))
+	var bad error
+	for i, d := range rel.cols {
+		if i >= len(row) {
+			break
+		}
+		isKey := false
+		for _, k := range rel.keyIdx {
+			isKey = isKey || k == i
+		}
+		if !isKey && (op == mixer.OpDelete || !rel.need[i] && rel.gone == nil) {
+			continue
+		}
+		v, err := d.stream(row[i])
+		if err != nil {
+			if bad == nil {
+				bad = fmt.Errorf("%s column %s: %w", rel.loc, d.name, err)
+			}
+			continue
+		}
+		fields[d.name] = v
+	}
+	key, kerr := s.rowKey(rel.loc, rel.keyNames(), fields)
+	if kerr != nil {
+		key = s.sys.Name + "/" + rel.loc
+		bad = errors.Join(bad, kerr)
+	}
+	for _, k := range rel.keyIdx {
+		if k < len(rel.cols) && !rel.need[k] && rel.gone == nil {
+			delete(fields, rel.cols[k].name)
+		}
+	}
+	c := connectors.Change{Record: mixer.Record{Location: rel.loc, Op: op, Fields: fields, Complete: op == mixer.OpUpsert}, Key: key}
+	switch {
+	case bad != nil:
+		c.Err = bad
+	case rel.gone != nil && op == mixer.OpUpsert:
+		c.Err = rel.gone
+	}
+	return c
+}
+
+func (rel *relation) keyNames() []string {
+	out := make([]string, len(rel.keyIdx))
+	for i, k := range rel.keyIdx {
+		if k < len(rel.cols) {
+			out[i] = rel.cols[k].name
+		}
+	}
+	return out
+}
+
+// add queues changes of the open transaction.
+func (r *reader) add(ctx context.Context, changes []connectors.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	r.s.stats.Changes.Add(int64(len(changes)))
+	for i := range changes {
+		changes[i].CommitTime = r.curTime
+	}
+	r.cur = append(r.cur, changes...)
+	if len(r.cur) >= chunkChanges {
+		it := item{changes: r.cur, commit: r.curTime}
+		r.cur = nil
+		return r.emit(ctx, it)
+	}
+	return nil
+}
+
+// commit ends the open transaction: its changes go with the position that
+// includes it.
+func (r *reader) commit(ctx context.Context) error {
+	if err := r.gtid.commit(); err != nil {
+		return err
+	}
+	r.inBegin = false
+	r.s.stats.Transactions.Add(1)
+	r.seq++
+	r.st.GTID, r.st.Seq = r.gtid.String(), r.seq
+	it := item{changes: r.cur, pos: r.st.position(), commit: r.curTime}
+	r.cur = nil
+	r.s.posMu.Lock()
+	r.s.readPos = r.st.GTID
+	r.s.posMu.Unlock()
+	if len(it.changes) == 0 {
+		// Nothing mapped: the position alone, handed over when Next is
+		// free or the log is quiet.
+		if r.pending == nil {
+			r.pending = &it
+		} else {
+			r.pending.pos = it.pos
+		}
+		return nil
+	}
+	return r.emit(ctx, it)
+}
+
+// emit hands an item over; while Next is busy finished transactions gather
+// into one pending item (the last position stands for all), up to
+// coalesceChanges, and only then does the reader wait.
+func (r *reader) emit(ctx context.Context, it item) error {
+	if r.pending != nil {
+		r.pending.changes = append(r.pending.changes, it.changes...)
+		if it.pos != "" {
+			r.pending.pos = it.pos
+		}
+		if !it.commit.IsZero() {
+			r.pending.commit = it.commit
+		}
+	} else {
+		r.pending = &it
+	}
+	if r.try() {
+		return nil
+	}
+	if len(r.pending.changes) < coalesceChanges {
+		return nil
+	}
+	return r.flush(ctx)
+}
+
+// try hands the pending item over if Next is waiting for one.
+func (r *reader) try() bool {
+	r.tried = time.Now()
+	select {
+	case r.s.out <- *r.pending:
+		r.pending = nil
+		return true
+	default:
+		return false
+	}
+}
+
+// flush hands the pending item over, waiting as long as it takes.
+func (r *reader) flush(ctx context.Context) error {
+	if r.pending == nil {
+		return nil
+	}
+	select {
+	case r.s.out <- *r.pending:
+		r.pending = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
