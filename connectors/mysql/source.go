@@ -85,7 +85,6 @@ type item struct {
 	commit  time.Time
 }
 
-
 // NewSource returns a source for a mysql system with a receive mixer.
 func NewSource(sys *config.System, deps connectors.SourceDeps) (connectors.Source, error) {
 	log := deps.Logger
