@@ -132,6 +132,10 @@ type SinkDeps struct {
 	// without one. The pusher charges each write's cost to it before the
 	// write, unless the sink paces its own calls (SelfPacing).
 	Limiter RateLimiter
+	// Models are the configuration's models by title, for sinks that lay
+	// out what they write from the models' types (a dataset's columns). A
+	// sink that needs them refuses to open without them.
+	Models map[string]*mixer.Model
 }
 
 var (

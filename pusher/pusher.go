@@ -142,7 +142,7 @@ func (t *target) status() (bool, string) {
 func (t *target) run(ctx context.Context) {
 	pause := time.Second
 	for ctx.Err() == nil {
-		deps := connectors.SinkDeps{Logger: t.log}
+		deps := connectors.SinkDeps{Logger: t.log, Models: t.svc.cfg.Config.Models}
 		if lim, lerr := limiterFor(t.svc.cfg.Coord, t.sys); lerr == nil && lim != nil {
 			deps.Limiter = lim
 		}
