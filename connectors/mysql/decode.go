@@ -51,6 +51,7 @@ type colDec struct {
 	charset  string   // of a text column in the binary log ("" for UTF-8)
 	values   []string // ENUM and SET members, in order
 	pad      int      // BINARY(n): values are padded with zero bytes to n
+	fsp      int      // TIME(n): fraction digits, which the binary log may leave out
 }
 
 // text decodes a value of a query's text result (sessions use utf8mb4, so
@@ -142,7 +143,7 @@ func (d *colDec) stream(v any) (any, error) {
 		case kindDatetime, kindTimestamp:
 			return datetimeValue(x)
 		case kindTime:
-			return x, nil
+			return timeValue(x, d.fsp), nil
 		}
 		return d.bytes([]byte(x))
 	case []byte:
@@ -228,6 +229,19 @@ func datetimeValue(s string) (any, error) {
 		return nil, fmt.Errorf("datetime %q is not a calendar time (a zero month or day?)", s)
 	}
 	return s[:10] + "T" + s[11:] + "Z", nil
+}
+
+// timeValue writes a TIME with the column's fraction digits, as a query
+// shows it.
+func timeValue(s string, fsp int) string {
+	if fsp == 0 {
+		return s
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(frac) < fsp {
+		frac += strings.Repeat("0", fsp-len(frac))
+	}
+	return whole + "." + frac
 }
 
 // toUTF8 converts text of a character set to UTF-8, refusing bytes that
@@ -331,6 +345,9 @@ func streamDec(name string, typ byte, meta uint16, unsigned bool, charset string
 		d.kind = kindTimestamp
 	case mysql.MYSQL_TYPE_TIME, mysql.MYSQL_TYPE_TIME2:
 		d.kind = kindTime
+		if typ == mysql.MYSQL_TYPE_TIME2 {
+			d.fsp = int(meta)
+		}
 	case mysql.MYSQL_TYPE_ENUM:
 		d.kind, d.values = kindEnum, enum
 	case mysql.MYSQL_TYPE_SET:
