@@ -52,6 +52,9 @@ type table struct {
 
 type column struct {
 	index int // place in order, for statement shapes
+	// required: NOT NULL without a default, so a row cannot be inserted
+	// without it (a partial upsert then updates the row that exists).
+	required bool
 	name  string
 	typ   string // the declared type, format_type with its modifier
 	// cast is the type that parameters are cast to before the column's
@@ -125,7 +128,8 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 	// their own).
 	rows, err := s.pool.Query(ctx, `
 		SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname = 'jsonb',
-			b.base, format_type(b.base, -1), b.typmod, format_type(b.base, b.typmod)
+			b.base, format_type(b.base, -1), b.typmod, format_type(b.base, b.typmod),
+			a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
 		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 		CROSS JOIN LATERAL (
 			WITH RECURSIVE d(oid, typmod, depth) AS (
@@ -146,7 +150,7 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 		var base uint32
 		var typmod int32
 		var baseTyp string
-		if err := rows.Scan(&c.name, &c.typ, &c.jsonb, &base, &c.cast, &typmod, &baseTyp); err != nil {
+		if err := rows.Scan(&c.name, &c.typ, &c.jsonb, &base, &c.cast, &typmod, &baseTyp, &c.required); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -509,6 +513,9 @@ func (s *Sink) upsertSQL(t *table, keyCol string, cols []string) string {
 		} else {
 			set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quoteIdent(name), quoteIdent(name)))
 		}
+	}
+	if keyCol != "" && len(set) > 0 && lacksRequired(t, cols) {
+		return s.partialUpsertSQL(t, keyCol, cols, sel, list, params, aliases, set)
 	}
 	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)",
 		t.quoted, strings.Join(list, ", "), strings.Join(sel, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "))

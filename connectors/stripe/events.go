@@ -141,12 +141,35 @@ func (m *mapper) eventChange(e *event, obj map[string]any) (connectors.Change, b
 	deleted := strings.HasSuffix(e.Type, ".deleted") || obj["deleted"] == true
 	c := m.objectChange(obj, deleted, eventVersion(e.createdUnix(), unixField(obj, "updated")))
 	c.Record.Created = !deleted && strings.HasSuffix(e.Type, ".created")
+	// When it happened, for the other side's last-writer rule. Stripe's
+	// times are whole seconds: a change counts as made at the end of its
+	// second, so within one second Stripe's change wins.
+	c.CommitTime = time.Unix(max(e.createdUnix(), unixField(obj, "updated")), 999_999_000).UTC()
 	if system, tag, ok := parseKey(e.idempotencyKey()); ok && system != m.system {
-		if !(c.Record.Created && tag == typ) {
+		if c.Record.Created && tag == typ {
+			// The object Remix created for system: back to it goes only
+			// what it lacks, the ids Stripe assigned; the rest came from
+			// it, and is left as it is there now. Applied whenever it
+			// arrives (it changes nothing the other side wrote).
+			c.Record.Fields, c.Record.Complete, c.CommitTime = assignedFields(obj), false, time.Time{}
+		} else {
 			c.Origin = system
 		}
 	}
 	return c, true
+}
+
+// assignedFields keeps what Stripe assigns to an object it creates (its
+// id, the id of a default price made with it) and what finds the row it
+// came from (metadata).
+func assignedFields(obj map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, k := range []string{"id", "object", "metadata", "default_price"} {
+		if v, ok := obj[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // objectChange is the change that sets an object to obj (or deletes it).

@@ -212,7 +212,9 @@ func fetchChange(ctx context.Context, api *client, m *mapper, typ, id string) (c
 		return connectors.Change{}, fmt.Errorf("reading %s %s: %w", typ, id, err)
 	}
 	deleted := res.Object["deleted"] == true
-	return m.objectChange(res.Object, deleted, readVersion(res.Date, unixField(res.Object, "updated"))), nil
+	c := m.objectChange(res.Object, deleted, readVersion(res.Date, unixField(res.Object, "updated")))
+	c.CommitTime = res.Date // the state as Stripe had it when it answered
+	return c, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
