@@ -409,6 +409,14 @@ func (l *loader) modelTitles() []string {
 // a source that no target pushes.
 func (l *loader) warnings(cfg *Config) Errors {
 	var out Errors
+	for _, s := range cfg.Systems {
+		if s.Spec == nil || s.Spec.Warn == nil {
+			continue
+		}
+		for _, msg := range s.Spec.Warn(s) {
+			out = append(out, &Error{Pos: s.Pos, Key: s.Name, Msg: msg})
+		}
+	}
 	for _, s := range cfg.Sources() {
 		for _, loc := range s.Receive.Locations() {
 			for _, rule := range s.Receive.Rules(loc) {

@@ -54,6 +54,10 @@ type Spec struct {
 	// replication slot, a publication), so Load can refuse two systems that
 	// would share one.
 	Claims func(*System) []Claim
+	// Warn, when set, says what about a loaded system will not stop it
+	// but will not work as its configuration suggests (a helper program
+	// that is missing); every sentence is a warning of `remix validate`.
+	Warn func(*System) []string
 }
 
 // Claim is a name a system takes where no other system may take it too.

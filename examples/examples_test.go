@@ -30,8 +30,12 @@ func loadExample(t *testing.T, name string) *config.Config {
 	if err != nil {
 		t.Fatalf("load %s:\n%v", name, err)
 	}
-	if len(cfg.Warnings) > 0 {
-		t.Fatalf("warnings in %s:\n%v", name, cfg.Warnings)
+	for _, w := range cfg.Warnings {
+		// The seed's Stripe examples forward webhooks with the Stripe CLI;
+		// where it is not installed they run on the Events API, and say so.
+		if !strings.Contains(w.Error(), "the Stripe CLI") {
+			t.Fatalf("warning in %s: %v", name, w)
+		}
 	}
 	return cfg
 }

@@ -45,6 +45,12 @@ func Spec() *config.Spec {
 		},
 		ReceiveLocation: checkObjectType,
 		PushLocation:    checkResource,
+		Warn: func(sys *config.System) []string {
+			if err := CLIProblem(sys, nil); err != nil {
+				return []string{err.Error()}
+			}
+			return nil
+		},
 	}
 }
 
