@@ -61,6 +61,12 @@ type SelfPacing interface {
 	PacesCalls() bool
 }
 
+// ConflictReporter is a sink that resolves concurrent edits of two-way
+// sync itself (the last writer wins) and counts the changes that lost.
+type ConflictReporter interface {
+	Conflicts() int64
+}
+
 // Partition names one partition stream of a model.
 type Partition struct {
 	Model string

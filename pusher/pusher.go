@@ -203,7 +203,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		go func() {
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
-			var dead, lapses int64 // already counted
+			var dead, lapses, conflicts int64 // already counted
 			var lastBacklog time.Time
 			for {
 				select {
@@ -217,6 +217,11 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 					m.PushLeaseLapses.WithLabelValues(t.sys.Name).Add(float64(l - lapses))
 					dead, lapses = d, l
 					m.PushStalled.WithLabelValues(t.sys.Name).Set(float64(len(cs.Stalled())))
+					if cr, ok := sink.(connectors.ConflictReporter); ok {
+						n := cr.Conflicts()
+						m.PushConflicts.WithLabelValues(t.sys.Name).Add(float64(n - conflicts))
+						conflicts = n
+					}
 					if st, err := c.DeadLetterStats(ctx, t.sys.Name); err == nil {
 						m.ObserveDeadLetters(t.sys.Name, st.Entries, st.Bytes, st.Dropped)
 					}

@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -36,6 +38,8 @@ type Sink struct {
 
 	fenceSQL string // records a write's fences; empty when fencing is off
 
+	conflicts atomic.Int64 // two-way rows an older change lost to (Conflicts)
+
 	twoWay *twoWay // set when some table is also read by this system (twoway.go)
 }
 
@@ -55,8 +59,8 @@ type column struct {
 	// required: NOT NULL without a default, so a row cannot be inserted
 	// without it (a partial upsert then updates the row that exists).
 	required bool
-	name  string
-	typ   string // the declared type, format_type with its modifier
+	name     string
+	typ      string // the declared type, format_type with its modifier
 	// cast is the type that parameters are cast to before the column's
 	// own assignment applies its modifier: the base type (through
 	// domains) without modifier, so a value that does not fit fails
@@ -220,8 +224,14 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 func (s *Sink) send(ctx context.Context, b *pgx.Batch) error {
 	br := s.pool.SendBatch(ctx, b)
 	var first error
-	for i := 0; i < b.Len(); i++ {
-		if _, err := br.Exec(); err != nil && first == nil {
+	for _, qq := range b.QueuedQueries {
+		var err error
+		if qq.Fn != nil {
+			err = qq.Fn(br)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}
@@ -399,13 +409,16 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time)
 		sql  string
 		args [][]*string
 		lww  bool // a two-way table's: the run's commit time goes last
+		// upsert: an upsert's (its rows are counted when an older change
+		// loses to the row, see Conflicts)
+		upsert bool
 	}
 	var groups []*group
 	byShape := map[shape]*group{}
 	groupFor := func(sh shape, params int, mk func() string) *group {
 		g := byShape[sh]
 		if g == nil {
-			g = &group{sql: s.cached(sh, mk), args: make([][]*string, params), lww: s.tables[sh.loc].lww}
+			g = &group{sql: s.cached(sh, mk), args: make([][]*string, params), lww: s.tables[sh.loc].lww, upsert: !sh.del}
 			byShape[sh] = g
 			groups = append(groups, g)
 		}
@@ -462,10 +475,20 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time)
 		for i, a := range g.args {
 			args[i] = textArray(a)
 		}
+		qq := b.Queue(g.sql, args...)
 		if g.lww {
-			args = append(args, at)
+			qq.Arguments = append(qq.Arguments, at)
+			if rows := len(g.args[0]); g.upsert && !strings.HasPrefix(g.sql, "WITH ") {
+				// Rows an older change did not overwrite (or bring back):
+				// conflicts the last-writer rule resolved.
+				qq.Exec(func(ct pgconn.CommandTag) error {
+					if skipped := int64(rows) - ct.RowsAffected(); skipped > 0 {
+						s.conflicts.Add(skipped)
+					}
+					return nil
+				})
+			}
 		}
-		b.Queue(g.sql, args...)
 	}
 }
 
@@ -567,3 +590,8 @@ type textElem string
 func (t *textElem) TextValue() (pgtype.Text, error) {
 	return pgtype.Text{String: string(*t), Valid: true}, nil
 }
+
+// Conflicts counts the changes to two-way tables that lost to a newer row
+// (or a later deletion) under the last-writer rule
+// (connectors.ConflictReporter).
+func (s *Sink) Conflicts() int64 { return s.conflicts.Load() }

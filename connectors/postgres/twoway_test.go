@@ -98,6 +98,9 @@ func TestTwoWayLastWriterWins(t *testing.T) {
 	if n, _ := name(1); n != "local" {
 		t.Fatalf("an older change overwrote a newer row: %q", n)
 	}
+	if c := snk.Conflicts(); c != 1 {
+		t.Fatalf("%d conflicts counted, want the late change", c)
+	}
 	// A newer one wins.
 	write(rec(mixer.OpUpsert, 1, "newer from a", "a", time.Now().Add(time.Hour)))
 	if n, _ := name(1); n != "newer from a" {
@@ -110,6 +113,9 @@ func TestTwoWayLastWriterWins(t *testing.T) {
 	write(rec(mixer.OpUpsert, 2, "stale update", "a", t0.Add(time.Minute)))
 	if _, ok := name(2); ok {
 		t.Fatal("a change older than the deletion brought the row back")
+	}
+	if c := snk.Conflicts(); c != 2 {
+		t.Fatalf("%d conflicts counted, want the late change and the stale update", c)
 	}
 	write(rec(mixer.OpUpsert, 2, "recreated", "a", time.Now().Add(time.Hour)))
 	if n, ok := name(2); !ok || n != "recreated" {
