@@ -38,7 +38,7 @@ func Spec() *config.Spec {
 			{Name: SettingMaxOpen, Kind: config.KindInt, Default: int64(10), Min: config.Float64(1), Doc: "pool size"},
 			{Name: SettingMaxIdle, Kind: config.KindInt, Default: int64(2), Min: config.Float64(0), Doc: "idle connections kept open (at most max_open_connections)"},
 			{Name: SettingMaxIdleTime, Kind: config.KindDuration, Default: 30 * time.Minute, Min: config.Float64(1), Doc: "an idle connection is closed after this long"},
-			{Name: SettingServerID, Kind: config.KindInt, Min: config.Float64(1), Doc: "server_id of the replication client, unique among the server's replicas; defaults to DefaultServerID(system name)"},
+			{Name: SettingServerID, Kind: config.KindInt, Min: config.Float64(0), Doc: "server_id of the replication client, unique among the server's replicas; unset or 0: DefaultServerID(system name)"},
 			{Name: SettingInitialSnap, Kind: config.KindBool, Default: true, Doc: "copy the mapped tables (without locks, reconciled with the binary log) before streaming only"},
 			{Name: SettingSnapshotChunk, Kind: config.KindInt, Default: int64(2000), Min: config.Float64(1), Doc: "rows read per snapshot chunk"},
 			{Name: SettingWatermarkTable, Kind: config.KindString, Default: "remix_watermarks", Check: checkTableName, Doc: "source table (database.table, or a table of the dsn's database) where the snapshot writes its watermarks, created if missing"},
