@@ -8,6 +8,7 @@ package builtin
 
 import (
 	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/connectors/blob"
 	"github.com/sqlpipe/remix/connectors/mysql"
 	"github.com/sqlpipe/remix/connectors/postgres"
 	"github.com/sqlpipe/remix/connectors/stripe"
@@ -16,8 +17,12 @@ import (
 // Connectors returns the built-in connectors.
 func Connectors() connectors.Registry {
 	return connectors.Registry{
-		postgres.Type: {Spec: postgres.Spec(), NewSource: postgres.NewSource, NewSink: postgres.NewSink, Reset: postgres.Reset},
-		mysql.Type:    {Spec: mysql.Spec(), NewSource: mysql.NewSource, NewSink: mysql.NewSink, Reset: mysql.Reset},
-		stripe.Type:   {Spec: stripe.Spec(), NewSource: stripe.NewSource, NewSink: stripe.NewSink, NewReceiver: stripe.NewReceiver, Reset: stripe.Reset},
+		postgres.Type:  {Spec: postgres.Spec(), NewSource: postgres.NewSource, NewSink: postgres.NewSink, Reset: postgres.Reset},
+		mysql.Type:     {Spec: mysql.Spec(), NewSource: mysql.NewSource, NewSink: mysql.NewSink, Reset: mysql.Reset},
+		stripe.Type:    {Spec: stripe.Spec(), NewSource: stripe.NewSource, NewSink: stripe.NewSink, NewReceiver: stripe.NewReceiver, Reset: stripe.Reset},
+		blob.TypeS3:    {Spec: blob.Spec(blob.TypeS3), NewSink: blob.NewSink},
+		blob.TypeGCS:   {Spec: blob.Spec(blob.TypeGCS), NewSink: blob.NewSink},
+		blob.TypeAzure: {Spec: blob.Spec(blob.TypeAzure), NewSink: blob.NewSink},
+		blob.TypeFile:  {Spec: blob.Spec(blob.TypeFile), NewSink: blob.NewSink},
 	}
 }
