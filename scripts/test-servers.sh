@@ -214,6 +214,97 @@ stop_mariadb() {
 }
 # --- end of MariaDB ----------------------------------------------------------
 
+# --- object stores for blob datasets: an S3 API (versitygw), a GCS API
+# (fake-gcs-server) and Azure Blob (Azurite), each a private process under
+# $STATE on its own port (REMIX_TEST_S3_PORT, REMIX_TEST_GCS_PORT,
+# REMIX_TEST_AZURITE_PORT). A store that cannot be installed is left out:
+# its tests skip, or fail under CI. ---
+VERSITYGW_VERSION=v1.8.0
+FAKE_GCS_VERSION=v1.56.1
+AZURITE_VERSION=3.35.0
+S3_PORT=${REMIX_TEST_S3_PORT:-57070}
+GCS_PORT=${REMIX_TEST_GCS_PORT:-57080}
+AZURITE_PORT=${REMIX_TEST_AZURITE_PORT:-57090}
+S3_KEY=remixtest
+S3_SECRET=remixtestsecret
+# Azurite's well-known development account.
+AZURITE_ACCOUNT=devstoreaccount1
+AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+
+# go_tool prints a Go program's binary, installing it pinned when missing.
+go_tool() {
+	local name=$1 module=$2 bin
+	bin=$(command -v "$name" || true)
+	[ -n "$bin" ] || bin="$(go env GOPATH)/bin/$name"
+	if [ ! -x "$bin" ]; then
+		log "installing $name ($module) with go install"
+		go install "$module" >&2 || return 1
+	fi
+	echo "$bin"
+}
+
+# start_daemon NAME PORT CMD...: runs CMD in the background unless
+# something already listens on PORT, and waits for the port.
+start_daemon() {
+	local name=$1 port=$2 dir=$STATE/$1
+	shift 2
+	mkdir -p "$dir"
+	if port_open "$port"; then
+		log "$name already running on port $port"; return 0
+	fi
+	log "starting $name on port $port ($dir)"
+	nohup "$@" >"$dir/$name.log" 2>&1 &
+	echo $! >"$dir/pid"
+	for _ in $(seq 150); do
+		port_open "$port" && return 0
+		sleep 0.1
+	done
+	log "$name did not start; see $dir/$name.log"; return 1
+}
+
+start_blobstores() {
+	local bin
+	if bin=$(go_tool versitygw "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION") &&
+		mkdir -p "$STATE/versitygw/data" &&
+		start_daemon versitygw "$S3_PORT" "$bin" --access "$S3_KEY" --secret "$S3_SECRET" --port "127.0.0.1:$S3_PORT" posix "$STATE/versitygw/data"; then
+		echo "export REMIX_TEST_S3_ENDPOINT='http://127.0.0.1:$S3_PORT'"
+		echo "export REMIX_TEST_S3_ACCESS_KEY='$S3_KEY'"
+		echo "export REMIX_TEST_S3_SECRET_KEY='$S3_SECRET'"
+	else
+		log "no S3 API server: S3 dataset tests will skip"
+	fi
+	if bin=$(go_tool fake-gcs-server "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION") &&
+		start_daemon fake-gcs-server "$GCS_PORT" "$bin" -scheme http -host 127.0.0.1 -port "$GCS_PORT" -backend filesystem \
+			-filesystem-root "$STATE/fake-gcs-server/data" -public-host "127.0.0.1:$GCS_PORT" -log-level warn; then
+		echo "export REMIX_TEST_GCS_ENDPOINT='http://127.0.0.1:$GCS_PORT'"
+	else
+		log "no fake-gcs-server: GCS dataset tests will skip"
+	fi
+	local azurite=$STATE/azurite/pkg/node_modules/.bin/azurite-blob
+	if [ ! -x "$azurite" ] && command -v npm >/dev/null; then
+		log "installing azurite $AZURITE_VERSION with npm"
+		npm install --silent --no-audit --no-fund --prefix "$STATE/azurite/pkg" "azurite@$AZURITE_VERSION" >&2 || true
+	fi
+	if [ -x "$azurite" ] && mkdir -p "$STATE/azurite/data" &&
+		start_daemon azurite "$AZURITE_PORT" "$azurite" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
+			--location "$STATE/azurite/data" --skipApiVersionCheck --disableTelemetry --silent; then
+		echo "export REMIX_TEST_AZURE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=$AZURITE_ACCOUNT;AccountKey=$AZURITE_KEY;BlobEndpoint=http://127.0.0.1:$AZURITE_PORT/$AZURITE_ACCOUNT;'"
+	else
+		log "no Azurite: Azure dataset tests will skip"
+	fi
+}
+
+stop_blobstores() {
+	local name
+	for name in versitygw fake-gcs-server azurite; do
+		if [ -f "$STATE/$name/pid" ]; then
+			kill "$(cat "$STATE/$name/pid")" 2>/dev/null || true
+			rm -f "$STATE/$name/pid"
+		fi
+	done
+}
+# --- end of object stores ---
+
 stop_all() {
 	local bin
 	bin=$(pg_bindir)
@@ -226,6 +317,7 @@ stop_all() {
 		rm -f "$STATE/stripe-mock/pid"
 	fi
 	stop_mariadb
+	stop_blobstores
 	log "stopped"
 }
 
@@ -240,6 +332,7 @@ bin=$(start_postgres)
 start_redis
 stripe_mock_port=$(start_stripe_mock)
 mysql_url=$(start_mariadb)
+blob_vars=$(start_blobstores)
 cat <<VARS
 export REMIX_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable'
 export REMIX_TEST_REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
@@ -253,3 +346,4 @@ if [ -n "$mysql_url" ]; then
 	echo "export REMIX_TEST_MYSQL_URL='$mysql_url'"
 	echo "export REMIX_TEST_MARIADBD='/usr/sbin/mariadbd'"
 fi
+[ -z "$blob_vars" ] || echo "$blob_vars"
