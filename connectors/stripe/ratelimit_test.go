@@ -78,7 +78,11 @@ func TestFourPushersShareTheRateLimit(t *testing.T) {
 	if worst < 200 {
 		t.Fatalf("only %d calls in the busiest 10 s: the test did not press on the limit", worst)
 	}
-	if bound := rate*int(window/time.Second) + bucket; worst > bound {
-		t.Fatalf("%d calls reached Stripe in 10 s, more than the limiter's bound %d", worst, bound)
+	// Calls are counted as they arrive, a moment after the limiter
+	// admitted them: a call admitted just before a window may arrive in
+	// it. A fifth of a second of that (5 calls at 25/s) is measurement, not
+	// the limit.
+	if bound := rate*int(window/time.Second) + bucket + rate/5; worst > bound {
+		t.Fatalf("%d calls reached Stripe in 10 s, more than the limiter's bound %d (with 0.2 s of arrival jitter)", worst, bound)
 	}
 }

@@ -20,7 +20,9 @@ func drain(t *testing.T, src *Source) []connectors.Change {
 	t.Helper()
 	var out []connectors.Change
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		// Long enough for a page on a loaded machine; the last wait is
+		// the one that finds nothing more.
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		b, err := src.Next(ctx)
 		cancel()
 		if err != nil {
