@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"database/sql"
+	"fmt"
+	mrand "math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	rblob "github.com/sqlpipe/remix/connectors/blob"
+	"github.com/sqlpipe/remix/internal/testenv"
+)
+
+// Four pushers write a dataset on the S3 API server while a load runs,
+// and are killed with SIGKILL one after another and started again. In the
+// end every file is whole, the latest state holds one row per key and
+// equals the source table: nothing lost, nothing doubled.
+func TestDatasetsSurvivePushersKilled(t *testing.T) {
+	t.Parallel()
+	rows, kills := 4000, 6
+	if testenv.Short() {
+		rows, kills = 1500, 3
+	}
+	f := newLakeFleet(t, rblob.TypeS3, rblob.FormatParquet, 8)
+	f.start("ingest", "ingest")
+	pushers := make([]*testenv.Process, 4)
+	for i := range pushers {
+		pushers[i] = f.start(fmt.Sprintf("pusher-%d", i), "pusher")
+	}
+	done := make(chan error, 1)
+	go func() { done <- peopleBulk(f, rows) }()
+	r := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for k := 0; k < kills; k++ {
+		select {
+		case <-f.ctx.Done():
+			t.Fatal(f.ctx.Err())
+		case <-time.After(time.Duration(1500+r.IntN(1500)) * time.Millisecond):
+		}
+		i := r.IntN(len(pushers))
+		pushers[i].Kill()
+		pushers[i] = f.start(fmt.Sprintf("pusher-%d-%d", i, k), "pusher")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	files := f.waitEqual(4 * time.Minute)
+	dir, _, err := f.fetch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	src := f.dataset.DuckDBSource(filepath.ToSlash(dir) + "/")
+	var changes, distinct, keys, latestRows int
+	if err := db.QueryRowContext(f.ctx, `SELECT count(*), count(DISTINCT (_remix_key, _remix_version)), count(DISTINCT _remix_key) FROM `+src).Scan(&changes, &distinct, &keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(f.ctx, `SELECT count(*) - count(DISTINCT id) FROM (`+f.dataset.DuckDBQuery(filepath.ToSlash(dir)+"/")+`)`).Scan(&latestRows); err != nil {
+		t.Fatal(err)
+	}
+	if latestRows != 0 {
+		t.Fatalf("%d keys appear twice in the latest state", latestRows)
+	}
+	t.Logf("%d kills: %d files, %d change rows, %d of them repeats of a change another file holds (same key and version), %d keys; the latest state equals the source",
+		kills, files, changes, changes-distinct, keys)
+}
+
+// peopleBulk inserts rows in transactions of 50, then updates every
+// third row and deletes every tenth.
+func peopleBulk(f *lakeFleet, n int) error {
+	const base = int64(1) << 53
+	for i := 0; i < n; i += 50 {
+		tx, err := f.src.Begin(f.ctx)
+		if err != nil {
+			return err
+		}
+		for j := i; j < min(i+50, n); j++ {
+			if _, err := tx.Exec(f.ctx, `INSERT INTO people (id, name, balance, device_id, updated_at) VALUES ($1, $2, $3, $4, now())`,
+				base+int64(j), "p"+strconv.Itoa(j), fmt.Sprintf("%d.%08d", j, j), fmt.Sprint(uint64(1)<<63+uint64(j))); err != nil {
+				tx.Rollback(f.ctx)
+				return err
+			}
+		}
+		if err := tx.Commit(f.ctx); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < n; i += 3 {
+		if _, err := f.src.Exec(f.ctx, `UPDATE people SET name = name || ' updated', balance = balance * 2 WHERE id = $1`, base+int64(i)); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < n; i += 10 {
+		if _, err := f.src.Exec(f.ctx, `DELETE FROM people WHERE id = $1`, base+int64(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
