@@ -34,8 +34,11 @@ type Delivery struct {
 	// stalled while another took its partition over (see FenceKey).
 	Fence  uint64
 	stream string
-	gen    uint64        // the lease tenure it was read under
-	replay *replayMarker // set on replay markers, which handlers never see
+	gen    uint64 // the lease tenure it was read under
+	// noneParked says no key of the target was parked when the entry was
+	// read, so the batch needs no look at its keys.
+	noneParked bool
+	replay     *replayMarker // set on replay markers, which handlers never see
 }
 
 // ref names the object across the consumer.
@@ -99,6 +102,7 @@ type Consumer struct {
 	// SetWorkers); turn rotates where claims start (see claim).
 	workers int
 	turn    int
+	pending [][]cursorMove // by worker: cursor moves waiting for its next read
 
 	// Counters, for metrics and tests.
 	acked, deadLettered, takeovers, trimmed, lapses, superseded atomic.Int64
@@ -219,11 +223,14 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 	})
 	defer stopLeave()
 	workers := cs.workers
+	cs.mu.Lock()
+	cs.pending = make([][]cursorMove, workers)
+	cs.mu.Unlock()
 	errc := make(chan error, workers)
 	for w := 0; w < workers; w++ {
 		name := cs.id + "/" + strconv.Itoa(w)
 		go func() {
-			errc <- cs.work(context.WithValue(wctx, workerKey{}, name), context.WithValue(dctx, workerKey{}, name), h, w)
+			errc <- cs.work(context.WithValue(wctx, workerKey{}, name), context.WithValue(context.WithValue(dctx, workerKey{}, name), deferKey{}, w), h, w)
 		}()
 	}
 	var first error
@@ -280,9 +287,16 @@ func (cs *Consumer) work(ctx, dctx context.Context, h Handler, w int) error {
 		if holder, ok := h.(Holder); ok {
 			cs.flushHeld(dctx, holder, w, false)
 		}
+		if err := cs.flushPending(dctx, w, true); err != nil && dctx.Err() == nil {
+			return fmt.Errorf("acknowledging: %w", err)
+		}
 		cs.releaseIdle(dctx, w)
 		cs.unclaim(w, nil)
 	}
+	if err := cs.flushPending(dctx, w, false); err != nil && dctx.Err() == nil {
+		return fmt.Errorf("acknowledging: %w", err)
+	}
+	cs.releaseIdle(dctx, w)
 	cs.unclaim(w, nil)
 	return nil
 }
@@ -369,6 +383,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		if len(p.backlog) > 0 {
 			p.batch = true
 			n := min(len(p.backlog), cs.c.cfg.MaxBatch-len(batch))
+			for i := range p.backlog[:n] {
+				p.backlog[i].noneParked = false // read before what has been parked since
+			}
 			batch = append(batch, p.backlog[:n]...)
 			p.backlog = p.backlog[n:]
 			continue
@@ -387,6 +404,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		return batch, nil
 	}
 	if len(reads) == 0 { // nothing owned or free yet, or all paused: wait
+		if err := cs.flushPending(ctx, w, false); err != nil {
+			return nil, err
+		}
 		wait := cs.c.cfg.ReadBlock
 		if paused {
 			wait = deferPause
@@ -412,7 +432,34 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	if paused { // come back soon for the paused partitions
 		block = deferPause
 	}
-	res, err := cs.c.rdb.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(cs.c.cfg.ReadCount), Block: block}).Result()
+	// The read and a look at the target's parked keys go in one round trip:
+	// when none is parked as the read returns, the batch needs no look at
+	// its keys (only this consumer parks the keys of its partitions).
+	cs.mu.Lock()
+	moves := cs.takePending(w, false)
+	cs.mu.Unlock()
+	pipe := cs.c.rdb.Pipeline()
+	moved := make([]*redis.Cmd, len(moves))
+	for i, m := range moves {
+		moved[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
+	}
+	read := pipe.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(cs.c.cfg.ReadCount), Block: block})
+	parkedLen := pipe.HLen(ctx, cs.c.keys.parked(cs.target, stagePush))
+	_, _ = pipe.Exec(ctx)
+	sent := true
+	for i, m := range moved {
+		n, err := m.Int64()
+		if err != nil {
+			sent = false
+			break
+		}
+		if n != 1 {
+			cs.log.Warn("the cursor of a partition was not moved: another pusher owns it now", "target", cs.target,
+				"model", moves[i].p.model, "partition", moves[i].p.index)
+		}
+	}
+	cs.sentPending(w, moves, sent)
+	res, err := read.Result()
 	if err == redis.Nil {
 		cs.unclaim(w, map[*partition]bool{}) // keeps those with held records, to flush
 		return nil, nil
@@ -449,6 +496,11 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 				deliveries = p.tenures // the entry right after the cursor
 			}
 			ds := entryDeliveries(p, m, deliveries)
+			if n, err := parkedLen.Result(); err == nil && n == 0 {
+				for i := range ds {
+					ds[i].noneParked = true
+				}
+			}
 			p.inflight.track(m.ID, len(ds))
 			p.next = m.ID
 			batch = append(batch, ds...)
@@ -499,12 +551,83 @@ func (cs *Consumer) ack(ctx context.Context, b []Delivery) error {
 			moves = append(moves, cursorMove{p, to, n})
 		}
 	}
+	if w, ok := ctx.Value(deferKey{}).(int); ok && len(moves) > 0 && !anyReleasing(moves) {
+		// Sent with the worker's next read, in its round trip.
+		for _, m := range moves {
+			m.p.acking++
+		}
+		cs.pending[w] = append(cs.pending[w], moves...)
+		cs.mu.Unlock()
+		cs.acked.Add(int64(len(b)))
+		return nil
+	}
 	cs.mu.Unlock()
 	if err := cs.moveCursors(ctx, moves); err != nil {
 		return fmt.Errorf("acknowledging %d entries: %w", len(b), err)
 	}
 	cs.acked.Add(int64(len(b)))
 	return nil
+}
+
+// A worker's acknowledgements wait for its next read and go in the same
+// round trip (the cursor moves a read later, which changes nothing but
+// saves a round trip per batch), unless a partition is being given up:
+// then they go at once, and the partition is released only after.
+
+// deferKey marks a worker's context: acknowledgements made under it may
+// wait for the worker's next read.
+type deferKey struct{}
+
+func anyReleasing(moves []cursorMove) bool {
+	for _, m := range moves {
+		if m.p.releasing {
+			return true
+		}
+	}
+	return false
+}
+
+// takePending returns worker w's waiting cursor moves (all of them, or
+// only if one is of a partition being given up) and forgets them. The
+// caller holds cs.mu.
+func (cs *Consumer) takePending(w int, onlyReleasing bool) []cursorMove {
+	if w >= len(cs.pending) {
+		return nil // not running under Run
+	}
+	moves := cs.pending[w]
+	if len(moves) == 0 || onlyReleasing && !anyReleasing(moves) {
+		return nil
+	}
+	cs.pending[w] = nil
+	return moves
+}
+
+// sentPending records that waiting cursor moves were sent (ok) or must
+// wait again.
+func (cs *Consumer) sentPending(w int, moves []cursorMove, ok bool) {
+	if len(moves) == 0 {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if !ok {
+		cs.pending[w] = append(moves, cs.pending[w]...)
+		return
+	}
+	for _, m := range moves {
+		m.p.acking--
+	}
+}
+
+// flushPending sends worker w's waiting cursor moves now (only if one is
+// of a partition being given up, with onlyReleasing).
+func (cs *Consumer) flushPending(ctx context.Context, w int, onlyReleasing bool) error {
+	cs.mu.Lock()
+	moves := cs.takePending(w, onlyReleasing)
+	cs.mu.Unlock()
+	err := cs.moveCursors(ctx, moves)
+	cs.sentPending(w, moves, err == nil)
+	return err
 }
 
 // Trim trims one partition stream below what every consumer group has

@@ -40,6 +40,9 @@ type partition struct {
 	// batch is set while entries of the partition are in a batch being
 	// written: a stopping consumer gives the partition up after it.
 	batch bool
+	// acking counts cursor moves of the partition waiting for a worker's
+	// next read: it is given up only once they are sent.
+	acking int
 	// releasing is set when the consumer owns more than its share: nothing
 	// new is read from it, and its lease is released after the batch in
 	// flight.
@@ -202,7 +205,7 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 	var idle []*partition // given up now: no batch of them is being written
 	for _, p := range extra {
 		p.releasing = true
-		if !p.batch && len(p.held) == 0 {
+		if !p.batch && len(p.held) == 0 && p.acking == 0 {
 			idle = append(idle, p)
 			delete(c.owned, p.stream)
 		}
@@ -396,7 +399,7 @@ func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 	c.mu.Lock()
 	var rel []*partition
 	for k, p := range c.owned {
-		if p.releasing && len(p.held) == 0 && (!p.batch || c.mine(p, w)) { // held records are flushed first
+		if p.releasing && len(p.held) == 0 && p.acking == 0 && (!p.batch || c.mine(p, w)) { // held records are flushed first, acknowledgements sent
 			rel = append(rel, p)
 			delete(c.owned, k)
 		}
@@ -431,7 +434,7 @@ func (c *Consumer) leave(ctx context.Context) {
 	var idle []*partition
 	for k, p := range c.owned {
 		p.releasing = true
-		if !p.batch && len(p.held) == 0 {
+		if !p.batch && len(p.held) == 0 && p.acking == 0 {
 			idle = append(idle, p)
 			delete(c.owned, k)
 		}

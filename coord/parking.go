@@ -9,11 +9,19 @@ import (
 )
 
 // parkedKeys returns which model|keys of the batch are parked in the
-// target's push stage: one HMGET of the batch's distinct keys. (Only the
+// target's push stage: one HMGET of the batch's distinct keys, or none when
+// nothing was parked as the batch was read. (Only the
 // owner of a key's partition parks it, and a new owner asks again here, so
 // the answer holds for the batch.)
 func (cs *Consumer) parkedKeys(ctx context.Context, batch []Delivery) (map[string]bool, error) {
 	parked := map[string]bool{}
+	none := true
+	for i := range batch {
+		none = none && batch[i].noneParked
+	}
+	if none {
+		return parked, nil
+	}
 	seen := make(map[string]bool, len(batch))
 	fields := make([]string, 0, len(batch))
 	for _, d := range batch {

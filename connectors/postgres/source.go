@@ -49,7 +49,10 @@ type Source struct {
 	// flight, the server's WAL end). lastEmitted is the position of the last
 	// transaction handed over. snapshotPending holds back confirmations until
 	// the snapshot is durable.
-	durable         atomic.Uint64
+	durable atomic.Uint64
+	// walEnd is the server's WAL end as last read (every walEndEvery while
+	// streaming): how far behind the reader is.
+	walEnd          atomic.Uint64
 	lastEmitted     atomic.Uint64
 	snapshotPending atomic.Bool
 	stats           Stats
@@ -246,7 +249,11 @@ func (s *Source) Open(ctx context.Context) (err error) {
 	// so this bounds the memory that waits here to a few chunks.
 	s.out = make(chan item, 4)
 	s.errc = make(chan error, 1)
-	s.wg.Add(1)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.watchWALEnd(runCtx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		err := s.run(runCtx, snap, start)
@@ -257,6 +264,30 @@ func (s *Source) Open(ctx context.Context) (err error) {
 	}()
 	s.started = true
 	return nil
+}
+
+// walEndEvery is how often the server's WAL end is read.
+const walEndEvery = 250 * time.Millisecond
+
+// watchWALEnd reads the server's WAL end until ctx ends, so the reader
+// knows when it is catching up (see catchUpBytes). A failed read keeps the
+// last value; the replication connection reports a server that is gone.
+func (s *Source) watchWALEnd(ctx context.Context) {
+	t := time.NewTicker(walEndEvery)
+	defer t.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var end pglogrepl.LSN
+		if err := s.pool.QueryRow(qctx, `SELECT pg_current_wal_lsn()`).Scan(&end); err == nil {
+			s.walEnd.Store(uint64(end))
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Source) run(ctx context.Context, snap *snapshotPlan, start pglogrepl.LSN) error {

@@ -155,7 +155,7 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 		if !now.Before(r.next) {
 			return false, nil
 		}
-		if r.pending != nil {
+		if r.pending != nil && !r.gathering(len(r.pending.changes)) {
 			select {
 			case r.s.out <- *r.pending: // Next is free again
 				r.pending = nil
@@ -455,6 +455,21 @@ func (r *reader) addChanges(ctx context.Context, changes []connectors.Change) er
 	return nil
 }
 
+// catchUpBytes is how far behind the server's WAL the reader must be for
+// it to gather finished transactions even while Next waits: catching up,
+// more is on its way at once, and one item of up to coalesceChanges
+// changes costs every stage after it far less than as many items of one
+// transaction each. Near the end of the WAL each transaction is handed
+// over as it arrives.
+const catchUpBytes = 64 << 10
+
+// gathering reports whether finished transactions, n changes so far, are
+// kept back to gather more: the reader is catching up.
+func (r *reader) gathering(n int) bool {
+	end := r.s.walEnd.Load()
+	return end > uint64(r.received) && end-uint64(r.received) >= catchUpBytes && n < coalesceChanges
+}
+
 // coalesceChanges is how many changes of finished transactions the reader
 // gathers into one item while Next is not taking items.
 const coalesceChanges = 5000
@@ -485,6 +500,10 @@ func (r *reader) emit(ctx context.Context, it item, pos pglogrepl.LSN) error {
 		}
 		it = *r.pending
 		r.pending = nil
+	}
+	if r.gathering(len(it.changes)) && ctx.Err() == nil {
+		r.pending = &it
+		return nil
 	}
 	select {
 	case r.s.out <- it:

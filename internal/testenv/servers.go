@@ -64,6 +64,14 @@ func (s *RedisServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port)
 // URL is the server's redis:// URL.
 func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
 
+// Pid is the server's process id (0 when it is not running).
+func (s *RedisServer) Pid() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Start starts the server (again) and waits until it answers PING.
 func (s *RedisServer) Start() {
 	s.t.Helper()
@@ -203,6 +211,17 @@ func (s *PostgresServer) ctl(args ...string) error {
 // URL returns the URL of the postgres database.
 func (s *PostgresServer) URL() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+}
+
+// Pid is the postmaster's process id, read from its pid file (0 when it is
+// not running).
+func (s *PostgresServer) Pid() int {
+	b, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	return pid
 }
 
 // NewDatabase creates a database on this server and returns its URL.
