@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return validate(ctx, cmd, rest, stdout, stderr)
 	case "status":
 		return status(ctx, rest, stdout, stderr)
+	case "datasets":
+		return datasets(ctx, rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, rest, stdout, stderr)
 	case "run":

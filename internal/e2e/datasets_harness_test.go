@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -279,4 +280,41 @@ func compactJSONField(row string) string {
 		parts[8] = b.String()
 	}
 	return strings.Join(parts, "|")
+}
+
+// checkInventory runs `remix datasets` and compares its counts with the
+// files read.
+func (f *lakeFleet) checkInventory(files int) {
+	f.t.Helper()
+	cmd := exec.Command(filepath.Join(f.bin, "remix"), "datasets", "--format", "json", "--query", "duckdb")
+	cmd.Env = append(os.Environ(), f.env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("remix datasets: %v\n%s", err, out)
+	}
+	var got []struct {
+		Location string
+		Files    int
+		Rows     int64
+		Query    string `json:"query"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != 1 {
+		f.t.Fatalf("remix datasets: %v\n%s", err, out)
+	}
+	dir, _, err := f.fetch()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int64
+	if err := db.QueryRowContext(f.ctx, "SELECT count(*) FROM "+f.dataset.DuckDBSource(filepath.ToSlash(dir)+"/")).Scan(&rows); err != nil {
+		f.t.Fatal(err)
+	}
+	if g := got[0]; g.Location != "people" || g.Files != files || g.Rows != rows || !strings.Contains(g.Query, "arg_max") {
+		f.t.Fatalf("remix datasets says %+v; the store holds %d files of %d rows", g, files, rows)
+	}
 }

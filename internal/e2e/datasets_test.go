@@ -79,6 +79,7 @@ func TestDatasetsEndToEnd(t *testing.T) {
 			peopleLoad(f, 120)
 			files := f.waitEqual(3 * time.Minute)
 			t.Logf("%s %s: the latest state of %d files equals the source", c.store, c.format, files)
+			f.checkInventory(files)
 			if c.store != rblob.TypeFile {
 				return
 			}
