@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// profileDir is where CPU profiles of the Remix processes go
+// (REMIX_BENCH_PROFILE), "" for none. Read them with go tool pprof.
+func profileDir() string { return os.Getenv("REMIX_BENCH_PROFILE") }
+
+func freePort(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// profile starts CPU profiles of every ingest and pusher for the given
+// time, named after the measurement, and returns a function that waits for
+// them. It does nothing unless REMIX_BENCH_PROFILE is set.
+func (s *setup) profile(name string, d time.Duration) (wait func()) {
+	dir := profileDir()
+	if dir == "" {
+		return func() {}
+	}
+	os.MkdirAll(dir, 0o755)
+	var wg sync.WaitGroup
+	for _, role := range []string{"ingest", "pusher"} {
+		for i, p := range s.procs[role] {
+			port := s.ports[p]
+			path := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.pprof", name, role, i))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, int(d.Seconds()))
+				resp, err := http.Get(url)
+				for i := 0; err != nil && i < 40; i++ { // the process may not listen yet
+					time.Sleep(50 * time.Millisecond)
+					resp, err = http.Get(url)
+				}
+				if err != nil {
+					fmt.Printf("  profile %s: %v\n", path, err)
+					return
+				}
+				defer resp.Body.Close()
+				f, err := os.Create(path)
+				if err != nil {
+					return
+				}
+				defer f.Close()
+				io.Copy(f, resp.Body)
+			}()
+		}
+	}
+	return wg.Wait
+}
+
+// metric sums a metric's samples (lines starting with name) over the
+// processes of a role, read from their /metrics.
+func (s *setup) metric(role, name string) float64 {
+	var sum float64
+	for _, p := range s.procs[role] {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.ports[p]))
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, name) {
+				f := strings.Fields(line)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				sum += v
+			}
+		}
+	}
+	return sum
+}

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// slowTrigger makes every row written to the target cost 1 ms of waiting,
+// as a remote warehouse or an API would, without costing CPU.
+const slowTrigger = `CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END $$;
+CREATE TRIGGER slow_row BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_row()`
+
+// BenchmarkSlowTarget: 20 000 single-row transactions are published to
+// Redis first (the ingest alone), then pushers start against a target
+// where each row costs 1 ms: one pusher writing one batch at a time, one
+// pusher with the default writes in flight (4), then 2 and 4 pushers.
+// Rows/s are counted from the first row's arrival to the last's, so the
+// start-up and the sharing of the partitions are not in the figure (the
+// time from the pushers' start to the last row is printed too).
+func BenchmarkSlowTarget(b *testing.B) {
+	sv := startServers(b)
+	const n = 20000
+	base := 0.0
+	for _, c := range []struct{ pushers, writes int }{{1, 1}, {1, 4}, {2, 4}, {4, 4}} {
+		b.Run(fmt.Sprintf("pushers=%d/writes=%d", c.pushers, c.writes), func(b *testing.B) {
+			s := sv.newSetup(b, "TARGET_WRITES="+strconv.Itoa(c.writes))
+			s.exec(s.dst, slowTrigger)
+			ing := s.start("ingest", "ingest")
+			s.waitSlotActive(s.slot())
+			time.Sleep(500 * time.Millisecond)
+			s.commit(1, n, 1)
+			s.waitSlotCaughtUp(s.slot(), 5*time.Minute)
+			_ = ing
+			start := time.Now()
+			for i := 0; i < c.pushers; i++ {
+				s.start("pusher", "pusher")
+			}
+			first, last := s.waitRows(n, 20*time.Minute)
+			rate := float64(n) / last.Sub(first).Seconds()
+			if base == 0 {
+				base = rate
+			}
+			b.ReportMetric(rate, "rows/s")
+			fmt.Printf("slow target (1 ms a row), %d pusher(s), %d writes in flight each: %.0f rows/s (%.2fx one pusher writing one batch at a time); start to last row %.1fs\n",
+				c.pushers, c.writes, rate, rate/base, last.Sub(start).Seconds())
+			record("slow target (1 ms a row): 20 000 rows, rows/s first to last row", "remix",
+				fmt.Sprintf("%d pusher(s) × %d writes: %.0f (%.2f×)", c.pushers, c.writes, rate, rate/base))
+		})
+	}
+}
+
+// BenchmarkSnapshot: copy 1 000 000 rows through a fresh slot's snapshot
+// (one ingest, one pusher) and report the rate and the peak resident
+// memory of each process; then, on the same target server, what the
+// target alone does with the same rows: COPY into a temporary table and
+// one merge into an empty copy of the table.
+func BenchmarkSnapshot(b *testing.B) {
+	sv := startServers(b)
+	s := sv.newSetup(b)
+	const n = 1000000
+	s.exec(s.src, fmt.Sprintf(`INSERT INTO items (id, name, qty, price) SELECT g, 'item ' || g, g %% 1000, g * 0.01 FROM generate_series(1, %d) g`, n))
+	s.exec(s.src, `ANALYZE items`)
+	r := s.remixRoles()
+	before := sample(r)
+	start := time.Now()
+	ing := s.start("ingest", "ingest")
+	push := s.start("pusher", "pusher")
+	_, done := s.waitRows(n, 20*time.Minute)
+	cpu := sample(r).since(before)
+	ingRSS, pushRSS := peakRSS(b, ing.Pid()), peakRSS(b, push.Pid())
+	rate := float64(n) / done.Sub(start).Seconds()
+	merge := s.targetAloneMerge(n)
+	b.ReportMetric(float64(ingRSS)/1024, "ingest_peak_MB")
+	b.ReportMetric(float64(pushRSS)/1024, "pusher_peak_MB")
+	b.ReportMetric(rate, "rows/s")
+	fmt.Printf("snapshot of %d rows: %.1fs (%.0f rows/s); peak RSS ingest %.1f MB, pusher %.1f MB; CPU %s; the target alone (COPY and one merge) %.0f rows/s, ratio %.2f\n",
+		n, done.Sub(start).Seconds(), rate, float64(ingRSS)/1024, float64(pushRSS)/1024, cpuLine(cpu, n), merge, rate/merge)
+	record("initial snapshot, 1 000 000 rows", "remix", fmt.Sprintf("%.0f rows/s (%.2f× the target alone: COPY and one merge, %.0f rows/s); peak RSS ingest %.0f MB, pusher %.0f MB",
+		rate, rate/merge, merge, float64(ingRSS)/1024, float64(pushRSS)/1024))
+}
+
+// targetAloneMerge times, on the target server, a COPY of n rows like the
+// snapshot's into a temporary table and one INSERT ... ON CONFLICT into an
+// empty table of the same shape: the fastest way in for those rows.
+func (s *setup) targetAloneMerge(n int) float64 {
+	s.b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.dstURL)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE items_alone (LIKE items INCLUDING ALL)`); err != nil {
+		s.b.Fatal(err)
+	}
+	rows := make([][]any, 0, n)
+	now := time.Now()
+	for i := 1; i <= n; i++ {
+		rows = append(rows, []any{int64(i), "item " + strconv.Itoa(i), int32(i % 1000), fmt.Sprintf("%d.%02d", i/100, i%100), now})
+	}
+	start := time.Now()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE load (id bigint, name text, qty int, price numeric(12,2), created_at timestamptz) ON COMMIT DROP`); err != nil {
+		s.b.Fatal(err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"load"}, []string{"id", "name", "qty", "price", "created_at"}, pgx.CopyFromRows(rows)); err != nil {
+		s.b.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO items_alone (id, name, qty, price, created_at) SELECT id, name, qty, price, created_at FROM load
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, qty = EXCLUDED.qty, price = EXCLUDED.price, created_at = EXCLUDED.created_at`); err != nil {
+		s.b.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		s.b.Fatal(err)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
