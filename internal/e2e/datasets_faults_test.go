@@ -23,7 +23,7 @@ func TestDatasetsSurvivePushersKilled(t *testing.T) {
 	if testenv.Short() {
 		rows, kills = 1500, 3
 	}
-	f := newLakeFleet(t, rblob.TypeS3, rblob.FormatParquet, 8)
+	f := newLakeFleet(t, binaries(t), rblob.TypeS3, 8, map[string]string{"LAKE_FORMAT": rblob.FormatParquet})
 	f.start("ingest", "ingest")
 	pushers := make([]*testenv.Process, 4)
 	for i := range pushers {

@@ -31,7 +31,7 @@ const datasetExample = "../../examples/postgresql_to_dataset"
 // shop and its people table, a lake system of one store, and the
 // processes the test starts.
 type lakeFleet struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	bin     string
 	src     *pgxpool.Pool
@@ -39,12 +39,13 @@ type lakeFleet struct {
 	bucket  *blob.Bucket
 	prefix  string
 	dataset rblob.Dataset
+	cfg     *config.Config
 	format  string
 }
 
 // lakeKeys are the keys of a lake system of a store, with a fresh bucket
 // of the test's own.
-func lakeKeys(t *testing.T, store string) string {
+func lakeKeys(t testing.TB, store string) string {
 	switch store {
 	case rblob.TypeFile:
 		return fmt.Sprintf("  type: file\n  path: %s\n", filepath.Join(t.TempDir(), "lake"))
@@ -63,33 +64,44 @@ func lakeKeys(t *testing.T, store string) string {
 	return ""
 }
 
-func newLakeFleet(t *testing.T, store, format string, partitions int) *lakeFleet {
+// newLakeFleet makes a fleet of the binaries in bin (see binaries), with
+// settings for the lake system (LAKE_FORMAT, LAKE_MAX_FILE_AGE,
+// LAKE_MAX_FILE_BYTES) that override the defaults.
+func newLakeFleet(t testing.TB, bin, store string, partitions int, settings map[string]string) *lakeFleet {
 	t.Helper()
 	srcURL := testenv.NewDatabase(t)
 	_, ns := testenv.Redis(t)
-	f := &lakeFleet{t: t, ctx: testenv.Context(t), bin: binaries(t), format: format}
-	f.src = pool(t, srcURL)
-	if _, err := f.src.Exec(f.ctx, readFile(t, filepath.Join(datasetExample, "source.sql"))); err != nil {
+	f := &lakeFleet{t: t, ctx: testenv.Context(t), bin: bin, format: settings["LAKE_FORMAT"]}
+	var err error
+	if f.src, err = pgxpool.New(context.Background(), srcURL); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.src.Close)
+	if _, err := f.src.Exec(f.ctx, lakeRead(t, filepath.Join(datasetExample, "source.sql"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.src.Exec(f.ctx, `ALTER TABLE people ALTER COLUMN bio SET STORAGE EXTERNAL`); err != nil {
 		t.Fatal(err)
 	}
 	systems := t.TempDir()
-	if err := os.WriteFile(filepath.Join(systems, "shop.yaml"), []byte(readFile(t, filepath.Join(datasetExample, "systems", "shop.yaml"))), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(systems, "shop.yaml"), []byte(lakeRead(t, filepath.Join(datasetExample, "systems", "shop.yaml"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The example's lake with the store's keys in place of the folder's.
-	lake := readFile(t, filepath.Join(datasetExample, "systems", "lake.yaml"))
+	lake := lakeRead(t, filepath.Join(datasetExample, "systems", "lake.yaml"))
 	head, mixer, _ := strings.Cut(lake, "  push_mixer:")
-	head = head[:strings.Index(head, "  type:")] + lakeKeys(t, store) + "  format: ${LAKE_FORMAT:-parquet}\n  max_file_age: ${LAKE_MAX_FILE_AGE:-60s}\n\n"
+	head = head[:strings.Index(head, "  type:")] + lakeKeys(t, store) +
+		"  format: ${LAKE_FORMAT:-parquet}\n  max_file_age: ${LAKE_MAX_FILE_AGE:-1s}\n  max_file_bytes: ${LAKE_MAX_FILE_BYTES:-128MiB}\n\n"
 	if err := os.WriteFile(filepath.Join(systems, "lake.yaml"), []byte(head+"  push_mixer:"+mixer), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	vars := map[string]string{
 		"SHOP_DSN": srcURL, "SHOP_SLOT": testenv.UniqueName("slot"), "REDIS_URL": testenv.RedisURL(t), "REMIX_NAMESPACE": ns,
 		"REMIX_PARTITIONS": fmt.Sprint(partitions), "SYSTEMS_DIR": systems, "MODELS_DIR": filepath.Join(datasetExample, "models"),
-		"REMIX_LOCK_TTL": "1s", "REMIX_LEASE_TTL": "1500ms", "LOG_LEVEL": "info", "LAKE_FORMAT": format, "LAKE_MAX_FILE_AGE": "1s",
+		"REMIX_LOCK_TTL": "1s", "REMIX_LEASE_TTL": "1500ms", "LOG_LEVEL": "info",
+	}
+	for k, v := range settings {
+		vars[k] = v
 	}
 	for k, v := range vars {
 		f.env = append(f.env, k+"="+v)
@@ -98,6 +110,7 @@ func newLakeFleet(t *testing.T, store, format string, partitions int) *lakeFleet
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.cfg = cfg
 	sys := cfg.System("lake")
 	ds, err := rblob.Datasets(sys, cfg.Models)
 	if err != nil || len(ds) != 1 {
@@ -317,4 +330,13 @@ func (f *lakeFleet) checkInventory(files int) {
 	if g := got[0]; g.Location != "people" || g.Files != files || g.Rows != rows || !strings.Contains(g.Query, "arg_max") {
 		f.t.Fatalf("remix datasets says %+v; the store holds %d files of %d rows", g, files, rows)
 	}
+}
+
+func lakeRead(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

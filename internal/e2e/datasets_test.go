@@ -73,7 +73,7 @@ func TestDatasetsEndToEnd(t *testing.T) {
 	} {
 		t.Run(c.store+"_"+c.format, func(t *testing.T) {
 			t.Parallel()
-			f := newLakeFleet(t, c.store, c.format, 4)
+			f := newLakeFleet(t, binaries(t), c.store, 4, map[string]string{"LAKE_FORMAT": c.format})
 			f.start("ingest", "ingest")
 			f.start("pusher", "pusher")
 			peopleLoad(f, 120)
