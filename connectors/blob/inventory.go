@@ -25,7 +25,7 @@ import (
 type Inventory struct {
 	Dataset
 	Folder      string // where its files are
-	Files       int    // change files, truncate markers included
+	Files       int    // change files (truncate markers and compacted files included)
 	Bytes       int64
 	Rows        int64  // change rows in them
 	First, Last string // the first and last date= folders
@@ -67,11 +67,11 @@ func Take(ctx context.Context, sys *config.System, models map[string]*mixer.Mode
 			if strings.Contains(obj.Key, "/_remix/") {
 				continue
 			}
-			if _, ok := ParseFileName(base); !ok {
+			if !strings.HasSuffix(base, ".parquet") && !strings.HasSuffix(base, ".jsonl.gz") {
 				if strings.HasSuffix(base, ".tmp") {
 					inv.Unfinished++
 				}
-				continue
+				continue // files of compaction (any name) count too
 			}
 			inv.Files++
 			inv.Bytes += obj.Size

@@ -1,9 +1,17 @@
 package blob
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/connectors/connectortest"
+	"github.com/sqlpipe/remix/mixer"
 	"github.com/sqlpipe/remix/internal/testenv"
 )
 
@@ -39,4 +47,49 @@ func TestGCSSinkConformance(t *testing.T) {
 func TestAzureSinkConformance(t *testing.T) {
 	t.Parallel()
 	suite(t, TypeAzure, azureSettings)
+}
+
+// A file larger than the upload buffer (8 MiB) goes up in parts (an S3
+// multipart upload, GCS resumable chunks, Azure blocks) and is complete
+// under its name, every row in it.
+func TestLargeFilesUploadInParts(t *testing.T) {
+	t.Parallel()
+	for typ, settings := range map[string]func(*testing.T) map[string]any{TypeS3: s3Settings, TypeGCS: gcsSettings, TypeAzure: azureSettings} {
+		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
+			model, err := mixer.CompileModel("mem:///item.json", []byte(connectortest.ItemSchema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := openSink(t, system(typ, itemsRule(t, model, "items"), settings(t)), map[string]*mixer.Model{"item": model})
+			const n = 12000
+			recs := make([]mixer.TargetRecord, 0, n)
+			noise := make([]byte, 512)
+			for i := range n {
+				_, _ = rand.Read(noise)
+				id := json.Number(strconv.Itoa(i))
+				recs = append(recs, mixer.TargetRecord{Location: "items", Op: mixer.OpUpsert,
+					Fields: map[string]any{"id": id, "note": hex.EncodeToString(noise)}, Key: &mixer.SearchKey{Field: "id", Value: id},
+					Origin: mixer.Origin{Model: "item", Entry: fmt.Sprintf("1700000000000-%d", i)}})
+			}
+			if err := s.Write(t.Context(), recs, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Flush(t.Context(), []connectors.Partition{{Model: "item"}}); err != nil {
+				t.Fatal(err)
+			}
+			files, err := listDataset(t.Context(), s.st.bucket, s.st.prefix, "items")
+			if err != nil || len(files) != 1 {
+				t.Fatalf("files %v: %v", files, err)
+			}
+			data, err := s.st.bucket.ReadAll(t.Context(), files[0].key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := DecodeFile(data, files[0].key)
+			if err != nil || len(rows) != n || len(data) < 9<<20 {
+				t.Fatalf("%d bytes, %d rows of %d: %v", len(data), len(rows), n, err)
+			}
+		})
+	}
 }
