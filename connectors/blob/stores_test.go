@@ -11,8 +11,8 @@ import (
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/connectors/connectortest"
-	"github.com/sqlpipe/remix/mixer"
 	"github.com/sqlpipe/remix/internal/testenv"
+	"github.com/sqlpipe/remix/mixer"
 )
 
 // The sink suite against each store's stand-in: versitygw for S3,
