@@ -28,6 +28,10 @@ func layoutsOf(sys *config.System, models map[string]*mixer.Model) (map[string]*
 		for _, rule := range sys.Push.Rules(model) {
 			loc := rule.Location()
 			at := []string{"push_mixer", model, loc}
+			if m == nil {
+				problems = append(problems, problemAt(sys, at, "model %s is not loaded: a dataset's column types come from its model", model))
+				continue
+			}
 			l := &layout{location: loc, keyIndex: -1}
 			bad := false
 			keys := 0
@@ -44,16 +48,7 @@ func layoutsOf(sys *config.System, models map[string]*mixer.Model) (map[string]*
 					bad = true
 					continue
 				}
-				var p *mixer.Property
-				if m != nil {
-					p = m.Property(f.Field)
-				}
-				c, err := columnOf(f, p)
-				if err == errNeedsModel {
-					problems = append(problems, problemAt(sys, fat, "model %s is not loaded: a dataset's column types come from its model", model))
-					bad = true
-					continue
-				}
+				c, err := columnOf(f, m.Property(f.Field))
 				if err != nil {
 					problems = append(problems, problemAt(sys, fat, "%v", err))
 					bad = true

@@ -2,9 +2,11 @@ package blob
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/connectors/connectortest"
 	"github.com/sqlpipe/remix/mixer"
 )
@@ -35,4 +37,26 @@ func suite(t *testing.T, typ string, settings func(t *testing.T) map[string]any)
 func TestFileSinkConformance(t *testing.T) {
 	t.Parallel()
 	suite(t, TypeFile, func(t *testing.T) map[string]any { return map[string]any{SettingPath: t.TempDir()} })
+}
+
+// remix validate --online: a dataset's columns are checked against the
+// models, and a store that cannot be reached is an error.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	model, err := mixer.CompileModel("mem:///item.json", []byte(connectortest.ItemSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := system(TypeFile, itemsRule(t, model, "items"), map[string]any{SettingPath: t.TempDir()})
+	s, err := NewSink(sys, connectors.SinkDeps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := s.(connectors.Checker)
+	if errs, _ := ch.Check(t.Context(), map[string]*mixer.Model{"item": model}); len(errs) != 0 {
+		t.Fatalf("a good system: %v", errs)
+	}
+	if errs, _ := ch.Check(t.Context(), map[string]*mixer.Model{}); len(errs) != 1 || !strings.Contains(errs[0].Error(), "model item is not loaded") {
+		t.Fatalf("without its model: %v", errs)
+	}
 }
