@@ -327,7 +327,7 @@ func (s *Sink) Flush(ctx context.Context, parts []connectors.Partition) error {
 		if h == nil {
 			continue
 		}
-		if err := s.flush(ctx, p, h); err != nil {
+		if err := s.flush(ctx, h); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -337,7 +337,7 @@ func (s *Sink) Flush(ctx context.Context, parts []connectors.Partition) error {
 	return errors.Join(errs...)
 }
 
-func (s *Sink) flush(ctx context.Context, p connectors.Partition, h *hold) error {
+func (s *Sink) flush(ctx context.Context, h *hold) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.broken != nil {
@@ -355,12 +355,8 @@ func (s *Sink) flush(ctx context.Context, p connectors.Partition, h *hold) error
 		h.sealed[0].drop()
 		h.sealed = h.sealed[1:]
 	}
+	// The hold stays in the map, empty: a write waiting for it adds to it.
 	h.firstWrite, h.lastWrite = time.Time{}, time.Time{}
-	s.mu.Lock()
-	if s.holds[p] == h {
-		delete(s.holds, p)
-	}
-	s.mu.Unlock()
 	return nil
 }
 
