@@ -113,7 +113,7 @@ func checkWritable(ctx context.Context, st *store) error {
 	key := st.prefix + "_remix/probe-" + hex.EncodeToString(b)
 	body := []byte("remix can write here\n")
 	if err := st.bucket.WriteAll(ctx, key, body, nil); err != nil {
-		return fmt.Errorf("%s cannot be written: %w", st.where, err)
+		return fmt.Errorf("%s cannot be written (%s): %s", st.where, gcerrors.Code(err), firstLine(err))
 	}
 	got, err := st.bucket.ReadAll(ctx, key)
 	if err != nil || !bytes.Equal(got, body) {
@@ -490,3 +490,9 @@ var (
 	_ connectors.Sink     = (*Sink)(nil)
 	_ connectors.Buffered = (*Sink)(nil)
 )
+
+// firstLine is an error's first line: some SDKs add a page of details.
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

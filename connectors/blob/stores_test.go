@@ -4,9 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
@@ -90,6 +93,35 @@ func TestLargeFilesUploadInParts(t *testing.T) {
 			if err != nil || len(rows) != n || len(data) < 9<<20 {
 				t.Fatalf("%d bytes, %d rows of %d: %v", len(data), len(rows), n, err)
 			}
+		})
+	}
+}
+
+// A store that is not there is refused at Open, saying which and why.
+func TestOpenRefusesAMissingBucket(t *testing.T) {
+	t.Parallel()
+	for typ, settings := range map[string]func(*testing.T) map[string]any{TypeS3: s3Settings, TypeGCS: gcsSettings, TypeAzure: azureSettings} {
+		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
+			model, err := mixer.CompileModel("mem:///item.json", []byte(connectortest.ItemSchema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			set := settings(t)
+			name := SettingBucket
+			if typ == TypeAzure {
+				name = SettingContainer
+			}
+			set[name] = "remix-missing-" + strconv.Itoa(int(time.Now().UnixNano()%1e9))
+			s, err := NewSink(system(typ, itemsRule(t, model, "items"), set), connectors.SinkDeps{Models: map[string]*mixer.Model{"item": model}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Open(t.Context())
+			if err == nil || !errors.Is(err, connectors.ErrUnavailable) || !strings.Contains(err.Error(), "cannot be written") || !strings.Contains(err.Error(), set[name].(string)) {
+				t.Fatalf("Open of a missing bucket: %v", err)
+			}
+			t.Log(err)
 		})
 	}
 }
