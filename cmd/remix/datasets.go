@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/sqlpipe/remix/connectors/blob"
 	"github.com/sqlpipe/remix/internal/cli"
@@ -85,7 +86,7 @@ func datasets(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if v.First != "" {
 			days = v.First + " to " + v.Last
 		}
-		fmt.Fprintf(stdout, "%s.%s  %s\n  %s, %s, %s of %s, %s; epoch %d\n", v.System, v.Location, v.Folder,
+		fmt.Fprintf(stdout, "%s.%s (%s)  %s\n  %s, %s, %s of %s, %s; epoch %d\n", v.System, v.Location, strings.Join(v.Models, ", "), v.Folder,
 			cli.Plural(v.Files, "file", "files"), cli.Plural(int(v.Rows), "row", "rows"), humanBytes(v.Bytes), v.Format, days, v.Epoch)
 		if v.Unfinished > 0 {
 			fmt.Fprintf(stdout, "  %s left by a writer that stopped (readers skip them; delete at will)\n", cli.Plural(v.Unfinished, "temporary file", "temporary files"))

@@ -2,6 +2,7 @@ package blob
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 // the queries that turn its changes into its current table.
 type Dataset struct {
 	Location string
+	Models   []string // the models pushed to it
 	Format   string
 	// Columns are the data columns and their types, as DuckDB spells them.
 	Columns [][2]string
@@ -28,6 +30,13 @@ func Datasets(sys *config.System, models map[string]*mixer.Model) ([]Dataset, er
 	var out []Dataset
 	for loc, l := range layouts {
 		d := Dataset{Location: loc, Format: sys.Settings.String(SettingFormat), layout: l}
+		for _, m := range sys.Push.Models() {
+			for _, r := range sys.Push.Rules(m) {
+				if r.Location() == loc && !slices.Contains(d.Models, m) {
+					d.Models = append(d.Models, m)
+				}
+			}
+		}
 		for _, c := range l.columns {
 			d.Columns = append(d.Columns, [2]string{c.name, c.typeName()})
 		}
