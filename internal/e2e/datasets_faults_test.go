@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	mrand "math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -16,12 +17,16 @@ import (
 // Four pushers write a dataset on the S3 API server while a load runs,
 // and are killed with SIGKILL one after another and started again. In the
 // end every file is whole, the latest state holds one row per key and
-// equals the source table: nothing lost, nothing doubled.
+// equals the source table: nothing lost, nothing doubled. REMIX_BENCH_ROWS
+// sizes it as the benchmark (100 000 rows, 12 kills).
 func TestDatasetsSurvivePushersKilled(t *testing.T) {
 	t.Parallel()
 	rows, kills := 4000, 6
 	if testenv.Short() {
 		rows, kills = 1500, 3
+	}
+	if n, err := strconv.Atoi(os.Getenv("REMIX_BENCH_ROWS")); err == nil && n > 0 { // the benchmark's size: 100 000
+		rows, kills = n, 12
 	}
 	f := newLakeFleet(t, binaries(t), rblob.TypeS3, 8, map[string]string{"LAKE_FORMAT": rblob.FormatParquet})
 	f.start("ingest", "ingest")
