@@ -48,9 +48,12 @@ func leafOf(c column) parquet.Node {
 	case kindInt64:
 		n = parquet.Int(64)
 	case kindDecimal:
-		if c.precision <= 18 {
+		switch {
+		case c.precision <= 9:
+			n = parquet.Decimal(c.scale, c.precision, parquet.Int32Type)
+		case c.precision <= 18:
 			n = parquet.Decimal(c.scale, c.precision, parquet.Int64Type)
-		} else {
+		default:
 			n = parquet.Decimal(c.scale, c.precision, parquet.FixedLenByteArrayType(16))
 		}
 	case kindDouble:
@@ -144,9 +147,12 @@ func (e *parquetEncoder) values(r *row) parquet.Row {
 		case kindInt64:
 			v = parquet.Int64Value(x.i)
 		case kindDecimal:
-			if c.precision <= 18 {
+			switch {
+			case c.precision <= 9:
+				v = parquet.Int32Value(int32(x.d.Int64()))
+			case c.precision <= 18:
 				v = parquet.Int64Value(x.d.Int64())
-			} else {
+			default:
 				v = parquet.FixedLenByteArrayValue(fixed16(x.d))
 			}
 		case kindDouble:
