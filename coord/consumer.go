@@ -103,6 +103,10 @@ type Consumer struct {
 	workers int
 	turn    int
 	pending [][]cursorMove // by worker: cursor moves waiting for its next read
+	// writes are the start times of the batches being written; behind says
+	// the last read found more waiting than it took (see fetch).
+	writes map[int]time.Time
+	behind atomic.Bool
 
 	// Counters, for metrics and tests.
 	acked, deadLettered, takeovers, trimmed, lapses, superseded atomic.Int64
@@ -225,6 +229,7 @@ func (cs *Consumer) Run(ctx context.Context, h Handler) error {
 	workers := cs.workers
 	cs.mu.Lock()
 	cs.pending = make([][]cursorMove, workers)
+	cs.writes = make(map[int]time.Time, workers)
 	cs.mu.Unlock()
 	errc := make(chan error, workers)
 	for w := 0; w < workers; w++ {
@@ -277,7 +282,9 @@ func (cs *Consumer) work(ctx, dctx context.Context, h Handler, w int) error {
 		}
 		b.reset()
 		if len(batch) > 0 {
-			if err := cs.process(dctx, h, batch); err != nil {
+			err := cs.process(dctx, h, batch)
+			cs.doneWrite(w)
+			if err != nil {
 				if dctx.Err() != nil {
 					break
 				}
@@ -313,10 +320,68 @@ func (cs *Consumer) work(ctx, dctx context.Context, h Handler, w int) error {
 // mine reports whether worker w holds a claim on a partition.
 func (cs *Consumer) mine(p *partition, w int) bool { return p.worker == w+1 }
 
-// claim gives worker w free owned partitions up to its share. The caller
-// holds cs.mu.
+// While the consumer keeps up, one worker reads at a time, and it claims
+// every free partition: what arrives while a batch is being written waits
+// for that write (up to coalesceFor) and goes out in the next batch,
+// instead of a write each. The changes coalesce while a round trip is in
+// flight; no batch waits for a timer. Once a read finds more waiting than
+// it takes (a partition gave ReadCount entries, or the batch is bigBatch
+// objects or more), the consumer is behind: workers claim their shares and
+// write side by side.
+
+// coalesceFor bounds how long a write in flight holds the next read back:
+// a write that takes longer (a slow or failing target) does not keep the
+// other partitions waiting.
+const coalesceFor = 20 * time.Millisecond
+
+// bigBatch is the size from which a read counts as finding the consumer
+// behind: writes that large gain little from coalescing, and the others
+// should not wait for them.
+const bigBatch = 64
+
+// holdBack reports how long worker w should wait before reading, 0 for not
+// at all: while the consumer keeps up and another batch has been written
+// for less than coalesceFor. The caller holds cs.mu.
+func (cs *Consumer) holdBack(w int) time.Duration {
+	if cs.writes == nil || cs.behind.Load() {
+		return 0
+	}
+	var wait time.Duration
+	now := time.Now()
+	for v, at := range cs.writes {
+		if v != w {
+			wait = max(wait, coalesceFor-now.Sub(at))
+		}
+	}
+	return max(wait, 0)
+}
+
+// startWrite records that worker w writes a batch now (under Run). The
+// caller holds cs.mu.
+func (cs *Consumer) startWrite(w int) {
+	if cs.writes != nil {
+		cs.writes[w] = time.Now()
+	}
+}
+
+// doneWrite records that worker w's batch is written and wakes a worker
+// waiting to read.
+func (cs *Consumer) doneWrite(w int) {
+	cs.mu.Lock()
+	delete(cs.writes, w)
+	cs.mu.Unlock()
+	if cs.idle.Load() > 0 {
+		cs.signal()
+	}
+}
+
+// claim gives worker w free owned partitions up to its share, or all of
+// them while the consumer keeps up. The caller holds cs.mu.
 func (cs *Consumer) claim(w int) {
 	share := (len(cs.owned) + cs.workers - 1) / cs.workers
+	if !cs.behind.Load() {
+		share = len(cs.owned)
+	}
 	have := 0
 	for _, p := range cs.owned {
 		if p.worker == w+1 {
@@ -335,6 +400,25 @@ func (cs *Consumer) claim(w int) {
 			have++
 		}
 	}
+}
+
+// wait sends worker w's waiting cursor moves, then waits up to d for a
+// change of ownership or claims, or the end of a write.
+func (cs *Consumer) wait(ctx context.Context, w int, d time.Duration) error {
+	if err := cs.flushPending(ctx, w, false); err != nil {
+		return err
+	}
+	changed := *cs.changed.Load()
+	cs.idle.Add(1)
+	defer cs.idle.Add(-1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-changed:
+	case <-t.C:
+	}
+	return nil
 }
 
 // unclaim gives back worker w's claims, all of them (keep nil) or those not
@@ -360,6 +444,10 @@ func (cs *Consumer) unclaim(w int, keep map[*partition]bool) {
 // whose tenure lapsed is first set back to its cursor.
 func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	cs.mu.Lock()
+	if d := cs.holdBack(w); d > 0 {
+		cs.mu.Unlock()
+		return nil, cs.wait(ctx, w, d)
+	}
 	cs.claim(w)
 	var batch []Delivery
 	var reads, resync []*partition
@@ -401,27 +489,17 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		return nil, cs.rewind(ctx, resync)
 	}
 	if len(batch) > 0 {
+		cs.mu.Lock()
+		cs.startWrite(w)
+		cs.mu.Unlock()
 		return batch, nil
 	}
 	if len(reads) == 0 { // nothing owned or free yet, or all paused: wait
-		if err := cs.flushPending(ctx, w, false); err != nil {
-			return nil, err
-		}
 		wait := cs.c.cfg.ReadBlock
 		if paused {
 			wait = deferPause
 		}
-		changed := *cs.changed.Load()
-		cs.idle.Add(1)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-		case <-changed:
-		case <-t.C:
-		}
-		t.Stop()
-		cs.idle.Add(-1)
-		return nil, nil
+		return nil, cs.wait(ctx, w, wait)
 	}
 	sort.Slice(reads, func(i, j int) bool { return reads[i].stream < reads[j].stream })
 	args := make([]string, 2*len(reads))
@@ -468,21 +546,23 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		return nil, err
 	}
 	// The partitions that had nothing new go back at once, for another
-	// worker to read while this one writes.
-	keep := make(map[*partition]bool, len(res))
-	cs.mu.Lock()
+	// worker to read while this one writes. When a read of every free
+	// partition (the consumer kept up) brings a large batch, this worker
+	// keeps its share of the partitions and holds the others' entries back
+	// for the other workers (their backlog, handled before anything newer).
+	sharing := !cs.behind.Load()
+	full, objects := false, 0
 	for _, xs := range res {
-		if p := cs.owned[xs.Stream]; p != nil && len(xs.Messages) > 0 && p.gen == gens[xs.Stream] {
-			keep[p] = true
-			p.batch = true
+		full = full || len(xs.Messages) >= cs.c.cfg.ReadCount
+		for _, m := range xs.Messages {
+			n, _ := strconv.Atoi(str(m.Values["n"]))
+			objects += max(n, 1)
 		}
 	}
-	cs.mu.Unlock()
-	if len(keep) < len(reads) {
-		cs.unclaim(w, keep)
-	}
+	behind := full || objects >= bigBatch
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	share := (len(cs.owned) + cs.workers - 1) / cs.workers
+	keep := make(map[*partition]bool, len(res))
 	for _, xs := range res {
 		p := cs.owned[xs.Stream]
 		if p == nil || p.gen != gens[xs.Stream] {
@@ -490,6 +570,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			// owner reads these again from the cursor.
 			continue
 		}
+		spill := sharing && behind && len(keep) >= share
 		for _, m := range xs.Messages {
 			deliveries := 1
 			if p.tenures > 1 && p.inflight.empty() && p.next == p.inflight.cursor {
@@ -503,9 +584,25 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			}
 			p.inflight.track(m.ID, len(ds))
 			p.next = m.ID
-			batch = append(batch, ds...)
+			if spill {
+				p.backlog = append(p.backlog, ds...)
+			} else {
+				batch = append(batch, ds...)
+			}
 		}
 		p.tenures = 1
+		if !spill && len(xs.Messages) > 0 {
+			keep[p] = true
+			p.batch = true
+		}
+	}
+	if len(batch) > 0 {
+		cs.startWrite(w) // before the partitions go back: a woken worker sees it
+	}
+	cs.mu.Unlock()
+	cs.behind.Store(behind)
+	if len(keep) < len(reads) {
+		cs.unclaim(w, keep)
 	}
 	return batch, nil
 }

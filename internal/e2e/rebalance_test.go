@@ -13,10 +13,13 @@ import (
 // at a steady rate, a second pusher joins, then the first stops gracefully
 // (SIGTERM). Partitions change hands when the batch in flight is done, so
 // no row waits as long as a lease TTL, the bound a dead pusher's partitions
-// are held to (and a bound a loaded machine still keeps). A row's wait is
-// its arrival in the warehouse (a clock_timestamp() default) less its
-// source transaction's commit time (track_commit_timestamp), both read
-// from the servers' clocks; the figures are logged.
+// are held to (and a bound a loaded machine still keeps). Then a third
+// pusher joins and the second is killed (SIGKILL): its partitions wait for
+// its leases to expire, and no row waits longer than the lease TTL plus a
+// second for the new owner to read and write them. A row's wait is its
+// arrival in the warehouse (a clock_timestamp() default) less its source
+// transaction's commit time (track_commit_timestamp), both read from the
+// servers' clocks; the figures are logged.
 func TestPushersJoinAndLeaveWithoutStall(t *testing.T) {
 	t.Parallel()
 	const leaseTTL = 3 * time.Second
@@ -27,12 +30,12 @@ func TestPushersJoinAndLeaveWithoutStall(t *testing.T) {
 	a := f.pusher("pusher-a")
 	a.WaitStderr("pushing", 30*time.Second)
 
-	const rate, seconds = 400, 9
+	const rate, seconds = 400, 14
 	loadDone := make(chan error, 1)
 	go func() { loadDone <- f.steadyInserts(f.ctx, rate, seconds) }()
 	time.Sleep(2 * time.Second)
 	joined := time.Now()
-	f.pusher("pusher-b") // joins: half of the partitions move to it
+	b := f.pusher("pusher-b") // joins: half of the partitions move to it
 	time.Sleep(3 * time.Second)
 	left := time.Now()
 	a.Signal(syscall.SIGTERM) // leaves: its partitions move to pusher-b
@@ -41,6 +44,11 @@ func TestPushersJoinAndLeaveWithoutStall(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("pusher-a did not stop within 20 s of SIGTERM")
 	}
+	time.Sleep(time.Second)
+	f.pusher("pusher-c").WaitStderr("pushing", 30*time.Second)
+	time.Sleep(2 * time.Second) // pusher-c takes its share
+	killed := time.Now()
+	b.Kill() // its partitions move to pusher-c when its leases expire
 	if err := <-loadDone; err != nil {
 		t.Fatal(err)
 	}
@@ -92,19 +100,25 @@ func TestPushersJoinAndLeaveWithoutStall(t *testing.T) {
 	}
 	slices.Sort(ds)
 	pct := func(q float64) time.Duration { return ds[int(q*float64(len(ds)-1))].Round(100 * time.Microsecond) }
-	worstNear := func(at time.Time) time.Duration {
+	// worstIn is the longest wait of the rows committed between from and to.
+	worstIn := func(from, to time.Time) time.Duration {
 		var worst time.Duration
 		for _, w := range waits {
-			if d := w.committed.Sub(at); d > -time.Second && d < 2*time.Second {
+			if !w.committed.Before(from) && w.committed.Before(to) {
 				worst = max(worst, w.d)
 			}
 		}
 		return worst.Round(100 * time.Microsecond)
 	}
-	t.Logf("%d rows at %d/s: wait p50 %v, p99 %v, max %v; longest around the join %v, around the graceful leave %v (lease TTL %v)",
-		len(ds), rate, pct(0.5), pct(0.99), ds[len(ds)-1].Round(100*time.Microsecond), worstNear(joined), worstNear(left), leaseTTL)
-	if worst := ds[len(ds)-1]; worst >= leaseTTL {
-		t.Fatalf("a row waited %v, a lease TTL or more: a hand-over stalled delivery", worst)
+	second := time.Second
+	t.Logf("%d rows at %d/s: wait p50 %v, p99 %v, max %v; longest around the join %v, around the graceful leave %v, around the kill %v (lease TTL %v)",
+		len(ds), rate, pct(0.5), pct(0.99), ds[len(ds)-1].Round(100*time.Microsecond),
+		worstIn(joined.Add(-second), joined.Add(2*second)), worstIn(left.Add(-second), left.Add(2*second)), worstIn(killed.Add(-second), killed.Add(leaseTTL)), leaseTTL)
+	if worst := worstIn(time.Time{}, killed.Add(-time.Second)); worst >= leaseTTL {
+		t.Fatalf("a row waited %v, a lease TTL or more, while pushers joined and left gracefully: a hand-over stalled delivery", worst)
+	}
+	if worst := ds[len(ds)-1]; worst >= leaseTTL+time.Second {
+		t.Fatalf("a row waited %v after a pusher was killed: more than the lease TTL (%v) and a second", worst, leaseTTL)
 	}
 }
 
