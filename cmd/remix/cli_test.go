@@ -85,6 +85,13 @@ func TestTopLevelHelp(t *testing.T) {
 			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)
 		}
 	}
+	// Every command the binary runs is in the list, and every listed one runs.
+	_, out, _ := runRemix(t, "help")
+	for _, cmd := range []string{"validate", "status", "datasets", "run", "dlq list", "dlq show", "dlq replay", "dlq drop", "reset", "reconcile", "healthcheck", "help", "version"} {
+		if !strings.Contains(out, "\n  "+cmd+" ") {
+			t.Errorf("remix help does not list %q:\n%s", cmd, out)
+		}
+	}
 	// A bad flag: exit 2 with the command's usage on stderr.
 	if code, out, errOut := runRemix(t, "dlq", "list", "--all"); code != 2 || out != "" || !strings.Contains(errOut, "usage: remix dlq list") {
 		t.Fatalf("bad flag: exit %d\n%s\n%s", code, out, errOut)

@@ -19,6 +19,8 @@ commands:
   validate [--online]           check the configuration and print every problem as file:line:col;
                                 --online also checks it against the systems and Redis (alias: check)
   status [--watch]              the fleet at a glance: members, sources, backlog per target, dead letters
+  datasets [--query duckdb]     the datasets of the object-storage targets: where each model's files go,
+                                their columns, and a query that reads the latest state
   run                           run an ingest and a pusher in one process
   dlq list [--system S]...      list dead letters
   dlq show ID                   one dead letter: its record, every reason, what waits behind it
@@ -28,6 +30,7 @@ commands:
   reset SYSTEM                  drop a source's slot and checkpoint: the next start copies the tables again
   reconcile SYSTEM [--apply]    delete from the targets the rows no source holds any more (after a reset);
                                 without --apply a dry run: prints what would go, per target location
+  healthcheck URL               one GET of a /readyz or /healthz address: exit 0 on 2xx (container checks)
   help [COMMAND]                this text, or a command's own flags
   version                       the version of this build (also --version)
 
