@@ -185,23 +185,15 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 
 	c.mu.Lock()
 	owned := len(c.owned)
-	keeping := 0
+	var keeping []*partition
+	mine := map[string]int{}
 	for _, p := range c.owned {
+		mine[p.model]++
 		if !p.releasing {
-			keeping++
+			keeping = append(keeping, p)
 		}
 	}
-	var extra []*partition
-	if keeping > share {
-		for _, p := range c.owned {
-			if len(extra) == keeping-share {
-				break
-			}
-			if !p.releasing {
-				extra = append(extra, p)
-			}
-		}
-	}
+	extra := surplus(keeping, len(keeping)-share)
 	var idle []*partition // given up now: no batch of them is being written
 	for _, p := range extra {
 		p.releasing = true
@@ -226,8 +218,7 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 	if len(free) == 0 {
 		return memberExpiry, nil
 	}
-	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
-	next, err := c.acquire(ctx, free, share-owned, ttl)
+	next, err := c.acquire(ctx, balancedOrder(free, mine), share-owned, ttl)
 	if memberExpiry > 0 && (next <= 0 || memberExpiry < next) {
 		next = memberExpiry
 	}
