@@ -15,7 +15,7 @@ import (
 // opUsages are the help texts of the commands that manage a fleet's state.
 var opUsages = map[string]cli.Usage{
 	"dlq list": {Synopsis: "remix dlq list [--system S]... [flags]",
-		Summary: "Lists dead letters (all systems unless --system), with the reason, attempts, model and key,\nthen how full each queue is. The first line names the Redis and namespace read."},
+		Summary: "Lists dead letters (all systems unless --system), with the reason, attempts, model and key,\nthen how full each queue is. The first line names the Redis and namespace read. With\n--superseded, lists instead the dead letters a newer complete version of their key set aside."},
 	"dlq show": {Synopsis: "remix dlq show ID [--system S] [flags]",
 		Summary: "Prints one dead letter whole: where it came from, its record, every reason, and the dead\nletters of the same key that wait behind it."},
 	"dlq replay": {Synopsis: "remix dlq replay SYSTEM [--id ID]... [flags]",
@@ -43,7 +43,7 @@ func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	}
 	common.RegisterLog(fs)
 	var systems, ids cli.Systems
-	var all, asJSON, apply *bool
+	var all, asJSON, apply, superseded *bool
 	var limit, sample *int
 	var wait *time.Duration
 	switch cmd {
@@ -51,6 +51,7 @@ func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		fs.Var(&systems, "system", "system whose dead letters to list (repeatable; default all)")
 		limit = fs.Int("limit", 100, "most dead letters listed per system")
 		asJSON = fs.Bool("json", false, "list as JSON lines")
+		superseded = fs.Bool("superseded", false, "list the dead letters a newer complete version of their key set aside, with what superseded them")
 	case "dlq show":
 		fs.Var(&systems, "system", "look only in this system's queue (default every system)")
 	case "dlq replay":
@@ -99,7 +100,7 @@ func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	}
 	switch cmd {
 	case "dlq list":
-		err = app.ListDeadLetters(ctx, env, systems, *limit, *asJSON, stdout)
+		err = app.ListDeadLetters(ctx, env, systems, app.ListOptions{Limit: *limit, JSON: *asJSON, Superseded: *superseded}, stdout)
 	case "dlq show":
 		err = app.ShowDeadLetter(ctx, env, name, systems, stdout)
 	case "dlq replay":

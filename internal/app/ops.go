@@ -15,24 +15,41 @@ import (
 	"github.com/sqlpipe/remix/internal/cli"
 )
 
+// ListOptions says what ListDeadLetters prints.
+type ListOptions struct {
+	Limit int  // most dead letters listed per system
+	JSON  bool // JSON lines instead of a table
+	// Superseded lists the dead letters that a newer complete version of
+	// their key set aside (kept for inspection) instead of the queue.
+	Superseded bool
+}
+
 // ListDeadLetters prints the dead letters of the given systems (all when
 // none), as a table or as JSON lines; the table ends with each queue's
 // figures and the Redis and namespace it was read from.
-func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int, asJSON bool, w io.Writer) error {
+func ListDeadLetters(ctx context.Context, env *Env, systems []string, o ListOptions, w io.Writer) error {
 	if len(systems) == 0 {
 		for _, s := range env.Config.Systems {
 			systems = append(systems, s.Name)
 		}
 	}
+	read := env.Coord.DeadLetters
+	if o.Superseded {
+		read = env.Coord.SupersededDeadLetters
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	if !asJSON {
-		fmt.Fprintln(tw, "SYSTEM\tID\tSTAGE\tKIND\tMODEL\tKEY\tATTEMPTS\tTIME\tREASON")
+	if !o.JSON {
+		head := "SYSTEM\tID\tSTAGE\tKIND\tMODEL\tKEY\tATTEMPTS\tTIME\tREASON"
+		if o.Superseded {
+			head += "\tSUPERSEDED BY"
+		}
+		fmt.Fprintln(tw, head)
 	}
 	for _, sys := range systems {
 		after := ""
 		shown := 0
-		for shown < limit {
-			dls, err := env.Coord.DeadLetters(ctx, sys, after, min(200, limit-shown))
+		for shown < o.Limit {
+			dls, err := read(ctx, sys, after, min(200, o.Limit-shown))
 			if err != nil {
 				return err
 			}
@@ -42,19 +59,27 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int,
 			for _, d := range dls {
 				after = d.ID
 				shown++
-				if asJSON {
-					b, _ := json.Marshal(map[string]any{"system": d.System, "id": d.ID, "stage": d.Stage, "kind": d.Kind, "model": d.Model,
+				if o.JSON {
+					m := map[string]any{"system": d.System, "id": d.ID, "stage": d.Stage, "kind": d.Kind, "model": d.Model,
 						"key": d.Key, "location": d.Location, "partition": d.Partition, "origin": d.Origin, "attempts": d.Attempts,
-						"time": d.Time.Format(time.RFC3339), "reason": d.Reason, "payload": json.RawMessage(validJSON(d.Payload))})
+						"time": d.Time.Format(time.RFC3339), "reason": d.Reason, "payload": json.RawMessage(validJSON(d.Payload))}
+					if o.Superseded {
+						m["superseded_by"] = d.SupersededBy
+					}
+					b, _ := json.Marshal(m)
 					fmt.Fprintln(w, string(b))
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.System, d.ID, d.Stage, d.Kind, d.Model, d.Key, d.Attempts,
+				line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", d.System, d.ID, d.Stage, d.Kind, d.Model, d.Key, d.Attempts,
 					d.Time.Format(time.RFC3339), oneLine(d.Reason, 120))
+				if o.Superseded {
+					line += "\t" + oneLine(d.SupersededBy, 60)
+				}
+				fmt.Fprintln(tw, line)
 			}
 		}
 	}
-	if err := tw.Flush(); err != nil || asJSON {
+	if err := tw.Flush(); err != nil || o.JSON {
 		return err
 	}
 	footer := false
@@ -63,7 +88,7 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int,
 		if err != nil {
 			return err
 		}
-		if st.Entries == 0 && st.Dropped == 0 {
+		if st.Entries == 0 && st.Dropped == 0 && (!o.Superseded || st.Superseded == 0) {
 			continue
 		}
 		when := "pause"
@@ -71,9 +96,9 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, limit int,
 			when = "drop_oldest"
 		}
 		footer = true
-		fmt.Fprintf(w, "%s: %s, %s; %d dropped to make room; %s, when full: %s\n",
+		fmt.Fprintf(w, "%s: %s, %s; %d dropped to make room; %d superseded; %s, when full: %s\n",
 			sys, cli.Plural(int(st.Entries), "dead letter", "dead letters"), cli.Plural(int(st.Bytes), "byte", "bytes"),
-			st.Dropped, limitText(st.Limit.MaxEntries, st.Limit.MaxBytes), when)
+			st.Dropped, st.Superseded, limitText(st.Limit.MaxEntries, st.Limit.MaxBytes), when)
 	}
 	if footer {
 		fmt.Fprintf(w, "(read from %s)\n", env.Redis)

@@ -90,12 +90,15 @@ type ModelView struct {
 
 // DeadLetterView is a system's dead-letter queue.
 type DeadLetterView struct {
-	System   string `json:"system"`
-	Entries  int64  `json:"entries"`
-	Bytes    int64  `json:"bytes"`
-	Dropped  int64  `json:"dropped"`
-	Limit    string `json:"limit"`
-	WhenFull string `json:"when_full"`
+	System  string `json:"system"`
+	Entries int64  `json:"entries"`
+	Bytes   int64  `json:"bytes"`
+	Dropped int64  `json:"dropped"`
+	// Superseded counts dead letters a newer complete version of their key
+	// set aside (kept in the superseded list: remix dlq list --superseded).
+	Superseded int64  `json:"superseded"`
+	Limit      string `json:"limit"`
+	WhenFull   string `json:"when_full"`
 }
 
 // statusReading is one reading of the fleet.
@@ -131,7 +134,7 @@ func readStatus(ctx context.Context, env *Env) (*statusReading, error) {
 			when = "drop_oldest"
 		}
 		r.dead = append(r.dead, DeadLetterView{System: s.Name, Entries: ds.Entries, Bytes: ds.Bytes, Dropped: ds.Dropped,
-			Limit: limitShort(ds.Limit.MaxEntries, ds.Limit.MaxBytes), WhenFull: when})
+			Superseded: ds.Superseded, Limit: limitShort(ds.Limit.MaxEntries, ds.Limit.MaxBytes), WhenFull: when})
 	}
 	return r, nil
 }

@@ -113,10 +113,10 @@ func renderStatus(w io.Writer, v StatusView) {
 
 	section("DEAD LETTERS")
 	if len(v.DeadLetters) > 0 {
-		fmt.Fprintln(tw, "  SYSTEM\tENTRIES\tBYTES\tDROPPED\tLIMIT")
+		fmt.Fprintln(tw, "  SYSTEM\tENTRIES\tBYTES\tDROPPED\tSUPERSEDED\tLIMIT")
 	}
 	for _, d := range v.DeadLetters {
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s, when full: %s\n", cut(d.System, nameWidth), d.Entries, bytesText(uint64(d.Bytes)), d.Dropped, d.Limit, d.WhenFull)
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%d\t%s, when full: %s\n", cut(d.System, nameWidth), d.Entries, bytesText(uint64(d.Bytes)), d.Dropped, d.Superseded, d.Limit, d.WhenFull)
 	}
 	tw.Flush()
 	if problems := v.Problems(); len(problems) > 0 {

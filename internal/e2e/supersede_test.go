@@ -35,4 +35,23 @@ func TestFixAtTheSourceFlowsByItself(t *testing.T) {
 	if n := f.rdb.XLen(f.ctx, f.ns+":{dlq:shop}:superseded").Val(); n != 1 {
 		t.Fatalf("%d superseded dead letters kept, want 1", n)
 	}
+	// A person finds them: in the list of superseded dead letters, with
+	// what superseded them, and counted in the queue's figures and status.
+	out, err = f.remix("dlq", "list", "--system", "shop", "--superseded")
+	if err != nil || !strings.Contains(out, "length must be <= 20") || !strings.Contains(out, "SUPERSEDED BY") || !strings.Contains(out, "1 superseded") {
+		t.Fatalf("remix dlq list --superseded (%v):\n%s", err, out)
+	}
+	v := f.status()
+	found := false
+	for _, d := range v.DeadLetters {
+		if d.System == "shop" {
+			found = true
+			if d.Superseded != 1 || d.Entries != 0 {
+				t.Errorf("status of shop's dead letters: %+v", d)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("status shows no dead-letter queue of shop: %+v", v.DeadLetters)
+	}
 }
