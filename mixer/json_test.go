@@ -128,6 +128,10 @@ func TestReceiveJSONColumn(t *testing.T) {
 	if !reflect.DeepEqual(res[0].Object.Fields, want) {
 		t.Fatalf("object = %#v\nwant %#v", res[0].Object.Fields, want)
 	}
+	// The columns the rules read: paths into a column need the column.
+	if got := recv.SourceFields("public.docs"); !reflect.DeepEqual(got, map[string]bool{"id": true, "body": true}) {
+		t.Fatalf("SourceFields = %v", got)
+	}
 	// JSON null in the column is a JSON value; SQL NULL is nil, and a path
 	// below it finds nothing.
 	for _, c := range []struct {

@@ -90,6 +90,20 @@ func (r *Receiver) Locations() []string {
 // Rules returns the rules of one location.
 func (r *Receiver) Rules(location string) []*ReceiveRule { return r.rules[location] }
 
+// SourceFields is the set of a location's fields (columns) that its rules
+// read: the head of every field path that is not hard-coded.
+func (r *Receiver) SourceFields(location string) map[string]bool {
+	need := map[string]bool{}
+	for _, rule := range r.rules[location] {
+		for _, f := range rule.fields {
+			if !f.HasHardcode {
+				need[f.Source.Head()] = true
+			}
+		}
+	}
+	return need
+}
+
 // Result is one object made from a record, or why it could not be made.
 type Result struct {
 	Model  string

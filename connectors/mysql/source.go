@@ -104,15 +104,7 @@ func NewSource(sys *config.System, deps connectors.SourceDeps) (connectors.Sourc
 	}
 	s := &Source{sys: sys, deps: deps, log: log, tables: map[string]*srcTable{}, serverID: serverID(sys), watermark: wm}
 	for _, loc := range sys.Receive.Locations() {
-		t := &srcTable{loc: loc, need: map[string]bool{}}
-		for _, rule := range sys.Receive.Rules(loc) {
-			for _, f := range rule.Fields() {
-				if !f.HasHardcode {
-					t.need[f.Source.Head()] = true
-				}
-			}
-		}
-		s.tables[loc] = t
+		s.tables[loc] = &srcTable{loc: loc, need: sys.Receive.SourceFields(loc)}
 	}
 	return s, nil
 }

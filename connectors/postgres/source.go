@@ -94,15 +94,7 @@ func NewSource(sys *config.System, deps connectors.SourceDeps) (connectors.Sourc
 		return nil, fmt.Errorf("%s: slot name %q: use lowercase letters, digits and _ (at most 63)", sys.PosOf(SettingSlotName), s.slot)
 	}
 	for _, loc := range sys.Receive.Locations() {
-		t := &srcTable{loc: loc, need: map[string]bool{}}
-		for _, rule := range sys.Receive.Rules(loc) {
-			for _, f := range rule.Fields() {
-				if !f.HasHardcode {
-					t.need[f.Source.Head()] = true
-				}
-			}
-		}
-		s.tables[loc] = t
+		s.tables[loc] = &srcTable{loc: loc, need: sys.Receive.SourceFields(loc)}
 	}
 	return s, nil
 }
