@@ -88,3 +88,30 @@ func (s *setup) metric(role, name string) float64 {
 	}
 	return sum
 }
+
+// heapProfiles saves a heap profile of every ingest and pusher, named after
+// the measurement, when REMIX_BENCH_PROFILE is set. Read them with
+// go tool pprof -sample_index=inuse_space.
+func (s *setup) heapProfiles(name string) {
+	dir := profileDir()
+	if dir == "" {
+		return
+	}
+	os.MkdirAll(dir, 0o755)
+	for _, role := range []string{"ingest", "pusher"} {
+		for i, p := range s.procs[role] {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.heap.pprof", name, role, i))
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", s.ports[p]))
+			if err != nil {
+				fmt.Printf("  heap profile %s: %v\n", path, err)
+				continue
+			}
+			f, err := os.Create(path)
+			if err == nil {
+				io.Copy(f, resp.Body)
+				f.Close()
+			}
+			resp.Body.Close()
+		}
+	}
+}

@@ -71,7 +71,15 @@ func BenchmarkSnapshot(b *testing.B) {
 	start := time.Now()
 	ing := s.start("ingest", "ingest")
 	push := s.start("pusher", "pusher")
+	wait := s.profile("snapshot", 8*time.Second)
+	if profileDir() != "" {
+		go func() { // heap profiles halfway through the copy
+			time.Sleep(6 * time.Second)
+			s.heapProfiles("snapshot")
+		}()
+	}
 	_, done := s.waitRows(n, 20*time.Minute)
+	wait()
 	cpu := sample(r).since(before)
 	ingRSS, pushRSS := peakRSS(b, ing.Pid()), peakRSS(b, push.Pid())
 	rate := float64(n) / done.Sub(start).Seconds()
