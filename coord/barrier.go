@@ -21,9 +21,19 @@ const (
 	BarrierDone                      // applied already: skip the copy
 )
 
-// Barrier records that partition reached barrier id of a target's consumer
-// group, everything before it applied, and says what to do.
-func (cs *Consumer) Barrier(ctx context.Context, id string, partition int) (BarrierState, error) {
+// Barrier records that a partition of a model reached barrier id of a
+// target's consumer group, and says what to do. A partition arrives only
+// once everything before the barrier in it is durable at the target and
+// acknowledged: entries a Holder still holds are flushed first (the
+// partition waits: BarrierWait), and cursor moves waiting for the worker's
+// next read are sent now. Otherwise a consumer that died right after its
+// partition arrived would leave those entries to the next owner, which
+// would write them after the barrier's change (rows a truncate emptied
+// would come back).
+func (cs *Consumer) Barrier(ctx context.Context, id, model string, partition int) (BarrierState, error) {
+	if ready, err := cs.beforeBarrierDone(ctx, model, partition); err != nil || !ready {
+		return BarrierWait, err
+	}
 	c := cs.c
 	n, err := barrierScript.Run(ctx, c.rdb,
 		[]string{c.keys.barrier(cs.target, id, "arrived"), c.keys.barrier(cs.target, id, "owner"), c.keys.barrier(cs.target, id, "done")},
@@ -61,4 +71,34 @@ func (cs *Consumer) BarrierDone(ctx context.Context, id string) error {
 		return ErrBarrierMoved
 	}
 	return nil
+}
+
+// beforeBarrierDone makes sure nothing before a barrier in a partition is
+// left unacknowledged: it asks for the flush of what a Holder holds (false:
+// wait for it) and sends the worker's waiting cursor moves.
+func (cs *Consumer) beforeBarrierDone(ctx context.Context, model string, index int) (bool, error) {
+	cs.mu.Lock()
+	p := cs.owned[cs.c.keys.stream(model, index)]
+	if p == nil {
+		cs.mu.Unlock()
+		return true, nil // not through a consumer's worker (tests), or lost: the owner's copy decides
+	}
+	if len(p.held) > 0 {
+		p.flushNow = true
+		cs.mu.Unlock()
+		return false, nil
+	}
+	acking := p.acking
+	cs.mu.Unlock()
+	if acking == 0 {
+		return true, nil
+	}
+	if w, ok := ctx.Value(deferKey{}).(int); ok {
+		if err := cs.flushPending(ctx, w, false); err != nil {
+			return false, fmt.Errorf("acknowledging what comes before barrier: %w", err)
+		}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return p.acking == 0, nil
 }

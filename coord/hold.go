@@ -72,7 +72,7 @@ func (cs *Consumer) flushHeld(ctx context.Context, h Holder, w int, force bool) 
 			continue
 		}
 		held, due := h.Pending(PartitionRef{p.model, p.index})
-		if !held || due || force || p.releasing {
+		if !held || due || force || p.releasing || p.flushNow {
 			parts = append(parts, p)
 		}
 	}
@@ -101,7 +101,7 @@ func (cs *Consumer) flushHeld(ctx context.Context, h Holder, w int, force bool) 
 				p.inflight.done(e.id)
 			}
 		}
-		p.held = nil
+		p.held, p.flushNow = nil, false
 		delete(cs.stalls, p.stream)
 		if to, n := p.inflight.advance(); n > 0 {
 			moves = append(moves, cursorMove{p, to, n})

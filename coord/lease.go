@@ -43,6 +43,9 @@ type partition struct {
 	// acking counts cursor moves of the partition waiting for a worker's
 	// next read: it is given up only once they are sent.
 	acking int
+	// flushNow asks for the flush of what a Holder holds of the partition
+	// at the worker's next chance: a barrier waits for it (see Barrier).
+	flushNow bool
 	// releasing is set when the consumer owns more than its share: nothing
 	// new is read from it, and its lease is released after the batch in
 	// flight.

@@ -107,3 +107,30 @@ func peopleBulk(f *lakeFleet, n int) error {
 	}
 	return nil
 }
+
+// A truncate that meets a pusher killed with SIGKILL: the pusher holds
+// rows from before the truncate in a file it has not written yet (the
+// files roll over every 10 minutes), the truncate is applied, and the
+// pusher is killed as soon as the new epoch is in the store. The rows
+// from before the truncate must not come back: the partition reaches the
+// truncate only once they are durable and acknowledged, so the next
+// pusher starts after them. The latest state holds only what was inserted
+// after the truncate.
+func TestTruncateWithHeldRowsAndAKill(t *testing.T) {
+	t.Parallel()
+	f := newLakeFleet(t, binaries(t), rblob.TypeFile, 2, map[string]string{"LAKE_MAX_FILE_AGE": "10m"})
+	f.start("ingest", "ingest").WaitStderr("streaming changes", 30*time.Second)
+	first := f.start("pusher-1", "pusher")
+	f.exec(`INSERT INTO people (id, name) SELECT g, 'before the truncate ' || g FROM generate_series(1, 40) g`)
+	f.exec(`TRUNCATE people`)
+	epoch := f.prefix + "people/_remix/epoch"
+	waitFor(t, "the truncate in the store", time.Minute, func() bool {
+		ok, err := f.bucket.Exists(f.ctx, epoch)
+		return err == nil && ok
+	})
+	first.Kill()
+	f.env = append(f.env, "LAKE_MAX_FILE_AGE=1s")
+	f.start("pusher-2", "pusher")
+	f.exec(`INSERT INTO people (id, name) VALUES (1001, 'after the truncate'), (1002, 'and another')`)
+	f.waitEqual(2 * time.Minute)
+}
