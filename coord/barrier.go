@@ -21,23 +21,24 @@ const (
 	BarrierDone                      // applied already: skip the copy
 )
 
-// Barrier records that a partition of a model reached barrier id of a
-// target's consumer group, and says what to do. A partition arrives only
-// once everything before the barrier in it is durable at the target and
-// acknowledged: entries a Holder still holds are flushed first (the
-// partition waits: BarrierWait), and cursor moves waiting for the worker's
-// next read are sent now. Otherwise a consumer that died right after its
-// partition arrived would leave those entries to the next owner, which
-// would write them after the barrier's change (rows a truncate emptied
-// would come back).
-func (cs *Consumer) Barrier(ctx context.Context, id, model string, partition int) (BarrierState, error) {
-	if ready, err := cs.beforeBarrierDone(ctx, model, partition); err != nil || !ready {
+// Barrier records that the partition of d, the barrier's entry, reached
+// barrier id of a target's consumer group, and says what to do. A partition
+// arrives only once everything before the barrier in it is durable at the
+// target and acknowledged (its cursor stands just before d): entries a
+// Holder still holds are flushed first (the partition waits: BarrierWait),
+// and cursor moves waiting for the worker's next read are sent now.
+// Otherwise a consumer that died right after its partition arrived would
+// leave those entries to the next owner, which would write them after the
+// barrier's change (rows a truncate emptied would come back).
+func (cs *Consumer) Barrier(ctx context.Context, id string, d *Delivery) (BarrierState, error) {
+	if ready, err := cs.beforeBarrierDone(ctx, d.Model, d.Partition); err != nil || !ready {
 		return BarrierWait, err
 	}
 	c := cs.c
 	n, err := barrierScript.Run(ctx, c.rdb,
-		[]string{c.keys.barrier(cs.target, id, "arrived"), c.keys.barrier(cs.target, id, "owner"), c.keys.barrier(cs.target, id, "done")},
-		partition, c.cfg.Partitions, owner(ctx, cs.id), (3 * c.cfg.LeaseTTL).Milliseconds()).Int64()
+		[]string{c.keys.barrier(cs.target, id, "arrived"), c.keys.barrier(cs.target, id, "owner"), c.keys.barrier(cs.target, id, "done"),
+			c.keys.stream(d.Model, d.Partition)},
+		d.Partition, c.cfg.Partitions, owner(ctx, cs.id), (3 * c.cfg.LeaseTTL).Milliseconds(), cs.target, d.ID).Int64()
 	if err != nil {
 		return BarrierWait, fmt.Errorf("barrier %s: %w", id, err)
 	}

@@ -637,3 +637,42 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
 }
+
+// TestTruncateGetsAnEntryOfItsOwn: an object for every partition is
+// published in an entry of its own in each partition, between the entries
+// of what came before and after it, so a partition's cursor just before it
+// means everything before it is applied (see Barrier).
+func TestTruncateGetsAnEntryOfItsOwn(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	l := b.lock(t, "src")
+	var items []coord.Item
+	for i := range 20 {
+		items = append(items, obj("product", fmt.Sprint("k", i), "before"))
+	}
+	items = append(items, coord.Item{Model: "product", Key: "t", Payload: []byte("TRUNCATE"), AllPartitions: true})
+	for i := range 20 {
+		items = append(items, obj("product", fmt.Sprint("k", i), "after"))
+	}
+	b.publish(t, l, items...)
+	for p := 0; p < 4; p++ {
+		entries := b.rdb.XRange(b.ctx, b.c.StreamKey("product", p), "-", "+").Val()
+		at := -1
+		for i, e := range entries {
+			body, _ := e.Values["b"].(string)
+			if strings.Contains(body, "TRUNCATE") {
+				if at >= 0 || e.Values["n"] != "1" {
+					t.Fatalf("partition %d: the truncate shares entry %s (%v objects) or comes twice", p, e.ID, e.Values["n"])
+				}
+				at = i
+				continue
+			}
+			if before := strings.Contains(body, "before"); before != (at < 0) || strings.Contains(body, "after") == (at < 0) {
+				t.Fatalf("partition %d: entry %d (%q) on the wrong side of the truncate (entry %d)", p, i, body, at)
+			}
+		}
+		if at < 0 {
+			t.Fatalf("partition %d has no truncate", p)
+		}
+	}
+}

@@ -139,10 +139,16 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 	}
 	var entries []*entry
 	open := make(map[dest]*entry, len(remaining))
-	add := func(it *Item, p int) {
+	// An object for every partition (a truncate) gets an entry of its own:
+	// the entries before it then hold everything that comes before it, so
+	// a partition whose cursor stands just before that entry has applied
+	// all of it (see Barrier), and nothing of an entry that holds the
+	// truncate is written again after it by a pusher that reads the entry
+	// anew.
+	add := func(it *Item, p int, alone bool) {
 		d := dest{it.Model, p}
 		e := open[d]
-		if e == nil || len(e.body) >= maxEntryBody {
+		if e == nil || len(e.body) >= maxEntryBody || alone {
 			e = &entry{stream: c.keys.stream(it.Model, p), body: make([]byte, 0, min(remaining[d], maxEntryBody+packedSize(it)))}
 			open[d] = e
 			entries = append(entries, e)
@@ -151,16 +157,19 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 		e.body = appendPacked(e.body, it.Key, it.Payload)
 		e.n++
 		res.Published++
+		if alone {
+			delete(open, d) // what follows starts an entry of its own too
+		}
 	}
 	for i := range items {
 		it := &items[i]
 		if parts[i] < 0 {
 			for p := 0; p < c.cfg.Partitions; p++ {
-				add(it, p)
+				add(it, p, true)
 			}
 			continue
 		}
-		add(it, parts[i])
+		add(it, parts[i], false)
 	}
 	keys := make([]string, 0, 2+len(entries))
 	keys = append(keys, c.keys.readerLock(source), c.keys.parked(source, stageReceive))

@@ -162,17 +162,28 @@ return redis.call('SET', KEYS[2], ARGV[2])
 
 // barrierScript records an arrival and says what the caller does.
 //
-// KEYS[1] the set of arrived partitions, KEYS[2] the owner lock, KEYS[3] done
+// KEYS[1] the set of arrived partitions, KEYS[2] the owner lock, KEYS[3] done,
+// KEYS[4] the partition's stream
 // ARGV[1] the partition, ARGV[2] the partition count, ARGV[3] the caller,
-// ARGV[4] owner lock TTL in ms
+// ARGV[4] owner lock TTL in ms, ARGV[5] the group (the target), ARGV[6] the
+// id of the barrier's entry in the partition
 //
 // Returns 2 done, 1 apply (the caller owns it), 0 wait.
+//
+// A partition arrives only when its cursor stands just before the barrier's
+// entry: every entry before it is applied and acknowledged, so whoever
+// reads the partition next starts at the barrier, never before it.
 //
 // The owner key expires (ARGV[4]) so a dead owner does not block the barrier;
 // barrierDoneScript then refuses a late owner's "done", and that owner tries
 // again and finds the barrier applied.
-var barrierScript = redis.NewScript(`
+var barrierScript = redis.NewScript(luaIDs + `
 if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+local g = groupinfo(KEYS[4], ARGV[5])
+if g then
+  local nxt = redis.call('XRANGE', KEYS[4], '(' .. g['last-delivered-id'], '+', 'COUNT', 1)
+  if #nxt == 0 or nxt[1][1] ~= ARGV[6] then return 0 end
+end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], 604800000)
 if redis.call('SCARD', KEYS[1]) < tonumber(ARGV[2]) then return 0 end

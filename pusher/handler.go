@@ -56,7 +56,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 				return &coord.ItemError{Index: i, Err: coord.ErrDefer}
 			}
 			id := barrierID(&env)
-			st, err := h.consumer.Barrier(ctx, id, d.Model, d.Partition)
+			st, err := h.consumer.Barrier(ctx, id, d)
 			if err != nil {
 				return err
 			}
