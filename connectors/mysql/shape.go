@@ -3,11 +3,7 @@ package mysql
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
-	"strings"
-
-	"github.com/sqlpipe/remix/connectors"
 )
 
 // When a column the receive mixer reads is renamed or dropped while the
@@ -25,56 +21,12 @@ import (
 // checkShape compares a mapped table's columns in the log with those its
 // receive mixer reads, and records what is missing.
 func (s *Source) checkShape(rel *relation, have []string) {
-	var missing []string
-	for c := range rel.table.need {
-		if !slices.Contains(have, c) {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) == 0 {
-		s.setGone(rel.loc, nil)
-		return
-	}
-	sort.Strings(missing)
-	rel.gone = &connectors.MissingFieldsError{Location: rel.loc, Missing: missing, Have: have}
-	s.setGone(rel.loc, rel.gone)
-}
-
-// setGone records (nil: clears) a mapped table's missing columns.
-func (s *Source) setGone(loc string, gone *connectors.MissingFieldsError) {
-	s.goneMu.Lock()
-	defer s.goneMu.Unlock()
-	prev := s.gone[loc]
-	switch {
-	case gone == nil && prev != nil:
-		delete(s.gone, loc)
-		s.log.Info("the mapped columns of a table are back: its changes flow again", "table", loc)
-	case gone != nil && (prev == nil || !slices.Equal(prev.Missing, gone.Missing)):
-		if s.gone == nil {
-			s.gone = map[string]*connectors.MissingFieldsError{}
-		}
-		s.gone[loc] = gone
-		s.log.Error("columns the receive mixer reads are gone from a table: its inserts and updates are dead-lettered until the mixer or the table is fixed",
-			"table", loc, "missing", strings.Join(gone.Missing, ","), "columns", strings.Join(gone.Have, ","))
-	case gone != nil:
-		s.gone[loc] = gone
-	}
+	rel.gone = s.gone.Check(s.log, rel.loc, rel.table.need, have)
 }
 
 // Problem reports the mapped tables that lack columns the receive mixer
 // reads, or nil (connectors.ProblemReporter).
-func (s *Source) Problem() error {
-	s.goneMu.Lock()
-	defer s.goneMu.Unlock()
-	if len(s.gone) == 0 {
-		return nil
-	}
-	var texts []string
-	for _, loc := range sortedKeys(s.gone) {
-		texts = append(texts, s.gone[loc].Error())
-	}
-	return fmt.Errorf("%s", strings.Join(texts, "; "))
-}
+func (s *Source) Problem() error { return s.gone.Problem() }
 
 // rowKey is a row's source identity: system/database.table/key, the key
 // being the primary key column's value as text, or a JSON array of them

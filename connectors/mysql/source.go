@@ -54,8 +54,7 @@ type Source struct {
 	readPos       string
 	confirmedGTID string
 
-	goneMu sync.Mutex
-	gone   map[string]*connectors.MissingFieldsError
+	gone connectors.MissingFields // mapped tables without some mapped columns (shape.go)
 }
 
 // Stats are counters a source keeps, for metrics.

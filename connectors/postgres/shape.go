@@ -1,10 +1,6 @@
 package postgres
 
 import (
-	"slices"
-	"sort"
-	"strings"
-
 	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/mixer"
 )
@@ -27,22 +23,12 @@ func (s *Source) checkShape(rel *relation) {
 	for i, c := range rel.cols {
 		have[i] = c.name
 	}
-	var missing []string
-	for c := range rel.table.need {
-		if !slices.Contains(have, c) {
-			missing = append(missing, c)
+	rel.gone = s.gone.Check(s.log, rel.loc, rel.table.need, have)
+	if rel.gone != nil {
+		for i := range rel.cols {
+			rel.cols[i].need = true // the dead letters keep whole rows
 		}
 	}
-	if len(missing) == 0 {
-		s.setGone(rel.loc, nil)
-		return
-	}
-	sort.Strings(missing)
-	rel.gone = &connectors.MissingFieldsError{Location: rel.loc, Missing: missing, Have: have}
-	for i := range rel.cols {
-		rel.cols[i].need = true // the dead letters keep whole rows
-	}
-	s.setGone(rel.loc, rel.gone)
 }
 
 // markGone makes a relation's upserts dead letters; deletes go on.
@@ -54,57 +40,6 @@ func markGone(rel *relation, changes []connectors.Change) {
 	}
 }
 
-// setGone records (nil: clears) a mapped table's missing columns.
-func (s *Source) setGone(loc string, gone *connectors.MissingFieldsError) {
-	s.goneMu.Lock()
-	defer s.goneMu.Unlock()
-	prev := s.gone[loc]
-	switch {
-	case gone == nil && prev != nil:
-		delete(s.gone, loc)
-		s.log.Info("the mapped columns of a table are back: its changes flow again", "table", loc)
-	case gone != nil && (prev == nil || !slices.Equal(prev.Missing, gone.Missing)):
-		if s.gone == nil {
-			s.gone = map[string]*connectors.MissingFieldsError{}
-		}
-		s.gone[loc] = gone
-		s.log.Error("columns the receive mixer reads are gone from a table: its inserts and updates are dead-lettered until the mixer or the table is fixed",
-			"table", loc, "missing", strings.Join(gone.Missing, ","), "columns", strings.Join(gone.Have, ","))
-	case gone != nil:
-		s.gone[loc] = gone
-	}
-}
-
 // Problem reports the mapped tables that lack columns the receive mixer
 // reads, or nil (connectors.ProblemReporter).
-func (s *Source) Problem() error {
-	s.goneMu.Lock()
-	defer s.goneMu.Unlock()
-	if len(s.gone) == 0 {
-		return nil
-	}
-	locs := make([]string, 0, len(s.gone))
-	for loc := range s.gone {
-		locs = append(locs, loc)
-	}
-	sort.Strings(locs)
-	errs := make(problems, len(locs))
-	for i, loc := range locs {
-		errs[i] = s.gone[loc]
-	}
-	return errs
-}
-
-// problems are several errors on one line (readiness shows a line per
-// source).
-type problems []error
-
-func (p problems) Error() string {
-	texts := make([]string, len(p))
-	for i, e := range p {
-		texts[i] = e.Error()
-	}
-	return strings.Join(texts, "; ")
-}
-
-func (p problems) Unwrap() []error { return p }
+func (s *Source) Problem() error { return s.gone.Problem() }

@@ -57,8 +57,7 @@ type Source struct {
 	snapshotPending atomic.Bool
 	stats           Stats
 
-	goneMu sync.Mutex
-	gone   map[string]*connectors.MissingFieldsError // mapped tables without some mapped columns (shape.go)
+	gone connectors.MissingFields // mapped tables without some mapped columns (shape.go)
 }
 
 // Stats are counters a source keeps, for metrics.
