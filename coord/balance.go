@@ -15,19 +15,11 @@ import "math/rand/v2"
 // of (mine counts what it owns per model), ties broken at random, so a
 // consumer that gets only some of them still holds a spread of models.
 func balancedOrder(free []*partition, mine map[string]int) []*partition {
-	byModel := map[string][]*partition{}
-	var models []string
-	for _, p := range free {
-		if _, ok := byModel[p.model]; !ok {
-			models = append(models, p.model)
-		}
-		byModel[p.model] = append(byModel[p.model], p)
-	}
+	byModel, models := groupByModel(free)
 	for _, m := range models {
 		ps := byModel[m]
 		rand.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
 	}
-	rand.Shuffle(len(models), func(i, j int) { models[i], models[j] = models[j], models[i] })
 	count := map[string]int{}
 	for _, m := range models {
 		count[m] = mine[m]
@@ -54,15 +46,7 @@ func surplus(keeping []*partition, n int) []*partition {
 	if n <= 0 {
 		return nil
 	}
-	byModel := map[string][]*partition{}
-	var models []string
-	for _, p := range keeping {
-		if _, ok := byModel[p.model]; !ok {
-			models = append(models, p.model)
-		}
-		byModel[p.model] = append(byModel[p.model], p)
-	}
-	rand.Shuffle(len(models), func(i, j int) { models[i], models[j] = models[j], models[i] })
+	byModel, models := groupByModel(keeping)
 	var out []*partition
 	for len(out) < n && len(out) < len(keeping) {
 		best := ""
@@ -84,4 +68,19 @@ func surplus(keeping []*partition, n int) []*partition {
 		byModel[best] = append(ps[:pick:pick], ps[pick+1:]...)
 	}
 	return out
+}
+
+// groupByModel groups partitions by model, in their order, and lists the
+// models in random order (ties between models then fall at random).
+func groupByModel(parts []*partition) (map[string][]*partition, []string) {
+	byModel := map[string][]*partition{}
+	var models []string
+	for _, p := range parts {
+		if _, ok := byModel[p.model]; !ok {
+			models = append(models, p.model)
+		}
+		byModel[p.model] = append(byModel[p.model], p)
+	}
+	rand.Shuffle(len(models), func(i, j int) { models[i], models[j] = models[j], models[i] })
+	return byModel, models
 }
