@@ -74,11 +74,24 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			queue = append([][]Delivery{cur}, queue...)
 			return true
 		}
+		// noRoomYet: cur[0] could not be set aside for lack of room. Its
+		// partition waits and is tried again; the entries of the other
+		// partitions, in cur and in the queue, go on first.
+		noRoomYet := func() bool {
+			var others []Delivery
+			cur, others = apart(cur[0].stream, append([][]Delivery{cur}, queue...))
+			queue = nil
+			if len(others) > 0 {
+				queue = [][]Delivery{others, cur}
+				return true
+			}
+			return retry()
+		}
 		// deadLetter sets cur[0] aside; when the queue is full, cur waits.
 		deadLetter := func(reason string, attempts int) (bool, error) {
 			err := cs.deadLetter(ctx, cur[0], reason, attempts, parked)
 			if errors.Is(err, ErrDeadLettersFull) {
-				cs.noRoom(cur, err)
+				cs.noRoom(cur[:1], err)
 				return false, nil
 			}
 			return err == nil, err
@@ -118,7 +131,7 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 				return err
 			case moved:
 				queue = append([][]Delivery{cur[1:]}, queue...)
-			case !retry():
+			case !noRoomYet():
 				return ctx.Err()
 			}
 		case errors.Is(herr, ErrPermanent):
@@ -130,7 +143,7 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 			switch {
 			case err != nil:
 				return err
-			case !moved && !retry():
+			case !moved && !noRoomYet():
 				return ctx.Err()
 			}
 		default:
@@ -258,6 +271,21 @@ func (cs *Consumer) deferFrom(cur []Delivery, i int, queue [][]Delivery) ([]Deli
 	}
 	cs.mu.Unlock()
 	return rest, newQueue
+}
+
+// apart takes the entries of one partition stream out of batches, in order,
+// and returns them and the others, in order.
+func apart(stream string, batches [][]Delivery) (of, others []Delivery) {
+	for _, b := range batches {
+		for _, d := range b {
+			if d.stream == stream {
+				of = append(of, d)
+			} else {
+				others = append(others, d)
+			}
+		}
+	}
+	return of, others
 }
 
 func split(b []Delivery) [][]Delivery {
