@@ -48,6 +48,12 @@ type Batch struct {
 	// downstream. A long transaction may span several batches; only its last
 	// one carries a position.
 	Position string
+	// Label, when not empty, is the position the batch's objects carry
+	// instead of Position (what a dataset shows as _remix_position): a
+	// short one where Position is a long resume state that means nothing
+	// to a reader, such as a snapshot chunk's. Every object carries it, so
+	// a long one costs its bytes on every object in Redis and every decode.
+	Label string
 	// CommitTime is the source commit time of the last change; zero if
 	// unknown.
 	CommitTime time.Time

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -560,6 +561,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		}
 	}
 	behind := full || objects >= bigBatch
+	if !sharing || !behind { // nothing spills: one allocation, not a doubling per entry
+		batch = slices.Grow(batch, objects)
+	}
 	cs.mu.Lock()
 	share := (len(cs.owned) + cs.workers - 1) / cs.workers
 	keep := make(map[*partition]bool, len(res))
@@ -576,7 +580,13 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			if p.tenures > 1 && p.inflight.empty() && p.next == p.inflight.cursor {
 				deliveries = p.tenures // the entry right after the cursor
 			}
-			ds := entryDeliveries(p, m, deliveries)
+			to := &batch
+			if spill {
+				to = &p.backlog
+			}
+			from := len(*to)
+			*to = appendDeliveries(*to, p, m, deliveries)
+			ds := (*to)[from:]
 			if n, err := parkedLen.Result(); err == nil && n == 0 {
 				for i := range ds {
 					ds[i].noneParked = true
@@ -584,11 +594,6 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			}
 			p.inflight.track(m.ID, len(ds))
 			p.next = m.ID
-			if spill {
-				p.backlog = append(p.backlog, ds...)
-			} else {
-				batch = append(batch, ds...)
-			}
 		}
 		p.tenures = 1
 		if !spill && len(xs.Messages) > 0 {

@@ -3,7 +3,9 @@ package coord
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,24 +36,32 @@ type packedObject struct {
 
 var errBadEntry = errors.New("malformed stream entry")
 
-// unpack reads the objects of an entry body.
-func unpack(b []byte) ([]packedObject, error) {
+// unpack reads the objects of an entry body without copying it: each key
+// is a substring of body, each payload a read-only view of body's bytes
+// (capacity cut to its length, so an append copies). The body is the reply
+// string the Redis client allocated for this entry alone, and nothing
+// writes to a Delivery's payload: copying it, as converting the body to
+// []byte did, doubled the memory and the allocation of every read.
+func unpack(body string) ([]packedObject, error) {
 	var out []packedObject
-	for len(b) > 0 {
-		kl, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < kl {
+	b := unsafe.Slice(unsafe.StringData(body), len(body))
+	at := 0
+	for at < len(b) {
+		kl, n := binary.Uvarint(b[at:])
+		if n <= 0 || uint64(len(b)-at-n) < kl {
 			return nil, errBadEntry
 		}
-		b = b[n:]
-		key := string(b[:kl])
-		b = b[kl:]
-		pl, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < pl {
+		at += n
+		key := body[at : at+int(kl)]
+		at += int(kl)
+		pl, n := binary.Uvarint(b[at:])
+		if n <= 0 || uint64(len(b)-at-n) < pl {
 			return nil, errBadEntry
 		}
-		b = b[n:]
-		out = append(out, packedObject{key: key, payload: b[:pl:pl]})
-		b = b[pl:]
+		at += n
+		end := at + int(pl)
+		out = append(out, packedObject{key: key, payload: b[at:end:end]})
+		at = end
 	}
 	return out, nil
 }
@@ -65,25 +75,26 @@ type replayMarker struct {
 	target, model, key string
 }
 
-// entryDeliveries unpacks a stream entry into one delivery per object. An
-// entry that cannot be read becomes a single delivery holding its raw body,
-// which the handler will refuse and the consumer dead-letter.
-func entryDeliveries(p *partition, m redis.XMessage, deliveries int) []Delivery {
+// appendDeliveries appends the objects of a stream entry to dst, one
+// delivery each. An entry that cannot be read becomes a single delivery
+// holding its raw body, which the handler will refuse and the consumer
+// dead-letter.
+func appendDeliveries(dst []Delivery, p *partition, m redis.XMessage, deliveries int) []Delivery {
 	if str(m.Values["c"]) == "replay" {
 		r := &replayMarker{target: str(m.Values["t"]), model: str(m.Values["m"]), key: str(m.Values["k"])}
-		return []Delivery{{Model: p.model, Partition: p.index, ID: m.ID, Count: 1, Key: r.key, Deliveries: deliveries, stream: p.stream, gen: p.gen, Fence: p.token, replay: r}}
+		return append(dst, Delivery{Model: p.model, Partition: p.index, ID: m.ID, Count: 1, Key: r.key, Deliveries: deliveries, stream: p.stream, gen: p.gen, Fence: p.token, replay: r})
 	}
 	body, _ := m.Values["b"].(string)
-	objs, err := unpack([]byte(body))
+	objs, err := unpack(body)
 	if n, _ := strconv.Atoi(str(m.Values["n"])); err != nil || n != len(objs) || n == 0 {
-		return []Delivery{{Model: p.model, Partition: p.index, ID: m.ID, Payload: []byte(body), Deliveries: deliveries, Count: 1, stream: p.stream, gen: p.gen, Fence: p.token}}
+		return append(dst, Delivery{Model: p.model, Partition: p.index, ID: m.ID, Payload: []byte(body), Deliveries: deliveries, Count: 1, stream: p.stream, gen: p.gen, Fence: p.token})
 	}
-	out := make([]Delivery, len(objs))
+	dst = slices.Grow(dst, len(objs))
 	for i, o := range objs {
-		out[i] = Delivery{Model: p.model, Partition: p.index, ID: m.ID, Index: i, Count: len(objs), Key: o.key,
-			Payload: o.payload, Deliveries: deliveries, stream: p.stream, gen: p.gen, Fence: p.token}
+		dst = append(dst, Delivery{Model: p.model, Partition: p.index, ID: m.ID, Index: i, Count: len(objs), Key: o.key,
+			Payload: o.payload, Deliveries: deliveries, stream: p.stream, gen: p.gen, Fence: p.token})
 	}
-	return out
+	return dst
 }
 
 func str(v any) string { s, _ := v.(string); return s }
@@ -96,7 +107,7 @@ type EntryObject struct {
 
 // EntryObjects reads the objects of a raw stream entry.
 func EntryObjects(m redis.XMessage) ([]EntryObject, error) {
-	objs, err := unpack([]byte(str(m.Values["b"])))
+	objs, err := unpack(str(m.Values["b"]))
 	if err != nil {
 		return nil, err
 	}

@@ -304,6 +304,20 @@ func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	now := time.Now()
+	kept := func(d *Delivery) bool {
+		p := cs.owned[d.stream]
+		return p != nil && p.gen == d.gen && now.Before(p.validUntil)
+	}
+	all := true
+	for i := range b {
+		if !kept(&b[i]) {
+			all = false
+			break
+		}
+	}
+	if all { // the usual case: no copy of a batch that may be thousands long
+		return b
+	}
 	out := b[:0:0]
 	for _, d := range b {
 		p := cs.owned[d.stream]

@@ -147,11 +147,15 @@ func checkColumns(rule *mixer.ReceiveRule, rec *mixer.Record, columns []string) 
 // validated but not published.
 func (m *mapper) items(b connectors.Batch) []coord.Item {
 	out := make([]coord.Item, 0, len(b.Changes))
+	position := b.Position
+	if b.Label != "" {
+		position = b.Label
+	}
 	// Sized from the previous batch (up to 8 MiB), so it does not grow by
 	// copying.
 	m.arena = make([]byte, 0, min(m.perChange*len(b.Changes), 8<<20))
 	type span struct{ i, start, end int }
-	var spans []span
+	spans := make([]span, 0, len(b.Changes))
 	for ci := range b.Changes {
 		c := &b.Changes[ci]
 		if c.Err != nil {
@@ -177,7 +181,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 			if !c.CommitTime.IsZero() {
 				committed = c.CommitTime
 			}
-			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: b.Position, CommitTime: committed, Origin: c.Origin}
+			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: position, CommitTime: committed, Origin: c.Origin}
 			if m.arena, err = mixer.AppendEnvelope(m.arena, &env); err != nil {
 				m.arena = m.arena[:start]
 				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,

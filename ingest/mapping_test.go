@@ -112,3 +112,33 @@ type troubledSource struct {
 
 func (s *troubledSource) Problem() error                { return s.problem }
 func (s *troubledSource) Progress() connectors.Progress { return s.progress }
+
+// TestObjectsCarryTheBatchLabel: a batch's objects carry its Label as their
+// position when it has one (a snapshot chunk's resume state stays out of
+// every object), else its Position.
+func TestObjectsCarryTheBatchLabel(t *testing.T) {
+	t.Parallel()
+	cfg := userSystem(t, "handle")
+	cfg.Systems[0].Push = nil
+	m := newMapper(cfg, cfg.System("db"))
+	m.targets["user"] = []string{"warehouse"}
+	change := connectors.Change{Key: "db/public.users/7",
+		Record: mixer.Record{Location: "public.users", Op: mixer.OpUpsert, Complete: true, Fields: map[string]any{"id": json.Number("7"), "handle": "ada"}}}
+	resume := `snapshot:{"slot":"remix_db","snapshot":"running","table":"public.users","after":["7"]}`
+	for _, tc := range []struct{ position, label, want string }{
+		{resume, "snapshot", "snapshot"},
+		{"0/16B3748", "", "0/16B3748"},
+	} {
+		items := m.items(connectors.Batch{Changes: []connectors.Change{change}, Position: tc.position, Label: tc.label})
+		if len(items) != 1 || items[0].Bad {
+			t.Fatalf("items: %+v", items)
+		}
+		env, err := mixer.DecodeEnvelope(items[0].Payload)
+		if err != nil || env.Position != tc.want {
+			t.Fatalf("position %q, want %q (%v)", env.Position, tc.want, err)
+		}
+		if tc.label != "" && strings.Contains(string(items[0].Payload), "after") {
+			t.Fatalf("the resume state went into the object: %s", items[0].Payload)
+		}
+	}
+}

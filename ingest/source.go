@@ -113,7 +113,9 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 	// Two stages: this goroutine reads and maps; publish runs on another
 	// and confirms positions strictly in order, so mapping the next batch
 	// overlaps the Redis round trip of this one.
-	jobs := make(chan job, 2)
+	// One job waits while another is published: a deeper queue adds only
+	// memory (a snapshot job is a whole chunk), not overlap.
+	jobs := make(chan job, 1)
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
@@ -136,8 +138,10 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		if err != nil {
 			return causeOr(ctx, sourceError(err))
 		}
+		j := job{batch: batch, items: m.items(batch), changes: len(batch.Changes)}
+		j.batch.Changes = nil // mapped: only the items are published
 		select {
-		case jobs <- job{batch: batch, items: m.items(batch)}:
+		case jobs <- j:
 		case <-ctx.Done():
 			return causeOr(ctx, ctx.Err())
 		}
@@ -146,8 +150,9 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 
 // job is a mapped batch on its way to Redis.
 type job struct {
-	batch connectors.Batch
-	items []coord.Item
+	batch   connectors.Batch // its Changes dropped once mapped
+	items   []coord.Item
+	changes int // how many changes the batch had
 }
 
 // publish makes a batch durable in Redis, then confirms its position.
@@ -170,7 +175,7 @@ func (r *sourceRunner) publish(ctx context.Context, lock *coord.ReaderLock, src 
 			r.svc.cfg.Metrics.ObserveDeadLetters(r.sys.Name, st.Entries, st.Bytes, st.Dropped)
 		}
 	}
-	observe(r.svc.cfg.Metrics, r.sys.Name, j.batch, j.items, res, start, src)
+	observe(r.svc.cfg.Metrics, r.sys.Name, j, res, start, src)
 	r.degradedGauge(src)
 	return nil
 }
@@ -252,11 +257,12 @@ func progressOf(src connectors.Source) (connectors.Progress, bool) {
 	return connectors.Progress{}, false
 }
 
-func observe(m *metrics.Metrics, system string, b connectors.Batch, items []coord.Item, res coord.PublishResult, start time.Time, src connectors.Source) {
+func observe(m *metrics.Metrics, system string, j job, res coord.PublishResult, start time.Time, src connectors.Source) {
 	if m == nil {
 		return
 	}
-	m.IngestChanges.WithLabelValues(system).Add(float64(len(b.Changes)))
+	b, items := j.batch, j.items
+	m.IngestChanges.WithLabelValues(system).Add(float64(j.changes))
 	m.IngestPublishTime.WithLabelValues(system).Observe(time.Since(start).Seconds())
 	m.IngestDeadLettered.WithLabelValues(system).Add(float64(res.DeadLettered + res.Diverted))
 	for _, it := range items {

@@ -81,6 +81,7 @@ type srcTable struct {
 type item struct {
 	changes []connectors.Change
 	pos     string
+	label   string // what its objects carry as their position: the GTID set
 	commit  time.Time
 }
 
@@ -207,7 +208,7 @@ func (s *Source) Open(ctx context.Context) (err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.out = make(chan item, 4)
+	s.out = make(chan item, 2) // a snapshot item is a whole chunk: two bound the memory waiting here
 	s.errc = make(chan error, 1)
 	s.wg.Add(1)
 	go func() {
@@ -250,7 +251,7 @@ func (s *Source) Next(ctx context.Context) (connectors.Batch, error) {
 	add := func(it item) {
 		b.Changes = append(b.Changes, it.changes...)
 		if it.pos != "" {
-			b.Position = it.pos
+			b.Position, b.Label = it.pos, it.label
 		}
 		if !it.commit.IsZero() {
 			b.CommitTime = it.commit

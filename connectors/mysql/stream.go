@@ -386,7 +386,7 @@ func (r *reader) commit(ctx context.Context) error {
 	r.s.stats.Transactions.Add(1)
 	r.seq++
 	r.st.GTID, r.st.Seq = r.gtid.String(), r.seq
-	it := item{changes: r.cur, pos: r.st.position(), commit: r.curTime}
+	it := item{changes: r.cur, pos: r.st.position(), label: r.st.GTID, commit: r.curTime}
 	r.cur = nil
 	r.s.posMu.Lock()
 	r.s.readPos = r.st.GTID
@@ -397,7 +397,7 @@ func (r *reader) commit(ctx context.Context) error {
 		if r.pending == nil {
 			r.pending = &it
 		} else {
-			r.pending.pos = it.pos
+			r.pending.pos, r.pending.label = it.pos, it.label
 		}
 		return nil
 	}
@@ -411,7 +411,7 @@ func (r *reader) emit(ctx context.Context, it item) error {
 	if r.pending != nil {
 		r.pending.changes = append(r.pending.changes, it.changes...)
 		if it.pos != "" {
-			r.pending.pos = it.pos
+			r.pending.pos, r.pending.label = it.pos, it.label
 		}
 		if !it.commit.IsZero() {
 			r.pending.commit = it.commit

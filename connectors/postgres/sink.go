@@ -311,8 +311,8 @@ func (v *rowVals) merge(o *rowVals) {
 // key column and set of columns. A truncate record ends a segment: what
 // came before is flushed, then the table is emptied.
 func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error {
-	rows := map[rowID]*rowState{}
-	var order []*rowState
+	rows := make(map[rowID]*rowState, len(recs)) // sized once: batches run to thousands of rows
+	order := make([]*rowState, 0, len(recs))
 	var inserts []*rowState
 	flush := func() {
 		s.queueRows(b, order, inserts, at)
@@ -419,6 +419,11 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time)
 		g := byShape[sh]
 		if g == nil {
 			g = &group{sql: s.cached(sh, mk), args: make([][]*string, params), lww: s.tables[sh.loc].lww, upsert: !sh.del}
+			if len(byShape) == 0 { // most batches have one shape: its columns take every row
+				for i := range g.args {
+					g.args[i] = make([]*string, 0, len(order)+len(inserts))
+				}
+			}
 			byShape[sh] = g
 			groups = append(groups, g)
 		}

@@ -17,6 +17,11 @@ import (
 // snapshotPrefix marks positions that record snapshot progress.
 const snapshotPrefix = "snapshot:"
 
+// snapshotLabel is the position snapshot rows carry downstream (a
+// dataset's _remix_position): the chunk's resume state stays with the
+// source's checkpoint.
+const snapshotLabel = "snapshot"
+
 // snapshotPlan says how to copy the mapped tables.
 type snapshotPlan struct {
 	// exported is the snapshot the new slot exported: reading through it
@@ -94,7 +99,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 			q, args := snapshotQuery(t, cols, types, after, chunk, twoWay)
 			rr := pg.ExecParams(ctx, q, args, nil, nil, nil)
 			fields := rr.FieldDescriptions()
-			var changes []connectors.Change
+			changes := make([]connectors.Change, 0, min(chunk, 8192)) // chunks are mostly full: one allocation, not a doubling
 			var last []string
 			for rr.NextRow() {
 				vals := rr.Values()
@@ -142,7 +147,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 			}
 			after = last
 			progress, _ := json.Marshal(state{Slot: s.slot, Claim: s.claim, Snapshot: "running", Done: done, Table: loc, After: last})
-			if err := s.emit(ctx, item{changes: changes, pos: snapshotPrefix + string(progress)}); err != nil {
+			if err := s.emit(ctx, item{changes: changes, pos: snapshotPrefix + string(progress), label: snapshotLabel}); err != nil {
 				return err
 			}
 			done := s.stats.SnapshotRows.Add(int64(len(changes)))

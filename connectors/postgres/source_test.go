@@ -103,6 +103,11 @@ func collect(t *testing.T, s *Source, want int, confirm bool) []connectors.Chang
 			t.Fatalf("next after %d of %d changes: %v", len(out), want, err)
 		}
 		out = append(out, b.Changes...)
+		// A snapshot chunk's objects carry a short label, not the resume
+		// state; a stream batch's, its LSN.
+		if snap := strings.HasPrefix(b.Position, snapshotPrefix); snap && len(b.Changes) > 0 && b.Label != snapshotLabel || !snap && b.Label != "" {
+			t.Fatalf("batch at %s labelled %q", b.Position, b.Label)
+		}
 		if confirm && b.Position != "" {
 			if err := s.Confirm(ctx, b.Position); err != nil {
 				t.Fatal(err)
