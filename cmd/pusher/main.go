@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 
+	_ "github.com/sqlpipe/remix/connectors/blob/cloud" // writes datasets to S3, GCS and Azure Blob
 	"github.com/sqlpipe/remix/internal/app"
 	"github.com/sqlpipe/remix/internal/cli"
 )

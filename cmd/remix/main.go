@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	_ "github.com/sqlpipe/remix/connectors/blob/cloud" // writes datasets to S3, GCS and Azure Blob
 	"github.com/sqlpipe/remix/internal/app"
 	"github.com/sqlpipe/remix/internal/cli"
 )

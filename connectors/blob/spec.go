@@ -9,32 +9,34 @@ import (
 	"time"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors/blob/stores"
 )
 
 // The connector types of the four stores. They share the sink; only the
 // keys that reach the store differ.
 const (
-	TypeS3    = "s3"
-	TypeGCS   = "gcs"
-	TypeAzure = "azure_blob"
+	TypeS3    = stores.TypeS3
+	TypeGCS   = stores.TypeGCS
+	TypeAzure = stores.TypeAzure
 	TypeFile  = "file"
 )
 
-// Setting names. Not every store has every one: see Spec.
+// Setting names. Not every store has every one: see Spec. The cloud
+// stores' are package stores', which package cloud reads them by.
 const (
 	SettingPath            = "path"
-	SettingBucket          = "bucket"
-	SettingContainer       = "container"
+	SettingBucket          = stores.SettingBucket
+	SettingContainer       = stores.SettingContainer
 	SettingPrefix          = "prefix"
-	SettingRegion          = "region"
-	SettingEndpoint        = "endpoint"
-	SettingPathStyle       = "path_style"
-	SettingAccessKeyID     = "access_key_id"
-	SettingSecretAccessKey = "secret_access_key"
-	SettingCredentialsFile = "credentials_file"
-	SettingAccount         = "account"
-	SettingKey             = "key"
-	SettingConnection      = "connection_string"
+	SettingRegion          = stores.SettingRegion
+	SettingEndpoint        = stores.SettingEndpoint
+	SettingPathStyle       = stores.SettingPathStyle
+	SettingAccessKeyID     = stores.SettingAccessKeyID
+	SettingSecretAccessKey = stores.SettingSecretAccessKey
+	SettingCredentialsFile = stores.SettingCredentialsFile
+	SettingAccount         = stores.SettingAccount
+	SettingKey             = stores.SettingKey
+	SettingConnection      = stores.SettingConnection
 	SettingFormat          = "format"
 	SettingMaxFileBytes    = "max_file_bytes"
 	SettingMaxFileAge      = "max_file_age"

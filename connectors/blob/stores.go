@@ -11,6 +11,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors/blob/stores"
 )
 
 // store is where a system's datasets live: an open bucket, the prefix
@@ -46,12 +47,12 @@ func openStore(ctx context.Context, sys *config.System) (*store, error) {
 	case TypeFile:
 		b, where, err = openFile(s)
 		prefix = ""
-	case TypeS3:
-		b, where, err = openS3(ctx, s)
-	case TypeGCS:
-		b, where, err = openGCS(ctx, s)
-	case TypeAzure:
-		b, where, err = openAzure(ctx, s)
+	case TypeS3, TypeGCS, TypeAzure:
+		open, ok := stores.Lookup(sys.Type)
+		if !ok {
+			return nil, fmt.Errorf("system %s: this binary cannot open %s stores: the pusher and remix can (unless built with -tags remix_no_s3, remix_no_gcs or remix_no_azure), the ingest cannot", sys.Name, sys.Type)
+		}
+		b, where, err = open(ctx, s)
 	default:
 		return nil, fmt.Errorf("%s is not a blob store type", sys.Type)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sqlpipe/remix/config"
 	"github.com/sqlpipe/remix/connectors"
+	_ "github.com/sqlpipe/remix/connectors/blob/cloud" // the stores under test
 	"github.com/sqlpipe/remix/connectors/connectortest"
 	"github.com/sqlpipe/remix/internal/testenv"
 	"github.com/sqlpipe/remix/mixer"

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sqlpipe/remix/config"
 	rblob "github.com/sqlpipe/remix/connectors/blob"
+	_ "github.com/sqlpipe/remix/connectors/blob/cloud" // the harness reads the stores the pushers write
 	"github.com/sqlpipe/remix/connectors/builtin"
 	"github.com/sqlpipe/remix/internal/testenv"
 )

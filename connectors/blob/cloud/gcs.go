@@ -1,6 +1,6 @@
 //go:build !remix_no_gcs
 
-package blob
+package cloud
 
 import (
 	"context"
@@ -16,12 +16,15 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors/blob/stores"
 )
 
+func init() { stores.Register(stores.TypeGCS, openGCS) }
+
 func openGCS(ctx context.Context, s config.Settings) (*blob.Bucket, string, error) {
-	bucket := s.String(SettingBucket)
+	bucket := s.String(stores.SettingBucket)
 	where := "gs://" + bucket
-	if endpoint := strings.TrimSuffix(s.String(SettingEndpoint), "/"); endpoint != "" {
+	if endpoint := strings.TrimSuffix(s.String(stores.SettingEndpoint), "/"); endpoint != "" {
 		where = endpoint + "/" + bucket
 		c, err := storage.NewClient(ctx, option.WithoutAuthentication(), option.WithEndpoint(endpoint+"/storage/v1/"))
 		if err != nil {
@@ -31,20 +34,20 @@ func openGCS(ctx context.Context, s config.Settings) (*blob.Bucket, string, erro
 		return b, where, err
 	}
 	var ts gcp.TokenSource
-	if file := s.String(SettingCredentialsFile); file != "" {
+	if file := s.String(stores.SettingCredentialsFile); file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return nil, where, fmt.Errorf("reading %s: %w", SettingCredentialsFile, err)
+			return nil, where, fmt.Errorf("reading %s: %w", stores.SettingCredentialsFile, err)
 		}
 		creds, err := google.CredentialsFromJSON(ctx, data, storage.ScopeReadWrite)
 		if err != nil {
-			return nil, where, fmt.Errorf("%s %s: %w", SettingCredentialsFile, file, err)
+			return nil, where, fmt.Errorf("%s %s: %w", stores.SettingCredentialsFile, file, err)
 		}
 		ts = gcp.CredentialsTokenSource(creds)
 	} else {
 		creds, err := gcp.DefaultCredentials(ctx)
 		if err != nil {
-			return nil, where, fmt.Errorf("no %s and no Application Default Credentials: %w", SettingCredentialsFile, err)
+			return nil, where, fmt.Errorf("no %s and no Application Default Credentials: %w", stores.SettingCredentialsFile, err)
 		}
 		ts = gcp.CredentialsTokenSource(creds)
 	}

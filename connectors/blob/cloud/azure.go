@@ -1,6 +1,6 @@
 //go:build !remix_no_azure
 
-package blob
+package cloud
 
 import (
 	"context"
@@ -13,13 +13,16 @@ import (
 	"gocloud.dev/blob/azureblob"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors/blob/stores"
 )
 
+func init() { stores.Register(stores.TypeAzure, openAzure) }
+
 func openAzure(ctx context.Context, s config.Settings) (*blob.Bucket, string, error) {
-	name := s.String(SettingContainer)
-	account := s.String(SettingAccount)
-	key, conn := s.Secret(SettingKey), s.Secret(SettingConnection)
-	endpoint := strings.TrimSuffix(s.String(SettingEndpoint), "/")
+	name := s.String(stores.SettingContainer)
+	account := s.String(stores.SettingAccount)
+	key, conn := s.Secret(stores.SettingKey), s.Secret(stores.SettingConnection)
+	endpoint := strings.TrimSuffix(s.String(stores.SettingEndpoint), "/")
 	if endpoint == "" && account != "" {
 		endpoint = "https://" + account + ".blob.core.windows.net"
 	}
@@ -34,11 +37,11 @@ func openAzure(ctx context.Context, s config.Settings) (*blob.Bucket, string, er
 	switch {
 	case !conn.IsZero():
 		if !key.IsZero() || account != "" {
-			return nil, where, fmt.Errorf("%s or %s and %s: not both", SettingConnection, SettingAccount, SettingKey)
+			return nil, where, fmt.Errorf("%s or %s and %s: not both", stores.SettingConnection, stores.SettingAccount, stores.SettingKey)
 		}
 		client, err = container.NewClientFromConnectionString(conn.Reveal(), name, nil)
 	case account == "":
-		return nil, where, fmt.Errorf("an Azure container needs %s (with %s, or Azure's default credentials) or %s", SettingAccount, SettingKey, SettingConnection)
+		return nil, where, fmt.Errorf("an Azure container needs %s (with %s, or Azure's default credentials) or %s", stores.SettingAccount, stores.SettingKey, stores.SettingConnection)
 	case !key.IsZero():
 		var cred *container.SharedKeyCredential
 		if cred, err = container.NewSharedKeyCredential(account, key.Reveal()); err == nil {

@@ -1,6 +1,6 @@
 //go:build !remix_no_s3
 
-package blob
+package cloud
 
 import (
 	"context"
@@ -14,18 +14,21 @@ import (
 	"gocloud.dev/blob/s3blob"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors/blob/stores"
 )
 
+func init() { stores.Register(stores.TypeS3, openS3) }
+
 func openS3(ctx context.Context, s config.Settings) (*blob.Bucket, string, error) {
-	bucket := s.String(SettingBucket)
+	bucket := s.String(stores.SettingBucket)
 	where := "s3://" + bucket
 	var opts []func(*awsconfig.LoadOptions) error
-	if r := s.String(SettingRegion); r != "" {
+	if r := s.String(stores.SettingRegion); r != "" {
 		opts = append(opts, awsconfig.WithRegion(r))
 	}
-	id, secret := s.Secret(SettingAccessKeyID), s.Secret(SettingSecretAccessKey)
+	id, secret := s.Secret(stores.SettingAccessKeyID), s.Secret(stores.SettingSecretAccessKey)
 	if id.IsZero() != secret.IsZero() {
-		return nil, where, fmt.Errorf("%s and %s go together: set both, or neither for the usual AWS chain", SettingAccessKeyID, SettingSecretAccessKey)
+		return nil, where, fmt.Errorf("%s and %s go together: set both, or neither for the usual AWS chain", stores.SettingAccessKeyID, stores.SettingSecretAccessKey)
 	}
 	if !id.IsZero() {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id.Reveal(), secret.Reveal(), "")))
@@ -37,7 +40,7 @@ func openS3(ctx context.Context, s config.Settings) (*blob.Bucket, string, error
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1" // S3-compatible stores mostly ignore it; AWS redirects
 	}
-	endpoint := s.String(SettingEndpoint)
+	endpoint := s.String(stores.SettingEndpoint)
 	if endpoint != "" {
 		where = endpoint + "/" + bucket
 	}
@@ -45,7 +48,7 @@ func openS3(ctx context.Context, s config.Settings) (*blob.Bucket, string, error
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
-		o.UsePathStyle = s.Bool(SettingPathStyle)
+		o.UsePathStyle = s.Bool(stores.SettingPathStyle)
 		// Checksums only where S3 requires them: S3-compatible stores
 		// (VAST, older MinIO) refuse the newer trailing checksums.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
