@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	cli.Main(func(ctx context.Context) error {
+	cli.Main(cli.IngestMemoryLimit, func(ctx context.Context) error {
 		os.Exit(app.Main(ctx, "ingest", true, false, os.Args[1:], os.Stdout, os.Stderr))
 		return nil
 	})

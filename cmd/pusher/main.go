@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	cli.Main(func(ctx context.Context) error {
+	cli.Main(cli.FleetMemoryLimit, func(ctx context.Context) error {
 		os.Exit(app.Main(ctx, "pusher", false, true, os.Args[1:], os.Stdout, os.Stderr))
 		return nil
 	})

@@ -40,7 +40,7 @@ environment variable.
 `
 
 func main() {
-	cli.Main(func(ctx context.Context) error {
+	cli.Main(cli.FleetMemoryLimit, func(ctx context.Context) error {
 		if code := run(ctx, os.Args[1:], os.Stdout, os.Stderr); code != 0 {
 			os.Exit(code)
 		}

@@ -173,15 +173,14 @@ func (e *EnvSystems) Set(v string) error {
 // short-lived values, and collecting them four times less often is worth
 // more CPU than the memory it costs, while the limit keeps a process near
 // its usual footprint. The limit is 80% of the container's memory limit
-// (cgroup v2 or v1) when there is one, else 160 MiB: above the 112–117 MB a
-// 1 000 000-row snapshot was measured to need, so the collector does not
-// run without end just below a limit the work cannot fit under.
-func Main(run func(ctx context.Context) error) {
+// (cgroup v2 or v1) when there is one, else the binary's own (see
+// IngestMemoryLimit and FleetMemoryLimit).
+func Main(defaultLimit int64, run func(ctx context.Context) error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit(cgroupMemoryLimit()))
+		debug.SetMemoryLimit(memoryLimit(cgroupMemoryLimit(), defaultLimit))
 	}
 	if _, err := loadEnvFile(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -210,13 +209,27 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 // QuietRedis routes go-redis's internal log lines into log.
 func QuietRedis(log *slog.Logger) { redis.SetLogger(redisLogger{log: log}) }
 
-// defaultMemoryLimit is the soft memory limit outside a container.
-const defaultMemoryLimit = 160 << 20
+// The soft memory limits outside a container, by binary, from the heap
+// each keeps live at its busiest (a 1 000 000-row snapshot: see
+// docs/performance.md), with room for the collector to run seldom.
+const (
+	// IngestMemoryLimit: the ingest keeps a few snapshot chunks or
+	// gathered transactions in flight, about 25 MB live; under 96 MiB it
+	// collects no more often than under 160 (CPU per row the same within
+	// the noise) and stays under 128 MB resident.
+	IngestMemoryLimit = 96 << 20
+	// FleetMemoryLimit (pusher, remix): a pusher keeps every writer's batch
+	// decoded while it is written, 15–55 MB live with four writers; under
+	// 100 MiB it would cost a quarter more CPU per row in a snapshot, so it
+	// keeps 160 MiB (about 200 MB resident at the peak).
+	FleetMemoryLimit = 160 << 20
+)
 
-// memoryLimit is the soft limit for a container limit (0: none).
-func memoryLimit(container int64) int64 {
+// memoryLimit is the soft limit for a container limit (0: none) and the
+// binary's default.
+func memoryLimit(container, defaultLimit int64) int64 {
 	if container <= 0 {
-		return defaultMemoryLimit
+		return defaultLimit
 	}
 	return container / 10 * 8
 }
