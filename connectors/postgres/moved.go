@@ -76,10 +76,9 @@ func (s *Source) fillMoved(ctx context.Context, m *movedRow, xid uint32, c *conn
 	}
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteQualified(m.Loc) + " WHERE " + strings.Join(where, " AND ")
 	pc := conn.Conn().PgConn()
-	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+	read := func() (found bool, err error) {
 		rr := pc.ExecParams(ctx, q, m.KeyText, m.KeyOIDs, nil, nil)
 		fields := rr.FieldDescriptions()
-		found := false
 		for rr.NextRow() {
 			found = true
 			for i, v := range rr.Values() {
@@ -90,24 +89,34 @@ func (s *Source) fillMoved(ctx context.Context, m *movedRow, xid uint32, c *conn
 				val, err := decodeText(fields[i].DataTypeOID, v)
 				if err != nil {
 					rr.Close()
-					return fmt.Errorf("%s column %s: %w", m.Loc, fields[i].Name, err)
+					return false, fmt.Errorf("%s column %s: %w", m.Loc, fields[i].Name, err)
 				}
 				c.Record.Fields[fields[i].Name] = val
 			}
 			c.Record.Complete = true
 		}
 		if _, err := rr.Close(); err != nil {
-			return fmt.Errorf("%w: reading the moved row of %s: %w", connectors.ErrUnavailable, m.Loc, err)
+			return false, fmt.Errorf("%w: reading the moved row of %s: %w", connectors.ErrUnavailable, m.Loc, err)
 		}
-		if found {
-			return nil
+		return found, nil
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		if found, err := read(); err != nil || found {
+			return err
+		}
+		if s.afterMovedRead != nil {
+			s.afterMovedRead()
 		}
 		visible, err := xidVisible(ctx, conn, xid)
 		if err != nil {
 			return fmt.Errorf("%w: waiting for transaction %d to be visible: %w", connectors.ErrUnavailable, xid, err)
 		}
 		if visible {
-			return nil
+			// The commit may have become visible after the read above took
+			// its snapshot: one more read, whose snapshot is later than the
+			// commit, says whether the row is really gone.
+			_, err := read()
+			return err
 		}
 		select {
 		case <-ctx.Done():

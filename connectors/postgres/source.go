@@ -50,6 +50,9 @@ type Source struct {
 	// transaction handed over. snapshotPending holds back confirmations until
 	// the snapshot is durable.
 	durable atomic.Uint64
+	// afterMovedRead, in tests, runs between fillMoved's read and its look
+	// at the transaction's visibility.
+	afterMovedRead func()
 	// walEnd is the server's WAL end as last read (every walEndEvery while
 	// streaming): how far behind the reader is.
 	walEnd          atomic.Uint64

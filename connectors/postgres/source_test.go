@@ -537,3 +537,43 @@ func TestDomainColumnsDecodeAsTheirBaseType(t *testing.T) {
 		}
 	}
 }
+
+// TestMovedRowCommittedBetweenReadAndVisibility: the transaction that moved
+// a row commits after fillMoved's read missed the row and before it asks
+// whether the transaction is visible. The row is read again then, not
+// taken as gone: its unchanged TOASTed column is kept.
+func TestMovedRowCommittedBetweenReadAndVisibility(t *testing.T) {
+	t.Parallel()
+	url, conn, open, _ := newSrcEnv(t)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	big := strings.Repeat("kept ", 3000)
+	exec(t, conn, `INSERT INTO items (id, name, body) VALUES (1, 'a', '`+big+`')`)
+	ctx := context.Background()
+	mover := connect(t, url)
+	tx, err := mover.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xid uint32
+	if err := tx.QueryRow(ctx, `UPDATE items SET id = 2 WHERE id = 1 RETURNING txid_current()::bigint::int8 % 4294967296`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	committed := false
+	src.afterMovedRead = func() {
+		if !committed {
+			committed = true
+			if err := tx.Commit(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	c := connectors.Change{Record: mixer.Record{Location: "public.items", Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number("2")}}}
+	m := &movedRow{Loc: "public.items", Cols: []string{"body"}, KeyCols: []string{"id"}, KeyOIDs: []uint32{20}, KeyText: [][]byte{[]byte("2")}}
+	if err := src.fillMoved(ctx, m, xid, &c); err != nil {
+		t.Fatal(err)
+	}
+	if !committed {
+		t.Fatal("the read found the row before the commit")
+	}
+	checkMoved(t, c, "2", big)
+}
