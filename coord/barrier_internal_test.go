@@ -24,10 +24,7 @@ func barrierEntry(t *testing.T, c *Client, ctx context.Context) *Delivery {
 // written after it.
 func TestBarrierWaitsForWhatIsHeld(t *testing.T) {
 	t.Parallel()
-	c, ctx := stepClient(t)
-	cs := stepConsumer(t, c, ctx)
-	h := newHoldingTarget()
-	cs.handler = h
+	c, ctx, cs, h := holdingConsumer(t)
 	stepPublish(t, c, ctx, "1", "2")
 	step(t, cs, ctx, h)
 	if n := backlogOf(t, c, ctx); n != 2 {

@@ -18,6 +18,17 @@ type holdingTarget struct {
 	flushes   int
 }
 
+// holdingConsumer is a consumer that owns the one partition of model m,
+// with a holdingTarget as its handler.
+func holdingConsumer(t *testing.T) (*Client, context.Context, *Consumer, *holdingTarget) {
+	t.Helper()
+	c, ctx := stepClient(t)
+	cs := stepConsumer(t, c, ctx)
+	h := newHoldingTarget()
+	cs.handler = h
+	return c, ctx, cs, h
+}
+
 func newHoldingTarget() *holdingTarget {
 	return &holdingTarget{held: map[PartitionRef][]string{}}
 }
@@ -112,10 +123,7 @@ func TestHeldEntriesWaitForTheFlush(t *testing.T) {
 // from the cursor; they are held again and flushed in order, once.
 func TestLapsedTenureDiscardsWhatIsHeld(t *testing.T) {
 	t.Parallel()
-	c, ctx := stepClient(t)
-	cs := stepConsumer(t, c, ctx)
-	h := newHoldingTarget()
-	cs.handler = h
+	c, ctx, cs, h := holdingConsumer(t)
 	stepPublish(t, c, ctx, "1", "2")
 	step(t, cs, ctx, h)
 	stepPublish(t, c, ctx, "3")
@@ -186,5 +194,26 @@ func TestStoppingFlushesWhatIsHeld(t *testing.T) {
 	expectApplied(t, h.snapshot(), "1", "2")
 	if n := backlogOf(t, c, ctx); n != 0 {
 		t.Fatalf("%d entries unacknowledged after stopping", n)
+	}
+}
+
+// TestKeepOwnedCopiesOnlyWhenItDrops: a batch whose tenures all hold comes
+// back as it is; one with an entry of an ended tenure comes back without
+// it, the others in order.
+func TestKeepOwnedCopiesOnlyWhenItDrops(t *testing.T) {
+	t.Parallel()
+	valid := time.Now().Add(time.Minute)
+	cs := &Consumer{owned: map[string]*partition{"a": {gen: 1, validUntil: valid}, "b": {gen: 2, validUntil: valid}}}
+	kept := []Delivery{{stream: "a", gen: 1, ID: "1"}, {stream: "b", gen: 2, ID: "2"}}
+	if out := cs.keepOwned(kept); &out[0] != &kept[0] || len(out) != 2 {
+		t.Fatalf("a batch kept whole was copied or cut: %+v", out)
+	}
+	mixed := []Delivery{{stream: "a", gen: 1, ID: "1"}, {stream: "b", gen: 1, ID: "2"}, {stream: "c", gen: 1, ID: "3"}, {stream: "a", gen: 1, ID: "4"}}
+	out := cs.keepOwned(mixed)
+	if len(out) != 2 || out[0].ID != "1" || out[1].ID != "4" || &out[0] == &mixed[0] {
+		t.Fatalf("kept %+v, want a copy of 1 and 4", out)
+	}
+	if mixed[1].ID != "2" {
+		t.Fatal("the batch read was changed")
 	}
 }

@@ -304,31 +304,24 @@ func (cs *Consumer) keepOwned(b []Delivery) []Delivery {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	now := time.Now()
-	kept := func(d *Delivery) bool {
-		p := cs.owned[d.stream]
-		return p != nil && p.gen == d.gen && now.Before(p.validUntil)
-	}
-	all := true
+	var out []Delivery // nil while everything so far is kept: b itself is returned, not a copy
 	for i := range b {
-		if !kept(&b[i]) {
-			all = false
-			break
-		}
-	}
-	if all { // the usual case: no copy of a batch that may be thousands long
-		return b
-	}
-	out := b[:0:0]
-	for _, d := range b {
+		d := &b[i]
 		p := cs.owned[d.stream]
-		if p == nil || p.gen != d.gen {
-			continue
-		}
-		if !now.Before(p.validUntil) {
+		keep := p != nil && p.gen == d.gen
+		if keep && !now.Before(p.validUntil) {
 			cs.lapse(p)
-			continue
+			keep = false
 		}
-		out = append(out, d)
+		switch {
+		case keep && out != nil:
+			out = append(out, *d)
+		case !keep && out == nil:
+			out = append(make([]Delivery, 0, len(b)-1), b[:i]...)
+		}
+	}
+	if out == nil {
+		return b
 	}
 	return out
 }

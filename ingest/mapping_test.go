@@ -119,7 +119,6 @@ func (s *troubledSource) Progress() connectors.Progress { return s.progress }
 func TestObjectsCarryTheBatchLabel(t *testing.T) {
 	t.Parallel()
 	cfg := userSystem(t, "handle")
-	cfg.Systems[0].Push = nil
 	m := newMapper(cfg, cfg.System("db"))
 	m.targets["user"] = []string{"warehouse"}
 	change := connectors.Change{Key: "db/public.users/7",
