@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -53,6 +54,11 @@ type System struct {
 	// at once, each holding its own partitions, so one key's changes still
 	// apply in order (writes_in_flight, default DefaultWritesInFlight).
 	WritesInFlight int
+	// BatchTime is about how long one batch should take to write to this
+	// system: pushers size batches from its recent writes to that (see
+	// coord.Config.BatchTime); 0 keeps the fleet's default, negative sizes
+	// by object count alone (batch_time, a duration or "off").
+	BatchTime time.Duration
 	// DeadLetters caps the system's dead-letter queue
 	// (dead_letter_max_entries, dead_letter_max_bytes,
 	// dead_letter_when_full).
@@ -129,6 +135,7 @@ const (
 	keyDLQBytes      = "dead_letter_max_bytes"
 	keyDLQWhenFull   = "dead_letter_when_full"
 	keyWrites        = "writes_in_flight"
+	keyBatchTime     = "batch_time"
 )
 
 // DefaultWritesInFlight is how many batches a pusher writes to one target
@@ -142,7 +149,7 @@ const DefaultWritesInFlight = 4
 const MaxWritesInFlight = 64
 
 var commonKeys = []string{keyType, keyRateLimit, keyRateBucket, keyReceiveMixer, keyReceiveRouter, keyPushMixer, keyPushRouter,
-	keyDLQEntries, keyDLQBytes, keyDLQWhenFull, keyWrites}
+	keyDLQEntries, keyDLQBytes, keyDLQWhenFull, keyWrites, keyBatchTime}
 
 var systemName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
@@ -302,6 +309,16 @@ func (l *loader) system(f *file, e entry) *System {
 					f.errorf(se.val, kp, "expected a whole number of writes from 1 to %d, found %q", MaxWritesInFlight, v)
 				} else {
 					s.WritesInFlight = n
+				}
+			}
+		case keyBatchTime:
+			if v, ok := f.scalar(se.val, kp); ok {
+				if v == "off" {
+					s.BatchTime = -1
+				} else if d, err := time.ParseDuration(v); err != nil || d < 10*time.Millisecond || d > time.Hour {
+					f.errorf(se.val, kp, "expected a duration from 10ms to 1h (such as 250ms or 2s), or off, found %q", v)
+				} else {
+					s.BatchTime = d
 				}
 			}
 		case keyDLQEntries, keyDLQBytes, keyDLQWhenFull:

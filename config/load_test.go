@@ -195,7 +195,8 @@ func TestDeadLetterLimits(t *testing.T) {
 	}
 }
 
-// TestWritesInFlight reads writes_in_flight and its default.
+// TestWritesInFlight reads writes_in_flight and batch_time, and their
+// defaults.
 func TestWritesInFlight(t *testing.T) {
 	t.Parallel()
 	cfg, err := load(t, filepath.Join("testdata", "good", "07-writes-in-flight"))
@@ -207,5 +208,10 @@ func TestWritesInFlight(t *testing.T) {
 	}
 	if got := cfg.System("db").WritesInFlight; got != config.DefaultWritesInFlight {
 		t.Errorf("db: %d writes in flight, want the default %d", got, config.DefaultWritesInFlight)
+	}
+	for name, want := range map[string]time.Duration{"warehouse": 2 * time.Second, "db": 0, "archive": -1} {
+		if got := cfg.System(name).BatchTime; got != want {
+			t.Errorf("%s: batch time %v, want %v", name, got, want)
+		}
 	}
 }

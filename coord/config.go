@@ -26,8 +26,18 @@ type Config struct {
 	// time; each entry packs the objects one publish sent to the partition.
 	// Default 4.
 	ReadCount int
-	// MaxBatch is the most objects handed to a handler at once. Default 5000.
+	// MaxBatch is the most objects handed to a handler at once; what a read
+	// brings beyond it waits in memory for the next batch, and reads take
+	// fewer entries when entries are large. Default 5000.
 	MaxBatch int
+	// BatchTime is about how long a batch should take to write. Batches are
+	// sized from the target's recent writes (a fixed cost per write and a
+	// cost per object) to take about this long, between 1 object and
+	// MaxBatch, or up to twice the fixed cost where that is longer. A
+	// partition changes hands only between batches, so this bounds how long
+	// a partition moving to a joining pusher waits. Default 250ms; negative
+	// sizes by MaxBatch alone.
+	BatchTime time.Duration
 	// Workers is how many batches a consumer handles at once, unless the
 	// consumer is given its own count (Consumer.SetWorkers). Each worker
 	// claims free owned partitions up to its share and holds them until its
@@ -119,6 +129,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 5000
 	}
+	set(&c.BatchTime, 250*time.Millisecond)
 	if c.Workers == 0 {
 		c.Workers = 2
 	}

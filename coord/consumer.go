@@ -108,6 +108,11 @@ type Consumer struct {
 	// the last read found more waiting than it took (see fetch).
 	writes map[int]time.Time
 	behind atomic.Bool
+	// cost models the target's writes, to size batches; perEntry is how
+	// many objects an entry read lately held (under mu). See batchsize.go.
+	cost      writeCost
+	perEntry  float64
+	batchTime time.Duration
 
 	// Counters, for metrics and tests.
 	acked, deadLettered, takeovers, trimmed, lapses, superseded atomic.Int64
@@ -118,7 +123,7 @@ type Consumer struct {
 func (c *Client) NewConsumer(target string, models []string) *Consumer {
 	host, _ := os.Hostname()
 	cs := &Consumer{c: c, target: target, id: consumerName(host), log: c.log.With("consumer", target),
-		owned: map[string]*partition{}, kick: make(chan struct{}, 1), workers: c.cfg.Workers}
+		owned: map[string]*partition{}, kick: make(chan struct{}, 1), workers: c.cfg.Workers, batchTime: c.cfg.BatchTime}
 	ch := make(chan struct{})
 	cs.changed.Store(&ch)
 	sorted := append([]string(nil), models...)
@@ -450,12 +455,13 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		return nil, cs.wait(ctx, w, d)
 	}
 	cs.claim(w)
+	limit := cs.batchLimit()
 	var batch []Delivery
 	var reads, resync []*partition
 	paused := false
 	now := time.Now()
 	for _, p := range cs.owned {
-		if p.releasing || !cs.mine(p, w) {
+		if p.releasing && !p.midEntry() || !cs.mine(p, w) {
 			continue
 		}
 		if !now.Add(cs.c.cfg.ReadBlock).Before(p.validUntil) {
@@ -470,8 +476,14 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			continue
 		}
 		if len(p.backlog) > 0 {
+			if len(batch) >= limit {
+				continue
+			}
 			p.batch = true
-			n := min(len(p.backlog), cs.c.cfg.MaxBatch-len(batch))
+			n := min(len(p.backlog), limit-len(batch))
+			if p.releasing { // the rest of the entry begun, and no more
+				n = min(n, entryRun(p.backlog))
+			}
 			for i := range p.backlog[:n] {
 				p.backlog[i].noneParked = false // read before what has been parked since
 			}
@@ -507,6 +519,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	for i, p := range reads {
 		args[i], args[len(reads)+i] = p.stream, p.next
 	}
+	cs.mu.Lock()
+	count := readCount(limit, len(reads), cs.perEntry, cs.c.cfg.ReadCount)
+	cs.mu.Unlock()
 	block := cs.c.cfg.ReadBlock
 	if paused { // come back soon for the paused partitions
 		block = deferPause
@@ -522,7 +537,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	for i, m := range moves {
 		moved[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
 	}
-	read := pipe.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(cs.c.cfg.ReadCount), Block: block})
+	read := pipe.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(count), Block: block})
 	parkedLen := pipe.HLen(ctx, cs.c.keys.parked(cs.target, stagePush))
 	_, _ = pipe.Exec(ctx)
 	sent := true
@@ -552,9 +567,10 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	// keeps its share of the partitions and holds the others' entries back
 	// for the other workers (their backlog, handled before anything newer).
 	sharing := !cs.behind.Load()
-	full, objects := false, 0
+	full, objects, entries := false, 0, 0
 	for _, xs := range res {
-		full = full || len(xs.Messages) >= cs.c.cfg.ReadCount
+		full = full || len(xs.Messages) >= count
+		entries += len(xs.Messages)
 		for _, m := range xs.Messages {
 			n, _ := strconv.Atoi(str(m.Values["n"]))
 			objects += max(n, 1)
@@ -562,9 +578,12 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	}
 	behind := full || objects >= bigBatch
 	if !sharing || !behind { // nothing spills: one allocation, not a doubling per entry
-		batch = slices.Grow(batch, objects)
+		batch = slices.Grow(batch, min(objects, limit))
 	}
 	cs.mu.Lock()
+	if entries > 0 {
+		cs.notePerEntry(float64(objects) / float64(entries))
+	}
 	share := (len(cs.owned) + cs.workers - 1) / cs.workers
 	keep := make(map[*partition]bool, len(res))
 	for _, xs := range res {
@@ -575,13 +594,14 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			continue
 		}
 		spill := sharing && behind && len(keep) >= share
+		into := false // some of the partition's entries are in the batch
 		for _, m := range xs.Messages {
 			deliveries := 1
 			if p.tenures > 1 && p.inflight.empty() && p.next == p.inflight.cursor {
 				deliveries = p.tenures // the entry right after the cursor
 			}
 			to := &batch
-			if spill {
+			if spill || len(batch) >= limit {
 				to = &p.backlog
 			}
 			from := len(*to)
@@ -594,9 +614,18 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			}
 			p.inflight.track(m.ID, len(ds))
 			p.next = m.ID
+			if to == &batch {
+				into = true
+				if len(batch) > limit { // the rest of the entry comes next, first
+					p.backlog = append(p.backlog, batch[limit:]...)
+					batch = batch[:limit]
+				}
+			}
 		}
 		p.tenures = 1
-		if !spill && len(xs.Messages) > 0 {
+		if into {
+			// The worker keeps the partition, and with it what it holds
+			// back of it for its next batch, so its entries stay in order.
 			keep[p] = true
 			p.batch = true
 		}

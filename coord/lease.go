@@ -200,7 +200,7 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 	var idle []*partition // given up now: no batch of them is being written
 	for _, p := range extra {
 		p.releasing = true
-		if !p.batch && len(p.held) == 0 && p.acking == 0 {
+		if !p.batch && len(p.held) == 0 && p.acking == 0 && !p.midEntry() {
 			idle = append(idle, p)
 			delete(c.owned, p.stream)
 		}
@@ -393,7 +393,7 @@ func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 	c.mu.Lock()
 	var rel []*partition
 	for k, p := range c.owned {
-		if p.releasing && len(p.held) == 0 && p.acking == 0 && (!p.batch || c.mine(p, w)) { // held records are flushed first, acknowledgements sent
+		if p.releasing && len(p.held) == 0 && p.acking == 0 && !p.midEntry() && (!p.batch || c.mine(p, w)) { // held records are flushed first, acknowledgements sent
 			rel = append(rel, p)
 			delete(c.owned, k)
 		}
@@ -428,7 +428,7 @@ func (c *Consumer) leave(ctx context.Context) {
 	var idle []*partition
 	for k, p := range c.owned {
 		p.releasing = true
-		if !p.batch && len(p.held) == 0 && p.acking == 0 {
+		if !p.batch && len(p.held) == 0 && p.acking == 0 && !p.midEntry() {
 			idle = append(idle, p)
 			delete(c.owned, k)
 		}

@@ -52,8 +52,12 @@ func (cs *Consumer) process(ctx context.Context, h Handler, batch []Delivery) er
 		if len(cur) == 0 {
 			continue
 		}
+		began := time.Now()
 		herr := handle(ctx, h, cur)
 		if herr == nil {
+			if _, holds := h.(Holder); !holds { // a Holder's writes happen at its flushes
+				cs.cost.observe(len(cur), time.Since(began))
+			}
 			if _, holds := h.(Holder); holds {
 				cs.hold(cur) // acknowledged once flushed
 			} else if err := cs.ack(ctx, cur); err != nil {

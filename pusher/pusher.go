@@ -184,6 +184,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 	}
 	cs := c.NewConsumer(t.sys.Name, models)
 	cs.SetWorkers(t.sys.WritesInFlight)
+	cs.SetBatchTime(t.sys.BatchTime)
 	t.mu.Lock()
 	t.consumer = cs
 	t.mu.Unlock()
@@ -196,7 +197,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 	if b, ok := sink.(connectors.Buffered); ok {
 		h = &bufferedHandler{Handler: h, sink: b}
 	}
-	t.log.Info("pushing", "models", models, "consumer", cs.ID(), "writes_in_flight", cs.Workers())
+	t.log.Info("pushing", "models", models, "consumer", cs.ID(), "writes_in_flight", cs.Workers(), "batch_time", cs.BatchTime())
 	stop := make(chan struct{})
 	defer close(stop)
 	if m := t.svc.cfg.Metrics; m != nil {

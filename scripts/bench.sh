@@ -14,6 +14,8 @@
 #   scripts/bench.sh CatchUp         # benchmarks whose name matches
 #   REMIX_BENCH_ROUNDS=5 scripts/bench.sh CatchUp
 #   REMIX_BENCH_PGSTREAM=none scripts/bench.sh   # without pgstream
+#   REMIX_BENCH_LOGS=/tmp/logs REMIX_BENCH_LOG_LEVEL=debug scripts/bench.sh CatchUp
+#                                    # keep every process's log there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/test-servers.sh)"

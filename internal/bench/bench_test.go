@@ -12,6 +12,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -164,7 +165,7 @@ func (sv *servers) newSetup(b *testing.B, env ...string) *setup {
 	s.ns = testenv.UniqueName("b")
 	s.env = append([]string{"SOURCE_DSN=" + s.srcURL, "TARGET_DSN=" + s.dstURL, "SOURCE_SLOT=" + testenv.UniqueName("bench"),
 		"REDIS_URL=" + sv.redis.URL(), "REMIX_NAMESPACE=" + s.ns, "SYSTEMS_DIR=" + filepath.Join(dir, "systems"),
-		"MODELS_DIR=" + filepath.Join(dir, "models"), "LOG_LEVEL=warn"}, env...)
+		"MODELS_DIR=" + filepath.Join(dir, "models"), "LOG_LEVEL=" + cmp.Or(os.Getenv("REMIX_BENCH_LOG_LEVEL"), "warn")}, env...)
 	return s
 }
 
@@ -194,6 +195,11 @@ func (s *setup) start(role, binary string, env ...string) *testenv.Process {
 		args = append(args, "--pprof")
 	}
 	p := testenv.StartProcess(s.b, name, append(append([]string(nil), s.env...), env...), filepath.Join(s.sv.bin, binary), args...)
+	if dir := os.Getenv("REMIX_BENCH_LOGS"); dir != "" { // each process's log, kept (a cleanup runs before the kill's)
+		s.b.Cleanup(func() {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.log", strings.ReplaceAll(s.b.Name(), "/", "_"), name, p.Pid())), []byte(p.Stderr()+strings.Join(p.Output(), "\n")), 0o644)
+		})
+	}
 	s.procs[role] = append(s.procs[role], p)
 	s.ports[p] = port
 	return p

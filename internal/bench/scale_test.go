@@ -12,8 +12,15 @@ import (
 
 // slowTrigger makes every row written to the target cost 1 ms of waiting,
 // as a remote warehouse or an API would, without costing CPU.
-const slowTrigger = `CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END $$;
+// Rows written again (a batch handed over before its entries were
+// acknowledged) are counted in a sequence, which no transaction waits on.
+const slowTrigger = `CREATE SEQUENCE rewrites;
+CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_sleep(0.001);
+	IF TG_OP = 'UPDATE' THEN PERFORM nextval('rewrites'); END IF;
+	RETURN NEW;
+END $$;
 CREATE TRIGGER slow_row BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_row()`
 
 // BenchmarkSlowTarget: 20 000 single-row transactions are published to
@@ -46,9 +53,13 @@ func BenchmarkSlowTarget(b *testing.B) {
 			if base == 0 {
 				base = rate
 			}
+			var rewrites int64
+			if err := s.poll.QueryRow(s.ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM rewrites`).Scan(&rewrites); err != nil {
+				b.Fatal(err)
+			}
 			b.ReportMetric(rate, "rows/s")
-			fmt.Printf("slow target (1 ms a row), %d pusher(s), %d writes in flight each: %.0f rows/s (%.2fx one pusher writing one batch at a time); start to last row %.1fs\n",
-				c.pushers, c.writes, rate, rate/base, last.Sub(start).Seconds())
+			fmt.Printf("slow target (1 ms a row), %d pusher(s), %d writes in flight each: %.0f rows/s (%.2fx one pusher writing one batch at a time); start to last row %.1fs; %d rows written again\n",
+				c.pushers, c.writes, rate, rate/base, last.Sub(start).Seconds(), rewrites)
 			record("slow target (1 ms a row): 20 000 rows, rows/s first to last row", "remix",
 				fmt.Sprintf("%d pusher(s) × %d writes: %.0f (%.2f×)", c.pushers, c.writes, rate, rate/base))
 		})

@@ -1,0 +1,170 @@
+package coord
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// A batch is sized to what the target does with it. Two bounds apply:
+//
+//   - MaxBatch objects, whatever the target: a batch's objects are in
+//     memory until it is acknowledged, and a snapshot's entries pack
+//     hundreds of objects each, so reading ReadCount entries of every
+//     partition a worker holds could otherwise put tens of thousands of
+//     objects in one batch.
+//   - About BatchTime of writing, estimated from the target's recent writes:
+//     a partition changes hands only between batches, so against a slow
+//     target (a row a millisecond: a remote warehouse, an API) a batch of
+//     thousands would keep a joining pusher waiting for seconds, and would
+//     leave the last partitions of a backlog on one writer while the others
+//     have finished.
+//
+// The estimate is a least-squares line through the recent writes' (objects,
+// duration) points: a fixed cost per write plus a cost per object. Sizing by
+// the average cost per object alone would shrink batches without end
+// against a far-away target, where the fixed cost dominates: smaller
+// batches cost the same and look dearer per object. With the line, a
+// shrink that did not shorten the write shows a fixed cost, and batches
+// grow back. A batch may always take twice the fixed cost, so that cost
+// stays at most half of a write.
+
+// costDecay is the weight a write's point keeps at each later write.
+const costDecay = 0.9
+
+// minSpread is the least relative spread of the recent batch sizes from
+// which the line is fitted: below it the sizes are nearly one, and the
+// line is undetermined.
+const minSpread = 0.1
+
+// writeCost models how long one target takes to write a batch.
+type writeCost struct {
+	mu sync.Mutex
+	// decayed sums over the recent writes of 1, n, d, n², n·d (n objects,
+	// d seconds).
+	w, n, d, nn, nd float64
+	// fixed is the fixed cost last fitted, in seconds; known says one was.
+	fixed float64
+	known bool
+}
+
+// observe records a write of n objects that took d.
+func (c *writeCost) observe(n int, d time.Duration) {
+	if n < 1 || d <= 0 {
+		return
+	}
+	x, y := float64(n), d.Seconds()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.w = c.w*costDecay + 1
+	c.n = c.n*costDecay + x
+	c.d = c.d*costDecay + y
+	c.nn = c.nn*costDecay + x*x
+	c.nd = c.nd*costDecay + x*y
+}
+
+// line returns the fixed cost and the cost per object, in seconds; ok is
+// false before any write.
+func (c *writeCost) line() (fixed, per float64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.w == 0 || c.n == 0 {
+		return 0, 0, false
+	}
+	if spread := c.w*c.nn - c.n*c.n; spread >= minSpread*minSpread*c.n*c.n {
+		per = (c.w*c.nd - c.n*c.d) / spread
+		if per < 0 { // noise: the size did not matter
+			per = 0
+		}
+		fixed = (c.d - per*c.n) / c.w
+		if fixed < 0 {
+			fixed, per = 0, c.d/c.n
+		}
+		c.fixed, c.known = fixed, true
+		return fixed, per, true
+	}
+	// The recent writes were all about one size: keep the fixed cost last
+	// fitted (none: assume none, which errs toward smaller batches, and the
+	// next sizes tell) and put the rest of the time on the objects.
+	if c.known {
+		fixed = min(c.fixed, c.d/c.w)
+	}
+	return fixed, (c.d - fixed*c.w) / c.n, true
+}
+
+// limit returns how many objects a batch should hold to take about budget
+// to write, between 1 and most; most while nothing is known, or when the
+// budget is not positive.
+func (c *writeCost) limit(budget time.Duration, most int) int {
+	fixed, per, ok := c.line()
+	if !ok || budget <= 0 || per <= 0 {
+		return most
+	}
+	room := max(budget.Seconds()-fixed, fixed)
+	n := math.Floor(room / per)
+	if n >= float64(most) {
+		return most
+	}
+	return max(int(n), 1)
+}
+
+// readCount is how many entries to read from each of streams partitions for
+// a batch of up to limit objects, given the objects an entry has held
+// lately (perEntry, 0 for not known), between 1 and most.
+func readCount(limit, streams int, perEntry float64, most int) int {
+	if perEntry <= 0 || streams < 1 {
+		return most
+	}
+	n := math.Ceil(float64(limit) / (perEntry * float64(streams)))
+	if n >= float64(most) {
+		return most
+	}
+	return max(int(n), 1)
+}
+
+// SetBatchTime sets about how long a batch should take to write, for this
+// consumer's target alone (Config.BatchTime otherwise): 0 keeps the
+// default, negative sizes batches by MaxBatch alone. Call it before Run.
+func (cs *Consumer) SetBatchTime(d time.Duration) {
+	if d != 0 {
+		cs.batchTime = d
+	}
+}
+
+// BatchTime is about how long this consumer's batches should take to
+// write; not positive when they are sized by MaxBatch alone.
+func (cs *Consumer) BatchTime() time.Duration { return cs.batchTime }
+
+// batchLimit is the most objects worker batches should hold now.
+func (cs *Consumer) batchLimit() int {
+	return cs.cost.limit(cs.batchTime, cs.c.cfg.MaxBatch)
+}
+
+// notePerEntry records the objects per entry of a read, averaged with the
+// earlier reads' (halving their weight each time). The caller holds cs.mu.
+func (cs *Consumer) notePerEntry(x float64) {
+	if cs.perEntry == 0 {
+		cs.perEntry = x
+		return
+	}
+	cs.perEntry = (cs.perEntry + x) / 2
+}
+
+// midEntry says the partition's backlog starts inside an entry whose first
+// objects went out in an earlier batch (a batch ends at its size, not at an
+// entry's end). A partition leaving for another pusher writes the rest of
+// that entry first: the new owner would read the entry from its start and
+// write those first objects again. The caller holds cs.mu.
+func (p *partition) midEntry() bool {
+	return len(p.backlog) > 0 && p.backlog[0].Index > 0
+}
+
+// entryRun is how many deliveries at the start of ds belong to its first
+// entry.
+func entryRun(ds []Delivery) int {
+	n := 1
+	for n < len(ds) && ds[n].ID == ds[0].ID {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,89 @@
+package coord
+
+import (
+	"testing"
+	"time"
+)
+
+// TestBatchLimitFollowsTheTarget: batches shrink to the budget against a
+// target that is slow per object, stay whole against a fast one, and grow
+// back against one whose cost is fixed per write.
+func TestBatchLimitFollowsTheTarget(t *testing.T) {
+	t.Parallel()
+	const budget, most = 250 * time.Millisecond, 5000
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+
+	var none writeCost
+	if got := none.limit(budget, most); got != most {
+		t.Fatalf("nothing known: limit %d, want %d", got, most)
+	}
+
+	var slow writeCost // 2 ms an object, 1 ms a write
+	slow.observe(1250, ms(1+2*1250))
+	if got := slow.limit(budget, most); got < 110 || got > 125 {
+		t.Fatalf("slow target after one write: limit %d, want about 125", got)
+	}
+	for _, n := range []int{124, 120, 125, 60, 125} {
+		slow.observe(n, ms(1+2*float64(n)))
+	}
+	if got := slow.limit(budget, most); got < 120 || got > 125 {
+		t.Fatalf("slow target after several writes: limit %d, want about 124", got)
+	}
+	if got := slow.limit(-1, most); got != most {
+		t.Fatalf("sizing off: limit %d, want %d", got, most)
+	}
+
+	var fast writeCost // 8 µs an object
+	fast.observe(5000, ms(2+0.008*5000))
+	if got := fast.limit(budget, most); got != most {
+		t.Fatalf("fast target: limit %d, want %d", got, most)
+	}
+
+	var far writeCost // 300 ms a write, 10 µs an object
+	far.observe(5000, ms(300+0.01*5000))
+	first := far.limit(budget, most)
+	if first >= most {
+		t.Fatalf("far target, one write known: limit %d, want below %d (the fixed cost is not known yet)", first, most)
+	}
+	far.observe(first, ms(300+0.01*float64(first)))
+	if got := far.limit(budget, most); got != most {
+		t.Fatalf("far target, two sizes known: limit %d, want %d (the writes cost the same)", got, most)
+	}
+	for range 60 { // the sizes stay the same long enough to forget the line
+		far.observe(most, ms(300+0.01*most))
+	}
+	if got := far.limit(budget, most); got != most {
+		t.Fatalf("far target, one size lately: limit %d, want %d (the fixed cost is remembered)", got, most)
+	}
+
+	var heavy writeCost // 300 ms a write and 2 ms an object: twice the fixed cost
+	heavy.observe(1000, ms(300+2*1000))
+	heavy.observe(500, ms(300+2*500))
+	if got := heavy.limit(budget, most); got < 140 || got > 150 {
+		t.Fatalf("a fixed cost above the budget: limit %d, want about 150 (a batch takes twice the fixed cost)", got)
+	}
+}
+
+// TestReadCountFollowsEntrySize: a read takes fewer entries of each
+// partition when entries are large, never fewer than one.
+func TestReadCountFollowsEntrySize(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		limit, streams int
+		perEntry       float64
+		want           int
+	}{
+		{5000, 8, 0, 4},   // nothing known yet
+		{5000, 8, 625, 1}, // a snapshot's entries
+		{5000, 16, 1, 4},  // a trickle
+		{5000, 4, 500, 3}, // 2.5 entries a partition
+		{10, 16, 300, 1},  // a slow target
+		{5000, 0, 100, 4}, // no streams
+		{100, 1, 40.5, 3}, // rounded up
+		{100000, 1, 1, 4}, // capped
+	} {
+		if got := readCount(c.limit, c.streams, c.perEntry, 4); got != c.want {
+			t.Errorf("readCount(%d, %d, %v, 4) = %d, want %d", c.limit, c.streams, c.perEntry, got, c.want)
+		}
+	}
+}

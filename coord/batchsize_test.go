@@ -1,0 +1,154 @@
+package coord_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sqlpipe/remix/coord"
+)
+
+// sizes records the size of every batch a handler is given, and lets a
+// test make each object cost some time.
+type sizes struct {
+	*recorder
+	perObject time.Duration
+	mu        sync.Mutex
+	got       []int
+}
+
+func (s *sizes) Handle(ctx context.Context, batch []coord.Delivery) error {
+	s.mu.Lock()
+	s.got = append(s.got, len(batch))
+	s.mu.Unlock()
+	time.Sleep(time.Duration(len(batch)) * s.perObject)
+	return s.recorder.Handle(ctx, batch)
+}
+
+func (s *sizes) batches() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.got...)
+}
+
+// publishSeq publishes n objects over keys, payloads numbered in order, in
+// publishes of per objects each (one entry per partition each).
+func publishSeq(t *testing.T, b *bundle, l *coord.ReaderLock, n, keys, per int) {
+	t.Helper()
+	for from := 0; from < n; from += per {
+		var items []coord.Item
+		for i := from; i < min(from+per, n); i++ {
+			items = append(items, obj("item", "k"+strconv.Itoa(i%keys), seqPayload(i)))
+		}
+		b.publish(t, l, items...)
+	}
+}
+
+// inOrder checks that every key got its payloads once each, in order.
+func inOrder(t *testing.T, r *recorder, n, keys int) {
+	t.Helper()
+	for k := 0; k < keys; k++ {
+		got := r.get("k" + strconv.Itoa(k))
+		want := 0
+		for i := k; i < n; i += keys {
+			want++
+		}
+		if len(got) < want {
+			t.Fatalf("key k%d: %d payloads, want %d", k, len(got), want)
+		}
+		for j := 1; j < len(got); j++ {
+			if got[j] <= got[j-1] {
+				t.Fatalf("key k%d: payload %s after %s", k, got[j], got[j-1])
+			}
+		}
+	}
+}
+
+// TestMaxBatchBoundsWhatAReadBrings: entries of hundreds of objects (a
+// snapshot's) are cut into batches of MaxBatch objects at most, the rest of
+// an entry going out in the worker's next batch, in order.
+func TestMaxBatchBoundsWhatAReadBrings(t *testing.T) {
+	t.Parallel()
+	const n, keys, max = 3000, 50, 100
+	b := setup(t, func(c *coord.Config) { c.Partitions = 2; c.MaxBatch = max; c.Workers = 2 })
+	l := b.lock(t, "src")
+	publishSeq(t, b, l, n, keys, 600) // entries of about 300 objects
+	h := &sizes{recorder: newRecorder()}
+	runConsumer(t, b, "dst", h, "item")
+	waitFor(t, "every object", 30*time.Second, h.notify, func() bool { return h.count() >= n })
+	for _, s := range h.batches() {
+		if s > max {
+			t.Fatalf("a batch of %d objects; MaxBatch is %d (batches %v)", s, max, h.batches())
+		}
+	}
+	inOrder(t, h.recorder, n, keys)
+}
+
+// TestBatchesShrinkForASlowTarget: against a target where an object costs
+// 2 ms, batches shrink to about BatchTime's worth after the first, and
+// every object still arrives in order.
+func TestBatchesShrinkForASlowTarget(t *testing.T) {
+	t.Parallel()
+	const n, keys = 1200, 30
+	b := setup(t, func(c *coord.Config) { c.Partitions = 2; c.BatchTime = 40 * time.Millisecond; c.Workers = 1 })
+	l := b.lock(t, "src")
+	publishSeq(t, b, l, n, keys, 40) // entries of about 20: the first batch holds 160
+	h := &sizes{recorder: newRecorder(), perObject: 2 * time.Millisecond}
+	runConsumer(t, b, "dst", h, "item")
+	waitFor(t, "every object", 60*time.Second, h.notify, func() bool { return h.count() >= n })
+	got := h.batches()
+	t.Logf("batches %v", got)
+	if len(got) < 3 {
+		t.Fatalf("batches %v: want the first and then smaller ones", got)
+	}
+	// 40 ms at 2 ms an object is 20; the write's fixed cost (a sleep's
+	// overshoot) may take twice its size.
+	for i, s := range got[2:] {
+		if s > 40 {
+			t.Fatalf("batch %d of %d objects after the target was measured (batches %v)", i+2, s, got)
+		}
+	}
+	inOrder(t, h.recorder, n, keys)
+}
+
+// TestHandOverFinishesTheEntryBegun: when a pusher joins while batches end
+// inside entries (a slow target's batches are smaller than an entry), a
+// partition moving over first finishes the entry it began, so the new
+// owner does not write its first objects again: every object is applied
+// exactly once, in order.
+func TestHandOverFinishesTheEntryBegun(t *testing.T) {
+	t.Parallel()
+	const n, keys = 1600, 40
+	b := setup(t, func(c *coord.Config) {
+		c.Partitions = 4
+		c.BatchTime = 60 * time.Millisecond // about 60 objects
+		c.MaxBatch = 150
+		c.Workers = 1
+		c.LeaseTTL = 3 * time.Second
+	})
+	l := b.lock(t, "src")
+	publishSeq(t, b, l, n, keys, 400) // entries of about 100 objects, 100 ms at 1 ms an object
+	first := &sizes{recorder: newRecorder(), perObject: time.Millisecond}
+	runConsumer(t, b, "dst", first, "item")
+	waitFor(t, "some batches", 30*time.Second, first.notify, func() bool { return len(first.batches()) >= 4 })
+	second := &sizes{recorder: first.recorder, perObject: time.Millisecond}
+	runConsumer(t, b, "dst", second, "item")
+	waitFor(t, "every object", 60*time.Second, first.notify, func() bool { return first.count() >= n })
+	if len(second.batches()) == 0 {
+		t.Fatalf("the second consumer wrote nothing: no partition moved (first's batches %v)", first.batches())
+	}
+	split := false
+	for _, s := range first.batches() {
+		split = split || s%100 != 0
+	}
+	if !split {
+		t.Fatalf("no batch ended inside an entry (batches %v): the test shows nothing", first.batches())
+	}
+	time.Sleep(200 * time.Millisecond) // anything written twice would be written by now
+	if got := first.count(); got != n {
+		t.Fatalf("%d objects applied for %d published: some were written twice", got, n)
+	}
+	inOrder(t, first.recorder, n, keys)
+}
