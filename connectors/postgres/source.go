@@ -71,6 +71,9 @@ type Stats struct {
 	Changes          atomic.Int64
 	ConfirmedLSN     atomic.Uint64
 	ReceivedLSN      atomic.Uint64
+	// CatchUps counts the times the reader found itself far enough behind
+	// to wait for fuller reads (see lowWaterBytes).
+	CatchUps atomic.Int64
 }
 
 // Stats returns the source's counters.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -318,6 +319,35 @@ func TestRestartResumesFromTheSlot(t *testing.T) {
 	changes := collect(t, second, 2, true)
 	if changes[0].Record.Fields["id"] != json.Number("2") || changes[1].Record.Fields["qty"] != json.Number("3") {
 		t.Fatalf("after restart: %+v", changes)
+	}
+}
+
+// TestCatchUpWaitsForFullerReads: thousands of transactions committed while
+// no ingest ran are read with the socket's low-water mark set (the reader
+// is behind the server's WAL), and every one arrives, in order.
+func TestCatchUpWaitsForFullerReads(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	first := openSource(t, open(map[string]any{SettingInitialSnapshot: false}))
+	exec(t, conn, `INSERT INTO items (id) VALUES (0)`)
+	collect(t, first, 1, true)
+	waitUntil(t, "confirmation", 5*time.Second, func() bool {
+		return confirmedLSN(t, conn, first.slot) >= pglogrepl.LSN(first.durable.Load())
+	})
+	first.Close(context.Background())
+	const n = 4000
+	exec(t, conn, fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP INSERT INTO items (id, name) VALUES (i, repeat('x', 100)); COMMIT; END LOOP; END $$`, n))
+	second := open(map[string]any{SettingInitialSnapshot: false})
+	second.walEnd.Store(uint64(currentLSN(t, conn))) // as watchWALEnd's first read would
+	openSource(t, second)
+	changes := collect(t, second, n, true)
+	for i, c := range changes {
+		if c.Record.Fields["id"] != json.Number(strconv.Itoa(i+1)) {
+			t.Fatalf("change %d: id %v, want %d", i, c.Record.Fields["id"], i+1)
+		}
+	}
+	if second.stats.CatchUps.Load() == 0 {
+		t.Fatal("the reader never waited for fuller reads while catching up")
 	}
 }
 
