@@ -168,3 +168,9 @@ func entryRun(ds []Delivery) int {
 	}
 	return n
 }
+
+// nextTurn numbers a partition's turn in a batch. The caller holds cs.mu.
+func (cs *Consumer) nextTurn() uint64 {
+	cs.turns++
+	return cs.turns
+}

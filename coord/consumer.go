@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,7 @@ type Consumer struct {
 	leaseDone chan struct{}
 	kick      chan struct{} // a lease round now (see leaseLoop)
 	joined    bool          // announced to the target's other consumers
+	leaving   bool          // a graceful stop began (under mu)
 
 	gens atomic.Uint64 // lease tenures handed out
 
@@ -103,6 +105,7 @@ type Consumer struct {
 	// SetWorkers); turn rotates where claims start (see claim).
 	workers int
 	turn    int
+	turns   uint64         // partitions' turns in batches so far (see nextTurn)
 	pending [][]cursorMove // by worker: cursor moves waiting for its next read
 	// writes are the start times of the batches being written; behind says
 	// the last read found more waiting than it took (see fetch).
@@ -399,12 +402,17 @@ func (cs *Consumer) claim(w int) {
 	}
 	n := len(cs.all)
 	cs.turn++
-	for i := 0; i < n && have < share; i++ {
+	free := make([]*partition, 0, len(cs.owned))
+	for i := 0; i < n; i++ {
 		q := cs.all[(cs.turn+i)%n]
 		if p := cs.owned[q.stream]; p != nil && p.worker == 0 {
-			p.worker = w + 1
-			have++
+			free = append(free, p)
 		}
+	}
+	// The least recently written first (see fetch); the rotation breaks ties.
+	slices.SortStableFunc(free, func(a, b *partition) int { return cmp.Compare(a.turn, b.turn) })
+	for _, p := range free[:min(len(free), share-have)] {
+		p.worker = w + 1
 	}
 }
 
@@ -457,7 +465,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	cs.claim(w)
 	limit := cs.batchLimit()
 	var batch []Delivery
-	var reads, resync []*partition
+	var held, reads, resync []*partition
 	paused := false
 	now := time.Now()
 	for _, p := range cs.owned {
@@ -475,10 +483,25 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			resync = append(resync, p)
 			continue
 		}
+		held = append(held, p)
+	}
+	if len(resync) > 0 { // before anything is taken from a backlog
+		cs.mu.Unlock()
+		return nil, cs.rewind(ctx, resync)
+	}
+	// Least recently written first: a worker whose batch fills before it
+	// has taken something of every partition it claimed gives the next
+	// turn to the others, so partitions progress alike and none is left
+	// for one writer at the end of a backlog.
+	sort.Slice(held, func(i, j int) bool { return held[i].turn < held[j].turn })
+	used := make(map[*partition]bool, len(held))
+	for _, p := range held {
 		if len(p.backlog) > 0 {
 			if len(batch) >= limit {
 				continue
 			}
+			used[p] = true
+			p.turn = cs.nextTurn()
 			p.batch = true
 			n := min(len(p.backlog), limit-len(batch))
 			if p.releasing { // the rest of the entry begun, and no more
@@ -493,20 +516,21 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		}
 		reads = append(reads, p)
 	}
+	if len(batch) > 0 {
+		cs.startWrite(w)
+		cs.mu.Unlock()
+		// What it claimed and takes nothing of goes back at once, for the
+		// other workers to write meanwhile.
+		if len(used) < len(held) {
+			cs.unclaim(w, used)
+		}
+		return batch, nil
+	}
 	gens := make(map[string]uint64, len(reads))
 	for _, p := range reads {
 		gens[p.stream] = p.gen
 	}
 	cs.mu.Unlock()
-	if len(resync) > 0 {
-		return nil, cs.rewind(ctx, resync)
-	}
-	if len(batch) > 0 {
-		cs.mu.Lock()
-		cs.startWrite(w)
-		cs.mu.Unlock()
-		return batch, nil
-	}
 	if len(reads) == 0 { // nothing owned or free yet, or all paused: wait
 		wait := cs.c.cfg.ReadBlock
 		if paused {
@@ -628,6 +652,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			// back of it for its next batch, so its entries stay in order.
 			keep[p] = true
 			p.batch = true
+			p.turn = cs.nextTurn()
 		}
 	}
 	if len(batch) > 0 {

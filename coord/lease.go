@@ -46,6 +46,9 @@ type partition struct {
 	// flushNow asks for the flush of what a Holder holds of the partition
 	// at the worker's next chance: a barrier waits for it (see Barrier).
 	flushNow bool
+	// turn is when entries of the partition last went into a batch, in the
+	// consumer's count of such turns (see fetch).
+	turn uint64
 	// releasing is set when the consumer owns more than its share: nothing
 	// new is read from it, and its lease is released after the batch in
 	// flight.
@@ -393,7 +396,7 @@ func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 	c.mu.Lock()
 	var rel []*partition
 	for k, p := range c.owned {
-		if p.releasing && len(p.held) == 0 && p.acking == 0 && !p.midEntry() && (!p.batch || c.mine(p, w)) { // held records are flushed first, acknowledgements sent
+		if p.releasing && len(p.held) == 0 && p.acking == 0 && (c.leaving || !p.midEntry()) && (!p.batch || c.mine(p, w)) { // held records are flushed first, acknowledgements sent
 			rel = append(rel, p)
 			delete(c.owned, k)
 		}
@@ -425,10 +428,11 @@ func (c *Consumer) leave(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c.mu.Lock()
+	c.leaving = true // no partition waits to finish an entry: nothing more is read
 	var idle []*partition
 	for k, p := range c.owned {
 		p.releasing = true
-		if !p.batch && len(p.held) == 0 && p.acking == 0 && !p.midEntry() {
+		if !p.batch && len(p.held) == 0 && p.acking == 0 {
 			idle = append(idle, p)
 			delete(c.owned, k)
 		}

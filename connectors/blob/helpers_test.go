@@ -102,7 +102,7 @@ func listDataset(ctx context.Context, b *blob.Bucket, prefix, location string) (
 		fb, _ := parseEntry(b.name.First)
 		la, _ := parseEntry(a.name.Last)
 		lb, _ := parseEntry(b.name.Last)
-		return cmp.Or(cmp.Compare(a.name.Model, b.name.Model), cmp.Compare(a.name.Partition, b.name.Partition), fa.compare(fb), la.compare(lb))
+		return cmp.Or(cmp.Compare(a.name.Model, b.name.Model), cmp.Compare(a.name.Partition, b.name.Partition), fa.compare(fb), cmp.Compare(a.name.FirstIndex, b.name.FirstIndex), la.compare(lb))
 	})
 	return out, nil
 }

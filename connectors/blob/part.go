@@ -17,6 +17,7 @@ type part struct {
 	partition   int
 	window      time.Time // the start of the window its entries fall in
 	first, last entryID
+	firstIndex  int // the first row's place in its entry: above 0 when the file begins inside an entry
 	rows        int64
 	path        string
 	f           *os.File
@@ -41,12 +42,12 @@ func (c *countWriter) Write(b []byte) (int, error) {
 // group to its spool file.
 const rowGroupBytes = 4 << 20
 
-func (s *Sink) newPart(location, model string, partition int, window time.Time, first entryID) (*part, error) {
+func (s *Sink) newPart(location, model string, partition int, window time.Time, first entryID, firstIndex int) (*part, error) {
 	f, err := os.CreateTemp(s.spoolDir, "part-*")
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	p := &part{location: location, model: model, partition: partition, window: window, first: first, last: first,
+	p := &part{location: location, model: model, partition: partition, window: window, first: first, last: first, firstIndex: firstIndex,
 		path: f.Name(), f: f, out: &countWriter{w: f}}
 	l := s.layouts[location]
 	if s.format == FormatJSONL {

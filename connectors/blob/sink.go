@@ -232,7 +232,7 @@ func (s *Sink) add(p connectors.Partition, recs []mixer.TargetRecord, rows []row
 		}
 		if cur == nil {
 			var err error
-			if cur, err = s.newPart(loc, p.Model, p.Index, win, entries[first]); err != nil {
+			if cur, err = s.newPart(loc, p.Model, p.Index, win, entries[first], recs[first].Origin.Index); err != nil {
 				h.broken = err
 				return err
 			}
@@ -365,7 +365,7 @@ func (s *Sink) upload(ctx context.Context, pt *part) error {
 	if _, err := pt.f.Seek(0, 0); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	name := partName(s.st.prefix, pt.location, pt.model, pt.partition, pt.window, pt.first, pt.last, s.format)
+	name := partName(s.st.prefix, pt.location, pt.model, pt.partition, pt.window, pt.first, pt.firstIndex, pt.last, s.format)
 	err := s.st.bucket.Upload(ctx, name, pt.f, s.writerOptions(pt.rows))
 	if err != nil {
 		return fmt.Errorf("%w: uploading %s%s: %w", connectors.ErrUnavailable, s.st.where, strings.TrimPrefix(name, s.st.prefix), err)

@@ -90,7 +90,10 @@ func versionText(v *big.Int) string {
 //
 // with FIRST and LAST the first and last stream entries the file holds
 // (ms_seq), so that writing the same entries again writes the same
-// object; date is the UTC day of the file's window. A truncate marker is
+// object; date is the UTC day of the file's window. A file that begins
+// inside an entry (a batch ended there, and the file before it was sealed)
+// has FIRST as ms_seq_index, the place of its first object in the entry:
+// two files holding only parts of one entry then never share a name. A truncate marker is
 // date=YYYY-MM-DD/truncate-eEPOCH.parquet, and the dataset's current
 // epoch is kept in _remix/epoch.
 func datasetDir(prefix, location string) string { return prefix + location + "/" }
@@ -106,10 +109,14 @@ func extension(format string) string {
 
 func dateDir(t time.Time) string { return "date=" + t.UTC().Format(time.DateOnly) + "/" }
 
-func partName(prefix, location, model string, partition int, window time.Time, first, last entryID, format string) string {
+func partName(prefix, location, model string, partition int, window time.Time, first entryID, firstIndex int, last entryID, format string) string {
 	e := func(id entryID) string { return strconv.FormatUint(id.ms, 10) + "_" + strconv.FormatUint(id.seq, 10) }
+	from := e(first)
+	if firstIndex > 0 {
+		from += "_" + strconv.Itoa(firstIndex)
+	}
 	return datasetDir(prefix, location) + dateDir(window) + "part-" + url.PathEscape(model) + "." + strconv.Itoa(partition) +
-		"." + e(first) + "." + e(last) + extension(format)
+		"." + from + "." + e(last) + extension(format)
 }
 
 func truncateName(prefix, location string, epoch int, at time.Time, format string) string {
@@ -121,6 +128,7 @@ type FileName struct {
 	Model       string
 	Partition   int
 	First, Last string // stream entries, ms-seq
+	FirstIndex  int    // the first object's place in the First entry (0 unless the file begins inside it)
 	Truncate    bool   // a truncate marker
 	Epoch       int    // of a truncate marker
 }
@@ -151,14 +159,20 @@ func ParseFileName(base string) (FileName, bool) {
 	}
 	f := FileName{Model: model, Partition: p}
 	for i, s := range parts[n-2:] {
-		ms, seq, ok := strings.Cut(s, "_")
-		if !ok {
+		fields := strings.Split(s, "_")
+		if len(fields) < 2 || len(fields) > 2+(1-i) {
 			return FileName{}, false
 		}
-		if i == 0 {
-			f.First = ms + "-" + seq
-		} else {
-			f.Last = ms + "-" + seq
+		id := fields[0] + "-" + fields[1]
+		if i == 1 {
+			f.Last = id
+			continue
+		}
+		f.First = id
+		if len(fields) == 3 {
+			if f.FirstIndex, err = strconv.Atoi(fields[2]); err != nil || f.FirstIndex < 1 {
+				return FileName{}, false
+			}
 		}
 	}
 	return f, true

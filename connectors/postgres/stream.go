@@ -39,6 +39,8 @@ type reader struct {
 	next        time.Time // next status update
 	lastMessage time.Time // when the server last sent anything
 	lowWater    int       // the socket's receive low-water mark: 0 the system's, -1 not settable (see lowWaterBytes)
+	rate        float64   // bytes a second the last receive call read
+	pendingAt   time.Time // when pending began gathering
 }
 
 // stream starts replication at start (the slot's confirmed position) and
@@ -133,7 +135,8 @@ func (r *reader) loop(ctx context.Context) error {
 // keep coming (the short ones of a catch-up) is not a quiet stream.
 func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 	shortened := r.pending != nil // the caller already set a short deadline
-	got := false
+	got, bytes, began := false, 0, time.Now()
+	defer func() { r.rate = float64(bytes) / max(time.Since(began).Seconds(), 1e-6) }()
 	for {
 		msg, err := r.conn.ReceiveMessage(context.Background())
 		if err != nil {
@@ -141,7 +144,11 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 				return false, ctx.Err()
 			}
 			if pgconn.Timeout(err) {
-				return !got, nil
+				// Gathering stops at gatherFor, even while messages come:
+				// they may add nothing to gather (transactions of tables
+				// not published, a long streamed transaction), and what
+				// is pending waits to be confirmed.
+				return !got || r.pending != nil && time.Since(r.pendingAt) >= gatherFor, nil
 			}
 			return false, fmt.Errorf("%w: replication connection: %w", connectors.ErrUnavailable, err)
 		}
@@ -149,6 +156,7 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 		r.lastMessage, got = now, true
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
+			bytes += len(m.Data)
 			if err := r.copyData(ctx, m.Data); err != nil {
 				return false, err
 			}
@@ -484,13 +492,20 @@ const (
 	lowWaterWait  = 5 * time.Millisecond
 )
 
+// gatherFor bounds how long finished transactions gather while catching
+// up (see emit): at a catch-up's pace, thousands of changes.
+const gatherFor = 100 * time.Millisecond
+
 // catchingUp reports whether the reader is far enough behind the server's
-// WAL to wait for fuller reads, and sets the socket's low-water mark to
-// match.
+// WAL, and reading fast enough, to wait for fuller reads, and sets the
+// socket's low-water mark to match. The pace matters as well as the
+// distance: the server's WAL end counts every database's WAL, so a reader
+// of a quiet table on a busy server is always behind it, with a message
+// now and then that should not wait.
 func (r *reader) catchingUp() bool {
 	end := r.s.walEnd.Load()
 	want := 0
-	if end > uint64(r.received) && end-uint64(r.received) >= catchUpBytes {
+	if end > uint64(r.received) && end-uint64(r.received) >= catchUpBytes && r.rate >= lowWaterBytes/lowWaterWait.Seconds() {
 		want = lowWaterBytes
 	}
 	if want != r.lowWater && r.lowWater >= 0 {
@@ -525,7 +540,8 @@ const coalesceChanges = 5000
 func (r *reader) emit(ctx context.Context, it item, pos pglogrepl.LSN) error {
 	// Handing over a large committed transaction is one message long: keep
 	// the status updates going meanwhile (what they confirm stays safe).
-	if !time.Now().Before(r.next) {
+	now := time.Now()
+	if !now.Before(r.next) {
 		if err := r.status(ctx, false); err != nil {
 			return err
 		}
@@ -533,7 +549,9 @@ func (r *reader) emit(ctx context.Context, it item, pos pglogrepl.LSN) error {
 	if pos != 0 {
 		r.s.lastEmitted.Store(uint64(pos))
 	}
-	if r.pending != nil {
+	if r.pending == nil {
+		r.pendingAt = now // if it becomes pending now
+	} else {
 		r.pending.changes = append(r.pending.changes, it.changes...)
 		if it.pos != "" {
 			r.pending.pos = it.pos
