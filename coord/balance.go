@@ -59,7 +59,7 @@ func surplus(keeping []*partition, n int) []*partition {
 		// Prefer one with no batch being written, so it can go at once.
 		pick := 0
 		for i, p := range ps {
-			if !p.batch && len(p.held) == 0 && p.acking == 0 {
+			if !p.batch && p.canGo(false) {
 				pick = i
 				break
 			}

@@ -169,8 +169,18 @@ func entryRun(ds []Delivery) int {
 	return n
 }
 
-// nextTurn numbers a partition's turn in a batch. The caller holds cs.mu.
-func (cs *Consumer) nextTurn() uint64 {
-	cs.turns++
-	return cs.turns
+// nextBatchSeq numbers a partition's place in a batch. The caller holds
+// cs.mu.
+func (cs *Consumer) nextBatchSeq() uint64 {
+	cs.batchSeq++
+	return cs.batchSeq
+}
+
+// canGo reports whether nothing of the partition is left to flush (held
+// records), to acknowledge (cursor moves not sent) or to finish (an entry a
+// batch began, unless the consumer is leaving), so its lease can be given
+// up. A partition being written (batch) waits for that too; callers say
+// when it need not.
+func (p *partition) canGo(leaving bool) bool {
+	return len(p.held) == 0 && p.acking == 0 && (leaving || !p.midEntry())
 }

@@ -103,10 +103,10 @@ type Consumer struct {
 
 	// workers is how many batches this consumer writes at once (see
 	// SetWorkers); turn rotates where claims start (see claim).
-	workers int
-	turn    int
-	turns   uint64         // partitions' turns in batches so far (see nextTurn)
-	pending [][]cursorMove // by worker: cursor moves waiting for its next read
+	workers  int
+	turn     int
+	batchSeq uint64         // places of partitions in batches so far (see nextBatchSeq)
+	pending  [][]cursorMove // by worker: cursor moves waiting for its next read
 	// writes are the start times of the batches being written; behind says
 	// the last read found more waiting than it took (see fetch).
 	writes map[int]time.Time
@@ -410,7 +410,7 @@ func (cs *Consumer) claim(w int) {
 		}
 	}
 	// The least recently written first (see fetch); the rotation breaks ties.
-	slices.SortStableFunc(free, func(a, b *partition) int { return cmp.Compare(a.turn, b.turn) })
+	slices.SortStableFunc(free, func(a, b *partition) int { return cmp.Compare(a.lastBatch, b.lastBatch) })
 	for _, p := range free[:min(len(free), share-have)] {
 		p.worker = w + 1
 	}
@@ -493,7 +493,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	// has taken something of every partition it claimed gives the next
 	// turn to the others, so partitions progress alike and none is left
 	// for one writer at the end of a backlog.
-	sort.Slice(held, func(i, j int) bool { return held[i].turn < held[j].turn })
+	slices.SortFunc(held, func(a, b *partition) int { return cmp.Compare(a.lastBatch, b.lastBatch) })
 	used := make(map[*partition]bool, len(held))
 	for _, p := range held {
 		if len(p.backlog) > 0 {
@@ -501,7 +501,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 				continue
 			}
 			used[p] = true
-			p.turn = cs.nextTurn()
+			p.lastBatch = cs.nextBatchSeq()
 			p.batch = true
 			n := min(len(p.backlog), limit-len(batch))
 			if p.releasing { // the rest of the entry begun, and no more
@@ -652,7 +652,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			// back of it for its next batch, so its entries stay in order.
 			keep[p] = true
 			p.batch = true
-			p.turn = cs.nextTurn()
+			p.lastBatch = cs.nextBatchSeq()
 		}
 	}
 	if len(batch) > 0 {

@@ -46,9 +46,9 @@ type partition struct {
 	// flushNow asks for the flush of what a Holder holds of the partition
 	// at the worker's next chance: a barrier waits for it (see Barrier).
 	flushNow bool
-	// turn is when entries of the partition last went into a batch, in the
-	// consumer's count of such turns (see fetch).
-	turn uint64
+	// lastBatch is when entries of the partition last went into a batch,
+	// in the consumer's count of such batch places (see fetch).
+	lastBatch uint64
 	// releasing is set when the consumer owns more than its share: nothing
 	// new is read from it, and its lease is released after the batch in
 	// flight.
@@ -203,7 +203,7 @@ func (c *Consumer) rebalance(ctx context.Context) (time.Duration, error) {
 	var idle []*partition // given up now: no batch of them is being written
 	for _, p := range extra {
 		p.releasing = true
-		if !p.batch && len(p.held) == 0 && p.acking == 0 && !p.midEntry() {
+		if !p.batch && p.canGo(c.leaving) {
 			idle = append(idle, p)
 			delete(c.owned, p.stream)
 		}
@@ -396,7 +396,7 @@ func (c *Consumer) releaseIdle(ctx context.Context, w int) {
 	c.mu.Lock()
 	var rel []*partition
 	for k, p := range c.owned {
-		if p.releasing && len(p.held) == 0 && p.acking == 0 && (c.leaving || !p.midEntry()) && (!p.batch || c.mine(p, w)) { // held records are flushed first, acknowledgements sent
+		if p.releasing && p.canGo(c.leaving) && (!p.batch || c.mine(p, w)) {
 			rel = append(rel, p)
 			delete(c.owned, k)
 		}
@@ -432,7 +432,7 @@ func (c *Consumer) leave(ctx context.Context) {
 	var idle []*partition
 	for k, p := range c.owned {
 		p.releasing = true
-		if !p.batch && len(p.held) == 0 && p.acking == 0 {
+		if !p.batch && p.canGo(true) {
 			idle = append(idle, p)
 			delete(c.owned, k)
 		}
