@@ -53,6 +53,8 @@ type Source struct {
 	// afterMovedRead, in tests, runs between fillMoved's read and its look
 	// at the transaction's visibility.
 	afterMovedRead func()
+	// readWALEnd, in tests, replaces reading the server's WAL end.
+	readWALEnd func(context.Context) (pglogrepl.LSN, error)
 	// walEnd is the server's WAL end as last read (every walEndEvery while
 	// streaming): how far behind the reader is.
 	walEnd          atomic.Uint64
@@ -277,7 +279,13 @@ func (s *Source) watchWALEnd(ctx context.Context) {
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var end pglogrepl.LSN
-		if err := s.pool.QueryRow(qctx, `SELECT pg_current_wal_lsn()`).Scan(&end); err == nil {
+		var err error
+		if s.readWALEnd != nil {
+			end, err = s.readWALEnd(qctx)
+		} else {
+			err = s.pool.QueryRow(qctx, `SELECT pg_current_wal_lsn()`).Scan(&end)
+		}
+		if err == nil {
 			s.walEnd.Store(uint64(end))
 		}
 		cancel()

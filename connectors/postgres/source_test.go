@@ -607,3 +607,33 @@ func TestMovedRowCommittedBetweenReadAndVisibility(t *testing.T) {
 	}
 	checkMoved(t, c, "2", big)
 }
+
+// A reader that seems behind the server's WAL (other databases of the same
+// server write a lot of it) gathers finished transactions; when the
+// stream then goes quiet they are handed over at once, not at the next
+// status update.
+func TestQuietStreamHandsOverWhileBehind(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	src := open(map[string]any{SettingInitialSnapshot: false, SettingStatusInterval: 10 * time.Second})
+	src.readWALEnd = func(ctx context.Context) (pglogrepl.LSN, error) {
+		var end pglogrepl.LSN
+		err := src.pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()`).Scan(&end)
+		return end + 16<<20, err // 16 MiB of other databases' WAL still to decode
+	}
+	openSource(t, src)
+	// Each row waited for up to the status interval (5 s on average) when a
+	// gathering reader did not shorten its read deadline; three rows in a
+	// row under 2 s each would be luck one time in a hundred.
+	for i := 1; i <= 3; i++ {
+		began := time.Now()
+		exec(t, conn, fmt.Sprintf(`INSERT INTO items (id) VALUES (%d)`, i))
+		changes := collect(t, src, 1, true)
+		if took := time.Since(began); took > 2*time.Second {
+			t.Fatalf("row %d took %v to be handed over by a reader gathering in a quiet stream", i, took.Round(time.Millisecond))
+		}
+		if changes[0].Record.Fields["id"] != json.Number(strconv.Itoa(i)) {
+			t.Fatalf("row %d: got %v", i, changes[0].Record.Fields["id"])
+		}
+	}
+}

@@ -175,12 +175,17 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 			case r.s.out <- *r.pending: // Next is free again
 				r.pending = nil
 			default:
-				if !shortened { // do not sit on it if the stream goes quiet now
-					shortened = true
-					if err := r.conn.Conn().SetReadDeadline(time.Now().Add(2 * time.Millisecond)); err != nil {
-						return false, err
-					}
-				}
+			}
+		}
+		// Do not sit on finished transactions if the stream goes quiet
+		// now, gathering or not: the deadline set before they were
+		// pending is the next status update, seconds away. (A reader
+		// "behind" only because other databases of the server write WAL
+		// gathers too, and then the stream often goes quiet at once.)
+		if r.pending != nil && !shortened {
+			shortened = true
+			if err := r.conn.Conn().SetReadDeadline(time.Now().Add(2 * time.Millisecond)); err != nil {
+				return false, err
 			}
 		}
 	}
