@@ -138,7 +138,7 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 		if err != nil {
 			return causeOr(ctx, sourceError(err))
 		}
-		j := job{batch: batch, items: m.items(batch), changes: len(batch.Changes)}
+		j := job{batch: batch, items: m.items(batch), changes: len(batch.Changes), commits: commitRuns(batch.Changes)}
 		j.batch.Changes = nil // mapped: only the items are published
 		select {
 		case jobs <- j:
@@ -153,6 +153,32 @@ type job struct {
 	batch   connectors.Batch // its Changes dropped once mapped
 	items   []coord.Item
 	changes int // how many changes the batch had
+	commits []commitRun
+}
+
+// commitRun is a run of n changes of one commit time: what the latency
+// histogram observes once per change, without keeping the changes.
+type commitRun struct {
+	at time.Time
+	n  int
+}
+
+// commitRuns lists the commit times of a batch's changes, run by run (a
+// transaction's changes share one); changes without one (a snapshot's)
+// are left out.
+func commitRuns(changes []connectors.Change) []commitRun {
+	var runs []commitRun
+	for i := range changes {
+		at := changes[i].CommitTime
+		switch {
+		case at.IsZero():
+		case len(runs) > 0 && runs[len(runs)-1].at.Equal(at):
+			runs[len(runs)-1].n++
+		default:
+			runs = append(runs, commitRun{at: at, n: 1})
+		}
+	}
+	return runs
 }
 
 // publish makes a batch durable in Redis, then confirms its position.
@@ -272,6 +298,15 @@ func observe(m *metrics.Metrics, system string, j job, res coord.PublishResult, 
 	}
 	if !b.CommitTime.IsZero() {
 		m.IngestLag.WithLabelValues(system).Set(time.Since(b.CommitTime).Seconds())
+	}
+	if len(j.commits) > 0 {
+		now, latency := time.Now(), m.IngestLatency.WithLabelValues(system)
+		for _, r := range j.commits {
+			d := now.Sub(r.at).Seconds()
+			for range r.n {
+				latency.Observe(d)
+			}
+		}
 	}
 	if p, ok := progressOf(src); ok {
 		m.SnapshotRows.WithLabelValues(system).Set(float64(p.SnapshotRows))

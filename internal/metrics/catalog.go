@@ -21,6 +21,7 @@ type Metrics struct {
 	IngestDeadLettered    *prometheus.CounterVec   // bad records and objects held behind them
 	IngestPublishTime     *prometheus.HistogramVec // seconds per publish round
 	IngestLag             *prometheus.GaugeVec     // seconds from source commit to publish, last batch
+	IngestLatency         *prometheus.HistogramVec // seconds from source commit to publish, per change
 	IngestLeader          *prometheus.GaugeVec     // 1 while this process reads the source
 	SnapshotRows          *prometheus.GaugeVec     // rows copied by the initial snapshot
 	SnapshotEstimate      *prometheus.GaugeVec     // rows the snapshot expects to copy
@@ -82,6 +83,7 @@ func New() *Metrics {
 		IngestDeadLettered:    counter("ingest_dead_letters_total", "Bad records dead-lettered, and objects held behind them.", "system"),
 		IngestPublishTime:     hist("ingest_publish_seconds", "Time to publish one batch to Redis.", "system"),
 		IngestLag:             gauge("ingest_lag_seconds", "Seconds from the source commit to its publish, for the last batch.", "system"),
+		IngestLatency:         hist("ingest_latency_seconds", "Seconds from the source commit to its publish to Redis, per change.", "system"),
 		IngestLeader:          gauge("ingest_leader", "1 while this process holds the source's reader lock.", "system"),
 		SnapshotRows:          gauge("source_snapshot_rows", "Rows copied by the initial snapshot.", "system"),
 		SnapshotEstimate:      gauge("source_snapshot_estimated_rows", "Rows the initial snapshot expects to copy.", "system"),
