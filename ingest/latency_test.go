@@ -18,12 +18,12 @@ func TestCommitRunsCountEachChange(t *testing.T) {
 	t2 := t1.Add(time.Millisecond)
 	changes := []connectors.Change{{CommitTime: t1}, {CommitTime: t1}, {}, {CommitTime: t2}, {CommitTime: t1}}
 	got := commitRuns(changes)
-	want := []commitRun{{t1, 2}, {t2, 1}, {t1, 1}}
+	want := []commitRun{{t1.UnixNano(), 2}, {t2.UnixNano(), 1}, {t1.UnixNano(), 1}}
 	if len(got) != len(want) {
 		t.Fatalf("runs %v, want %v", got, want)
 	}
 	for i := range want {
-		if !got[i].at.Equal(want[i].at) || got[i].n != want[i].n {
+		if got[i] != want[i] {
 			t.Fatalf("run %d: %v, want %v", i, got[i], want[i])
 		}
 	}

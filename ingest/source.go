@@ -159,7 +159,7 @@ type job struct {
 // commitRun is a run of n changes of one commit time: what the latency
 // histogram observes once per change, without keeping the changes.
 type commitRun struct {
-	at time.Time
+	at int64 // Unix nanoseconds: 16 bytes a run, where a time.Time would make 32
 	n  int
 }
 
@@ -169,12 +169,13 @@ type commitRun struct {
 func commitRuns(changes []connectors.Change) []commitRun {
 	var runs []commitRun
 	for i := range changes {
-		at := changes[i].CommitTime
-		switch {
-		case at.IsZero():
-		case len(runs) > 0 && runs[len(runs)-1].at.Equal(at):
+		if changes[i].CommitTime.IsZero() {
+			continue
+		}
+		at := changes[i].CommitTime.UnixNano()
+		if len(runs) > 0 && runs[len(runs)-1].at == at {
 			runs[len(runs)-1].n++
-		default:
+		} else {
 			runs = append(runs, commitRun{at: at, n: 1})
 		}
 	}
@@ -300,9 +301,9 @@ func observe(m *metrics.Metrics, system string, j job, res coord.PublishResult, 
 		m.IngestLag.WithLabelValues(system).Set(time.Since(b.CommitTime).Seconds())
 	}
 	if len(j.commits) > 0 {
-		now, latency := time.Now(), m.IngestLatency.WithLabelValues(system)
+		now, latency := time.Now().UnixNano(), m.IngestLatency.WithLabelValues(system)
 		for _, r := range j.commits {
-			d := now.Sub(r.at).Seconds()
+			d := float64(now-r.at) / 1e9
 			for range r.n {
 				latency.Observe(d)
 			}
