@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ func BenchmarkLatency(b *testing.B) {
 			profiled()
 			p50, p99, worst := s.latency()
 			fmt.Printf("  CPU during the load: %s\n", cpuLine(cpu, rate*seconds))
+			s.printStages()
 			s.printSlowSeconds(50)
 			b.ReportMetric(p50, "p50_ms")
 			b.ReportMetric(p99, "p99_ms")
@@ -176,4 +178,22 @@ func (s *setup) printSlowSeconds(ms float64) {
 	if len(out) > 0 {
 		fmt.Printf("  rows slower than %.0f ms, by 100 ms of the load: %s\n", ms, strings.Join(out, "; "))
 	}
+}
+
+// printStages splits the wait by stage from the processes' own latency
+// histograms: source commit to the ingest's publish to Redis, and source
+// commit to the pusher's write. Their bounds are bucket bounds (1, 2.5, 5,
+// 10, 25, 50, 100, 250 ms...), so they say where a wait was, not its exact
+// size.
+func (s *setup) printStages() {
+	ms := func(role, name string, q float64) string {
+		v := s.histQuantile(role, name, q)
+		if math.IsInf(v, 1) {
+			return "over 30 s"
+		}
+		return fmt.Sprintf("≤ %g ms", v*1000)
+	}
+	fmt.Printf("  by stage, from the processes' histograms: commit → published p50 %s, p99 %s; commit → written p50 %s, p99 %s\n",
+		ms("ingest", "remix_ingest_latency_seconds", 0.5), ms("ingest", "remix_ingest_latency_seconds", 0.99),
+		ms("pusher", "remix_pusher_latency_seconds", 0.5), ms("pusher", "remix_pusher_latency_seconds", 0.99))
 }

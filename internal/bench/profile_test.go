@@ -3,10 +3,13 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +90,46 @@ func (s *setup) metric(role, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// histQuantile reads a histogram from the /metrics of a role's processes,
+// its buckets added up across them, and returns the upper bound of the
+// bucket that holds quantile q (0 when nothing was observed; +Inf when it
+// lies past the last bound).
+func (s *setup) histQuantile(role, name string, q float64) float64 {
+	buckets := map[float64]float64{} // le -> cumulative count
+	for _, p := range s.procs[role] {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.ports[p]))
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, name+"_bucket{") {
+				continue
+			}
+			_, rest, _ := strings.Cut(line, `le="`)
+			le, rest, _ := strings.Cut(rest, `"`)
+			f := strings.Fields(rest)
+			bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
+			n, err2 := strconv.ParseFloat(f[len(f)-1], 64)
+			if err1 == nil && err2 == nil {
+				buckets[bound] += n
+			}
+		}
+	}
+	bounds := slices.Sorted(maps.Keys(buckets))
+	if len(bounds) == 0 || buckets[bounds[len(bounds)-1]] == 0 {
+		return 0
+	}
+	total := buckets[bounds[len(bounds)-1]]
+	for _, le := range bounds {
+		if buckets[le] >= q*total {
+			return le
+		}
+	}
+	return math.Inf(1)
 }
 
 // heapProfiles saves a heap profile of every ingest and pusher, named after
