@@ -70,10 +70,10 @@ func (s *setup) profile(name string, d time.Duration) (wait func()) {
 	return wg.Wait
 }
 
-// metric sums a metric's samples (lines starting with name) over the
-// processes of a role, read from their /metrics.
-func (s *setup) metric(role, name string) float64 {
-	var sum float64
+// metricLines returns the lines of the /metrics of every process of a role
+// that start with prefix; a process that does not answer adds none.
+func (s *setup) metricLines(role, prefix string) []string {
+	var out []string
 	for _, p := range s.procs[role] {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.ports[p]))
 		if err != nil {
@@ -82,12 +82,22 @@ func (s *setup) metric(role, name string) float64 {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, name) {
-				f := strings.Fields(line)
-				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-				sum += v
+			if strings.HasPrefix(line, prefix) {
+				out = append(out, line)
 			}
 		}
+	}
+	return out
+}
+
+// metric sums a metric's samples (lines starting with name) over the
+// processes of a role, read from their /metrics.
+func (s *setup) metric(role, name string) float64 {
+	var sum float64
+	for _, line := range s.metricLines(role, name) {
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		sum += v
 	}
 	return sum
 }
@@ -98,25 +108,14 @@ func (s *setup) metric(role, name string) float64 {
 // lies past the last bound).
 func (s *setup) histQuantile(role, name string, q float64) float64 {
 	buckets := map[float64]float64{} // le -> cumulative count
-	for _, p := range s.procs[role] {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.ports[p]))
-		if err != nil {
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, line := range strings.Split(string(b), "\n") {
-			if !strings.HasPrefix(line, name+"_bucket{") {
-				continue
-			}
-			_, rest, _ := strings.Cut(line, `le="`)
-			le, rest, _ := strings.Cut(rest, `"`)
-			f := strings.Fields(rest)
-			bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
-			n, err2 := strconv.ParseFloat(f[len(f)-1], 64)
-			if err1 == nil && err2 == nil {
-				buckets[bound] += n
-			}
+	for _, line := range s.metricLines(role, name+"_bucket{") {
+		_, rest, _ := strings.Cut(line, `le="`)
+		le, rest, _ := strings.Cut(rest, `"`)
+		f := strings.Fields(rest)
+		bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
+		n, err2 := strconv.ParseFloat(f[len(f)-1], 64)
+		if err1 == nil && err2 == nil {
+			buckets[bound] += n
 		}
 	}
 	bounds := slices.Sorted(maps.Keys(buckets))
