@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -15,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	promodel "github.com/prometheus/common/model"
 )
 
 // profileDir is where CPU profiles of the Remix processes go
@@ -70,10 +74,10 @@ func (s *setup) profile(name string, d time.Duration) (wait func()) {
 	return wg.Wait
 }
 
-// metricLines returns the lines of the /metrics of every process of a role
-// that start with prefix; a process that does not answer adds none.
-func (s *setup) metricLines(role, prefix string) []string {
-	var out []string
+// scrape reads the /metrics of every process of a role; a process that
+// does not answer adds nothing.
+func (s *setup) scrape(role string) [][]byte {
+	var out [][]byte
 	for _, p := range s.procs[role] {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.ports[p]))
 		if err != nil {
@@ -81,50 +85,54 @@ func (s *setup) metricLines(role, prefix string) []string {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, prefix) {
-				out = append(out, line)
-			}
-		}
+		out = append(out, b)
 	}
 	return out
 }
 
-// metric sums a metric's samples (lines starting with name) over the
-// processes of a role, read from their /metrics.
+// metric sums a metric's samples (lines starting with name, which may
+// include the start of its labels) over the processes of a role.
 func (s *setup) metric(role, name string) float64 {
 	var sum float64
-	for _, line := range s.metricLines(role, name) {
-		f := strings.Fields(line)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		sum += v
+	for _, body := range s.scrape(role) {
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, name) {
+				f := strings.Fields(line)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				sum += v
+			}
+		}
 	}
 	return sum
 }
 
 // histQuantile reads a histogram from the /metrics of a role's processes,
-// its buckets added up across them, and returns the upper bound of the
-// bucket that holds quantile q (0 when nothing was observed; +Inf when it
-// lies past the last bound).
+// its buckets added up across them and their series, and returns the upper
+// bound of the bucket that holds quantile q (0 when nothing was observed;
+// +Inf when it lies past the last bound).
 func (s *setup) histQuantile(role, name string, q float64) float64 {
-	buckets := map[float64]float64{} // le -> cumulative count
-	for _, line := range s.metricLines(role, name+"_bucket{") {
-		_, rest, _ := strings.Cut(line, `le="`)
-		le, rest, _ := strings.Cut(rest, `"`)
-		f := strings.Fields(rest)
-		bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
-		n, err2 := strconv.ParseFloat(f[len(f)-1], 64)
-		if err1 == nil && err2 == nil {
-			buckets[bound] += n
+	buckets := map[float64]uint64{} // upper bound -> cumulative count
+	var total uint64
+	for _, body := range s.scrape(role) {
+		parser := expfmt.NewTextParser(promodel.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+		if err != nil {
+			s.b.Logf("%s /metrics: %v", role, err)
+			continue
+		}
+		for _, m := range families[name].GetMetric() {
+			h := m.GetHistogram()
+			total += h.GetSampleCount()
+			for _, b := range h.GetBucket() {
+				buckets[b.GetUpperBound()] += b.GetCumulativeCount()
+			}
 		}
 	}
-	bounds := slices.Sorted(maps.Keys(buckets))
-	if len(bounds) == 0 || buckets[bounds[len(bounds)-1]] == 0 {
+	if total == 0 {
 		return 0
 	}
-	total := buckets[bounds[len(bounds)-1]]
-	for _, le := range bounds {
-		if buckets[le] >= q*total {
+	for _, le := range slices.Sorted(maps.Keys(buckets)) {
+		if float64(buckets[le]) >= q*float64(total) {
 			return le
 		}
 	}
