@@ -8,11 +8,12 @@ import (
 
 // A batch is sized to what the target does with it. Two bounds apply:
 //
-//   - MaxBatch objects, whatever the target: a batch's objects are in
-//     memory until it is acknowledged, and a snapshot's entries pack
-//     hundreds of objects each, so reading ReadCount entries of every
-//     partition a worker holds could otherwise put tens of thousands of
-//     objects in one batch.
+//   - MaxBatch objects and MaxBatchBytes of payload, whatever the target:
+//     a batch's objects are in memory until it is acknowledged, and a
+//     snapshot's entries pack hundreds of objects each, so reading
+//     ReadCount entries of every partition a worker holds could otherwise
+//     put tens of thousands of objects in one batch. The byte bound keeps
+//     wide rows from multiplying that memory.
 //   - About BatchTime of writing, estimated from the target's recent writes:
 //     a partition changes hands only between batches, so against a slow
 //     target (a row a millisecond: a remote warehouse, an API) a batch of
@@ -157,6 +158,22 @@ func (cs *Consumer) notePerEntry(x float64) {
 // write those first objects again. The caller holds cs.mu.
 func (p *partition) midEntry() bool {
 	return len(p.backlog) > 0 && p.backlog[0].Index > 0
+}
+
+// fit is how many of ds, in order, a batch can still take: at most room
+// objects, and no more payload than brings its size (size bytes, taken
+// objects so far) past most bytes, except that an empty batch takes its
+// first object whatever its size. It returns the batch's size after them.
+func fit(ds []Delivery, room, taken, size, most int) (n, after int) {
+	for n < len(ds) && n < room {
+		s := size + len(ds[n].Payload)
+		if s > most && taken+n > 0 {
+			break
+		}
+		size = s
+		n++
+	}
+	return n, size
 }
 
 // entryRun is how many deliveries at the start of ds belong to its first

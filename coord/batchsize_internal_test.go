@@ -87,3 +87,34 @@ func TestReadCountFollowsEntrySize(t *testing.T) {
 		}
 	}
 }
+
+func TestFitBoundsObjectsAndBytes(t *testing.T) {
+	t.Parallel()
+	ds := func(sizes ...int) []Delivery {
+		out := make([]Delivery, len(sizes))
+		for i, s := range sizes {
+			out[i].Payload = make([]byte, s)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name                    string
+		ds                      []Delivery
+		room, taken, size, most int
+		n, after                int
+	}{
+		{"all fit", ds(10, 10, 10), 5, 0, 0, 100, 3, 30},
+		{"objects bind", ds(10, 10, 10), 2, 0, 0, 100, 2, 20},
+		{"bytes bind", ds(40, 40, 40), 5, 0, 0, 100, 2, 80},
+		{"exactly the bound", ds(50, 50), 5, 0, 0, 100, 2, 100},
+		{"a wide first object goes alone", ds(500, 10), 5, 0, 0, 100, 1, 500},
+		{"a wide object waits for a batch of its own", ds(500), 5, 3, 30, 100, 0, 30},
+		{"an empty batch of empty payloads", ds(0, 0), 5, 0, 0, 1, 2, 0},
+		{"no room", ds(1), 0, 7, 7, 100, 0, 7},
+	} {
+		n, after := fit(c.ds, c.room, c.taken, c.size, c.most)
+		if n != c.n || after != c.after {
+			t.Errorf("%s: fit = %d, %d; want %d, %d", c.name, n, after, c.n, c.after)
+		}
+	}
+}

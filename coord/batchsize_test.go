@@ -3,6 +3,7 @@ package coord_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,66 @@ func TestMaxBatchBoundsWhatAReadBrings(t *testing.T) {
 		if s > max {
 			t.Fatalf("a batch of %d objects; MaxBatch is %d (batches %v)", s, max, h.batches())
 		}
+	}
+	inOrder(t, h.recorder, n, keys)
+}
+
+// byteSizes records the objects and payload bytes of every batch.
+type byteSizes struct {
+	*recorder
+	mu  sync.Mutex
+	got [][2]int
+}
+
+func (s *byteSizes) Handle(ctx context.Context, batch []coord.Delivery) error {
+	size := 0
+	for _, d := range batch {
+		size += len(d.Payload)
+	}
+	s.mu.Lock()
+	s.got = append(s.got, [2]int{len(batch), size})
+	s.mu.Unlock()
+	return s.recorder.Handle(ctx, batch)
+}
+
+// TestMaxBatchBytesBoundsWideObjects: entries of wide objects are cut by
+// payload bytes as well as by objects, the rest of an entry going out next,
+// in order; an object larger than the bound goes in a batch of its own.
+func TestMaxBatchBytesBoundsWideObjects(t *testing.T) {
+	t.Parallel()
+	const n, keys, width, most = 600, 20, 1000, 10_000
+	b := setup(t, func(c *coord.Config) { c.Partitions = 2; c.MaxBatchBytes = most; c.Workers = 2 })
+	l := b.lock(t, "src")
+	pad := strings.Repeat("x", width-6)
+	for from := 0; from < n; from += 200 { // entries of about 100 objects, 100 KB
+		var items []coord.Item
+		for i := from; i < from+200; i++ {
+			p := seqPayload(i) + pad
+			if i == 333 {
+				p += strings.Repeat("y", 3*most) // wider than a batch may be
+			}
+			items = append(items, obj("item", "k"+strconv.Itoa(i%keys), p))
+		}
+		b.publish(t, l, items...)
+	}
+	h := &byteSizes{recorder: newRecorder()}
+	runConsumer(t, b, "dst", h, "item")
+	waitFor(t, "every object", 30*time.Second, h.notify, func() bool { return h.count() >= n })
+	h.mu.Lock()
+	got := append([][2]int(nil), h.got...)
+	h.mu.Unlock()
+	alone := false
+	for _, g := range got {
+		if g[1] > most && g[0] > 1 {
+			t.Fatalf("a batch of %d objects and %d bytes; MaxBatchBytes is %d (batches %v)", g[0], g[1], most, got)
+		}
+		alone = alone || g[1] > most
+		if g[0] > most/width {
+			t.Fatalf("a batch of %d objects of %d bytes each (batches %v)", g[0], width, got)
+		}
+	}
+	if !alone {
+		t.Fatalf("the object wider than MaxBatchBytes never went alone (batches %v)", got)
 	}
 	inOrder(t, h.recorder, n, keys)
 }

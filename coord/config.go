@@ -28,8 +28,14 @@ type Config struct {
 	ReadCount int
 	// MaxBatch is the most objects handed to a handler at once; what a read
 	// brings beyond it waits in memory for the next batch, and reads take
-	// fewer entries when entries are large. Default 5000.
+	// fewer entries when entries are large. Default 2000.
 	MaxBatch int
+	// MaxBatchBytes is the most payload bytes handed to a handler at once; a
+	// batch holds at least one object, however large. With MaxBatch it
+	// bounds what a worker keeps decoded while it writes whatever the width
+	// of the rows (a decoded object takes a few times its payload).
+	// Default 1 MiB.
+	MaxBatchBytes int
 	// BatchTime is about how long a batch should take to write. Batches are
 	// sized from the target's recent writes (a fixed cost per write and a
 	// cost per object) to take about this long, between 1 object and
@@ -127,7 +133,10 @@ func (c Config) withDefaults() Config {
 		c.ReadCount = 4
 	}
 	if c.MaxBatch == 0 {
-		c.MaxBatch = 5000
+		c.MaxBatch = 2000
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 1 << 20
 	}
 	set(&c.BatchTime, 250*time.Millisecond)
 	if c.Workers == 0 {
@@ -165,8 +174,8 @@ func (c Config) Validate() error {
 	if c.LockTTL < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("lock TTL %v: must be at least 300ms", c.LockTTL))
 	}
-	if c.ReadCount < 1 || c.MaxBatch < 1 || c.MaxAttempts < 1 || c.Workers < 1 || c.Workers > 64 {
-		errs = append(errs, fmt.Errorf("read count, max batch and max attempts must be at least 1, workers between 1 and 64"))
+	if c.ReadCount < 1 || c.MaxBatch < 1 || c.MaxBatchBytes < 1 || c.MaxAttempts < 1 || c.Workers < 1 || c.Workers > 64 {
+		errs = append(errs, fmt.Errorf("read count, max batch (objects and bytes) and max attempts must be at least 1, workers between 1 and 64"))
 	}
 	return errors.Join(errs...)
 }

@@ -495,18 +495,21 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	// for one writer at the end of a backlog.
 	slices.SortFunc(held, func(a, b *partition) int { return cmp.Compare(a.lastBatch, b.lastBatch) })
 	used := make(map[*partition]bool, len(held))
+	maxBytes, size := cs.c.cfg.MaxBatchBytes, 0
 	for _, p := range held {
 		if len(p.backlog) > 0 {
-			if len(batch) >= limit {
+			avail := p.backlog
+			if p.releasing { // the rest of the entry begun, and no more
+				avail = avail[:entryRun(avail)]
+			}
+			n, after := fit(avail, limit-len(batch), len(batch), size, maxBytes)
+			if n == 0 { // the batch is full: the partition waits, unread
 				continue
 			}
+			size = after
 			used[p] = true
 			p.lastBatch = cs.nextBatchSeq()
 			p.batch = true
-			n := min(len(p.backlog), limit-len(batch))
-			if p.releasing { // the rest of the entry begun, and no more
-				n = min(n, entryRun(p.backlog))
-			}
 			for i := range p.backlog[:n] {
 				p.backlog[i].noneParked = false // read before what has been parked since
 			}
@@ -610,6 +613,10 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	}
 	share := (len(cs.owned) + cs.workers - 1) / cs.workers
 	keep := make(map[*partition]bool, len(res))
+	// Once the batch is full (objects or bytes), everything after waits in
+	// its partition's backlog, so an entry cut in two stays in order.
+	capped := false
+	size = 0
 	for _, xs := range res {
 		p := cs.owned[xs.Stream]
 		if p == nil || p.gen != gens[xs.Stream] {
@@ -625,7 +632,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 				deliveries = p.tenures // the entry right after the cursor
 			}
 			to := &batch
-			if spill || len(batch) >= limit {
+			if spill || capped {
 				to = &p.backlog
 			}
 			from := len(*to)
@@ -639,11 +646,14 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			p.inflight.track(m.ID, len(ds))
 			p.next = m.ID
 			if to == &batch {
-				into = true
-				if len(batch) > limit { // the rest of the entry comes next, first
-					p.backlog = append(p.backlog, batch[limit:]...)
-					batch = batch[:limit]
+				n, after := fit(ds, limit-from, from, size, maxBytes)
+				size, into = after, into || n > 0
+				if from+n < len(batch) { // the rest of the entry comes next, first
+					p.backlog = append(p.backlog, batch[from+n:]...)
+					batch = batch[:from+n]
+					capped = true
 				}
+				capped = capped || len(batch) >= limit
 			}
 		}
 		p.tenures = 1

@@ -211,18 +211,21 @@ func QuietRedis(log *slog.Logger) { redis.SetLogger(redisLogger{log: log}) }
 
 // The soft memory limits outside a container, by binary, from the heap
 // each keeps live at its busiest (a 1 000 000-row snapshot: see
-// docs/performance.md), with room for the collector to run seldom.
+// docs/performance.md), with room for the collector to run seldom, and
+// under 128 MB resident with the binary's own pages (about 20 MB for the
+// ingest, 50 MB for a binary with the cloud stores' SDKs).
 const (
 	// IngestMemoryLimit: the ingest keeps a few snapshot chunks or
-	// gathered transactions in flight, about 25 MB live; under 96 MiB it
+	// gathered transactions in flight, about 25 MB live; under 80 MiB it
 	// collects no more often than under 160 (CPU per row the same within
-	// the noise) and stays under 128 MB resident.
-	IngestMemoryLimit = 96 << 20
+	// the noise) and peaks near 105 MB resident.
+	IngestMemoryLimit = 80 << 20
 	// FleetMemoryLimit (pusher, remix): a pusher keeps every writer's batch
-	// decoded while it is written, 15–55 MB live with four writers; under
-	// 100 MiB it would cost a quarter more CPU per row in a snapshot, so it
-	// keeps 160 MiB (about 200 MB resident at the peak).
-	FleetMemoryLimit = 160 << 20
+	// decoded while it is written, at most 2 000 objects and 1 MiB of
+	// payload each (coord.Config), 10–20 MB live with the default writers;
+	// under 72 MiB it peaks near 120 MB resident in a snapshot at the CPU
+	// per row it had under 160 MiB with batches of 5 000.
+	FleetMemoryLimit = 72 << 20
 )
 
 // memoryLimit is the soft limit for a container limit (0: none) and the
