@@ -31,9 +31,10 @@ type Config struct {
 	// fewer entries when entries are large. Default 2000.
 	MaxBatch int
 	// MaxBatchBytes is the most payload bytes handed to a handler at once; a
-	// batch holds at least one object, however large. With MaxBatch it
-	// bounds what a worker keeps decoded while it writes whatever the width
-	// of the rows (a decoded object takes a few times its payload).
+	// batch holds at least one object, however large. It bounds what a
+	// worker keeps decoded while it writes, whatever the width of the rows
+	// (a decoded object takes a few times its payload); what a read brought
+	// beyond the batch waits undecoded, up to about MaxBatch objects.
 	// Default 1 MiB.
 	MaxBatchBytes int
 	// BatchTime is about how long a batch should take to write. Batches are
