@@ -93,12 +93,26 @@ func (c *writeCost) line() (fixed, per float64, ok bool) {
 	return fixed, (c.d - fixed*c.w) / c.n, true
 }
 
+// firstBatch is the most objects a batch holds while nothing is known of
+// the target's writes. A pusher that has just started (a rolling restart)
+// would otherwise write its first batches at the full size: against a
+// target that takes a millisecond a row, 2 000 rows are two seconds in
+// which no partition of that writer can move. The first write tells the
+// cost per object, and the next batches take their size from it.
+const firstBatch = 64
+
 // limit returns how many objects a batch should hold to take about budget
-// to write, between 1 and most; most while nothing is known, or when the
-// budget is not positive.
+// to write, between 1 and most; at most firstBatch while nothing is known,
+// and most when the budget is not positive.
 func (c *writeCost) limit(budget time.Duration, most int) int {
+	if budget <= 0 {
+		return most
+	}
 	fixed, per, ok := c.line()
-	if !ok || budget <= 0 || per <= 0 {
+	if !ok {
+		return min(most, firstBatch)
+	}
+	if per <= 0 {
 		return most
 	}
 	room := max(budget.Seconds()-fixed, fixed)

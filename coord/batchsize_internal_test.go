@@ -14,8 +14,21 @@ func TestBatchLimitFollowsTheTarget(t *testing.T) {
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 
 	var none writeCost
-	if got := none.limit(budget, most); got != most {
-		t.Fatalf("nothing known: limit %d, want %d", got, most)
+	if got := none.limit(budget, most); got != firstBatch {
+		t.Fatalf("nothing known: limit %d, want %d", got, firstBatch)
+	}
+	if got := none.limit(-1, most); got != most {
+		t.Fatalf("nothing known, sizing off: limit %d, want %d", got, most)
+	}
+	var small writeCost // the first batch tells the cost: 1 ms an object
+	small.observe(firstBatch, ms(firstBatch))
+	if got := small.limit(budget, most); got < 240 || got > 250 {
+		t.Fatalf("after a first batch of %d at 1 ms an object: limit %d, want about 250", firstBatch, got)
+	}
+	var quick writeCost // 20 µs an object
+	quick.observe(firstBatch, ms(0.02*firstBatch))
+	if got := quick.limit(budget, most); got != most {
+		t.Fatalf("after a first batch of %d at 20 µs an object: limit %d, want %d", firstBatch, got, most)
 	}
 
 	var slow writeCost // 2 ms an object, 1 ms a write

@@ -148,14 +148,15 @@ func TestMaxBatchBytesBoundsWideObjects(t *testing.T) {
 }
 
 // TestBatchesShrinkForASlowTarget: against a target where an object costs
-// 2 ms, batches shrink to about BatchTime's worth after the first, and
-// every object still arrives in order.
+// 2 ms, the first batch is small (nothing is known of the target yet),
+// the next ones hold about BatchTime's worth, and every object still
+// arrives in order.
 func TestBatchesShrinkForASlowTarget(t *testing.T) {
 	t.Parallel()
 	const n, keys = 1200, 30
 	b := setup(t, func(c *coord.Config) { c.Partitions = 2; c.BatchTime = 40 * time.Millisecond; c.Workers = 1 })
 	l := b.lock(t, "src")
-	publishSeq(t, b, l, n, keys, 40) // entries of about 20: the first batch holds 160
+	publishSeq(t, b, l, n, keys, 40) // entries of about 20
 	h := &sizes{recorder: newRecorder(), perObject: 2 * time.Millisecond}
 	runConsumer(t, b, "dst", h, "item")
 	waitFor(t, "every object", 60*time.Second, h.notify, func() bool { return h.count() >= n })
@@ -163,6 +164,9 @@ func TestBatchesShrinkForASlowTarget(t *testing.T) {
 	t.Logf("batches %v", got)
 	if len(got) < 3 {
 		t.Fatalf("batches %v: want the first and then smaller ones", got)
+	}
+	if got[0] > coord.FirstBatch {
+		t.Fatalf("a first batch of %d objects before the target was measured; want at most %d (batches %v)", got[0], coord.FirstBatch, got)
 	}
 	// 40 ms at 2 ms an object is 20; the write's fixed cost (a sleep's
 	// overshoot) may take twice its size.
