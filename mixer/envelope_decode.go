@@ -16,7 +16,9 @@ import (
 // then uses encoding/json, so it never has to be complete. A fuzz test
 // checks that it agrees with encoding/json.
 func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
-	d := fastDecoder{b: b}
+	// One copy of the whole envelope backs every string it holds (values,
+	// numbers, the position): slices of it cost no allocation each.
+	d := fastDecoder{b: b, s: string(b)}
 	if !d.byte('{') {
 		return e, false
 	}
@@ -42,7 +44,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 			}
 			version = int(n)
 		case "m":
-			if e.Model, ok = d.internStr(); !ok {
+			if e.Model, ok = d.name(1000); !ok {
 				return e, false
 			}
 		case "op":
@@ -50,11 +52,11 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 				return e, false
 			}
 		case "s":
-			if e.Source, ok = d.internStr(); !ok {
+			if e.Source, ok = d.name(1001); !ok {
 				return e, false
 			}
 		case "l":
-			if e.Location, ok = d.internStr(); !ok {
+			if e.Location, ok = d.name(1002); !ok {
 				return e, false
 			}
 		case "p":
@@ -62,7 +64,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 				return e, false
 			}
 		case "o":
-			if e.Origin, ok = d.internStr(); !ok {
+			if e.Origin, ok = d.name(1003); !ok {
 				return e, false
 			}
 		case "c":
@@ -101,6 +103,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 
 type fastDecoder struct {
 	b []byte
+	s string // b as a string: what the decoded strings are cut from
 	i int
 }
 
@@ -176,14 +179,47 @@ func (d *fastDecoder) rawStr() ([]byte, bool) {
 	return nil, false
 }
 
-// internStr reads a string that recurs from envelope to envelope (model,
-// source and location names, field names) and returns the interned copy.
-func (d *fastDecoder) internStr() (string, bool) {
-	if b, ok := d.rawStr(); ok {
-		return intern(b), true
+// name reads the name of an object's field at place i. Envelopes of one
+// model list the same names in the same order, so the name found at this
+// place last time is most often the one here: comparing the bytes with it
+// costs less than hashing them to look them up among the interned names.
+func (d *fastDecoder) name(i int) (string, bool) {
+	d.space()
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return "", false
 	}
-	return d.str()
+	start := d.i + 1
+	end := start
+	for ; end < len(d.b); end++ {
+		if c := d.b[end]; c == '"' || c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	if end >= len(d.b) || d.b[end] != '"' {
+		return d.str() // escapes, or malformed: the general path judges
+	}
+	b := d.b[start:end]
+	h := uint(i)*0x9e3779b1 + uint(len(b))
+	if len(b) > 0 {
+		h += uint(b[0])<<8 + uint(b[len(b)-1])<<16
+	}
+	slot := &recentNames[h%uint(len(recentNames))]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		d.i = end + 1
+		return *p, true
+	}
+	if !utf8.Valid(b) {
+		return "", false
+	}
+	n := intern(b)
+	slot.Store(&n)
+	d.i = end + 1
+	return n, true
 }
+
+// recentNames holds, for each field place (hashed with the name's length
+// and end bytes), the name last decoded there. Its names are valid UTF-8.
+var recentNames [256]atomic.Pointer[string]
 
 // interned holds the names that recur in every envelope, so that decoding
 // does not allocate them again for each object. It is copied on write and
@@ -238,7 +274,7 @@ func (d *fastDecoder) str() (string, bool) {
 		c := d.b[d.i]
 		switch {
 		case c == '"':
-			s := string(d.b[start:d.i])
+			s := d.s[start:d.i]
 			d.i++
 			if !utf8.ValidString(s) {
 				return "", false // encoding/json would replace bytes; let it
@@ -345,13 +381,11 @@ func (d *fastDecoder) fields() (map[string]any, bool) {
 		if !first && !d.byte(',') {
 			return nil, false
 		}
-		k, ok := d.internStr()
+		k, ok := d.name(len(m))
 		if !ok || !d.byte(':') {
 			return nil, false
 		}
-		if _, dup := m[k]; dup {
-			return nil, false // encoding/json keeps the last; rare enough to leave to it
-		}
+		had := len(m)
 		d.space()
 		if d.i >= len(d.b) {
 			return nil, false
@@ -374,7 +408,7 @@ func (d *fastDecoder) fields() (map[string]any, bool) {
 			for d.i < len(d.b) && (d.b[d.i] >= '0' && d.b[d.i] <= '9' || d.b[d.i] == '-' || d.b[d.i] == '.') {
 				d.i++
 			}
-			n := string(d.b[start:d.i])
+			n := d.s[start:d.i]
 			if !plainNumber(n) {
 				return nil, false // exponents and odd forms: let encoding/json judge
 			}
@@ -387,6 +421,9 @@ func (d *fastDecoder) fields() (map[string]any, bool) {
 			m[k] = j
 		default:
 			return nil, false // nested values: encoding/json
+		}
+		if len(m) == had {
+			return nil, false // a repeated name: encoding/json keeps the last; rare enough to leave to it
 		}
 	}
 }
