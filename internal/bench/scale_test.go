@@ -46,8 +46,8 @@ func BenchmarkSlowTarget(b *testing.B) {
 			rate := slowTargetAlone(b, sv, n, writers, 250)
 			b.ReportMetric(rate, "rows/s")
 			fmt.Printf("slow target alone, %d connection(s) writing 250 rows a statement: %.0f rows/s\n", writers, rate)
-			record("slow target (1 ms a row): 20 000 rows, rows/s first to last row", "target alone",
-				fmt.Sprintf("%d connection(s): %.0f", writers, rate))
+			record("slow target (1 ms a row): 20 000 rows, rows/s first to last row", "remix",
+				fmt.Sprintf("the target alone, %d connection(s): %.0f", writers, rate))
 		})
 	}
 	base := 0.0
