@@ -56,6 +56,10 @@ elif [ -z "${REMIX_BENCH_PGSTREAM:-}" ]; then
 		log "wal2json is not installed and could not be: measuring without pgstream"
 	fi
 fi
-log "load: $(uptime)"
+# steal is the CPU time the hypervisor gave other guests since boot (the
+# eighth field of /proc/stat's cpu line, in USER_HZ ticks): when it grows
+# during a run, other machines' work shared these cores.
+steal() { awk '/^cpu /{printf "%.1f s of CPU stolen by the hypervisor since boot", $9/100}' /proc/stat 2>/dev/null; }
+log "load: $(uptime); $(steal)"
 go test -run '^$' -bench "${1:-.}" -benchtime 1x -timeout 120m ./internal/bench
-log "load: $(uptime)"
+log "load: $(uptime); $(steal)"
