@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -110,19 +111,22 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 	dst = append(dst, `,"op":"`...)
 	dst = append(dst, op...)
 	dst = append(dst, `","f":{`...)
-	var buf [24]string // models are small: no allocation for the common case
-	names := buf[:0]
-	for k := range e.Fields {
-		names = append(names, k)
+	// Fields are sorted with their values, so none is looked up again.
+	var buf [24]namedValue // models are small: no allocation for the common case
+	fields := buf[:0]
+	for k, v := range e.Fields {
+		fields = append(fields, namedValue{k, v})
 	}
-	slices.Sort(names)
-	for i, k := range names {
+	if len(fields) > 1 {
+		slices.SortFunc(fields, func(a, b namedValue) int { return strings.Compare(a.name, b.name) })
+	}
+	for i := range fields {
+		k, v := fields[i].name, fields[i].value
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = appendJSONString(dst, k)
 		dst = append(dst, ':')
-		v := e.Fields[k]
 		switch x := v.(type) {
 		case map[string]any, []any: // not a model value, but carried as one
 			if v, err = jsonTextOf(x); err != nil {
@@ -162,6 +166,12 @@ func AppendEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 		dst = append(dst, `,"c":1`...)
 	}
 	return append(dst, '}'), nil
+}
+
+// namedValue is a field with its value, as AppendEnvelope sorts them.
+type namedValue struct {
+	name  string
+	value any
 }
 
 func appendValue(dst []byte, v any) ([]byte, error) {

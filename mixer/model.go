@@ -149,6 +149,42 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("object does not match model %s: %s", e.Model, strings.Join(parts, "; "))
 }
 
+// checkField appends what is wrong with v as the value of field name, whose
+// property is p (nil: not a field of the model), to problems: the check
+// Validate makes of each field of a model checked field by field.
+func (m *Model) checkField(name string, p *Property, v any, problems []FieldError) ([]FieldError, error) {
+	switch {
+	case p == nil:
+		problems = append(problems, FieldError{Field: name, Reason: "not a field of the model"})
+	case p.simple:
+		if !typeAllows(p.Types, v) { // as in the library, a wrong type is the only problem
+			problems = append(problems, FieldError{Field: name, Reason: fmt.Sprintf("expected %s, but got %s", p.Types, schemaKind(v))})
+		} else if p.formatCheck != nil {
+			d, err := decodedValue(v)
+			if err != nil {
+				problems = append(problems, FieldError{Field: name, Reason: err.Error()})
+			} else if !p.formatCheck(d) {
+				problems = append(problems, FieldError{Field: name, Reason: formatProblem(d, p.Format)})
+			}
+		}
+	case p.schema != nil:
+		d, err := decodedValue(v)
+		if err != nil {
+			return append(problems, FieldError{Field: name, Reason: err.Error()}), nil
+		}
+		if err := p.schema.Validate(d); err != nil {
+			var ve *jsonschema.ValidationError
+			if !errors.As(err, &ve) {
+				return problems, fmt.Errorf("validating field %s of model %s: %w", name, m.Title, err)
+			}
+			for _, fe := range flattenSchemaError(ve) {
+				problems = append(problems, FieldError{Field: name, Reason: fe.Reason})
+			}
+		}
+	}
+	return problems, nil
+}
+
 // Validate checks fields against the model. requiredOf lists the required
 // fields that must be present (the caller decides which apply: see
 // Receiver). Each present field is checked against its property schema.
@@ -161,36 +197,9 @@ func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
 	}
 	if m.perField {
 		for name, v := range fields {
-			p := m.props[name]
-			switch {
-			case p == nil:
-				problems = append(problems, FieldError{Field: name, Reason: "not a field of the model"})
-			case p.simple:
-				if !typeAllows(p.Types, v) { // as in the library, a wrong type is the only problem
-					problems = append(problems, FieldError{Field: name, Reason: fmt.Sprintf("expected %s, but got %s", p.Types, schemaKind(v))})
-				} else if p.formatCheck != nil {
-					d, err := decodedValue(v)
-					if err != nil {
-						problems = append(problems, FieldError{Field: name, Reason: err.Error()})
-					} else if !p.formatCheck(d) {
-						problems = append(problems, FieldError{Field: name, Reason: formatProblem(d, p.Format)})
-					}
-				}
-			case p.schema != nil:
-				d, err := decodedValue(v)
-				if err != nil {
-					problems = append(problems, FieldError{Field: name, Reason: err.Error()})
-					continue
-				}
-				if err := p.schema.Validate(d); err != nil {
-					var ve *jsonschema.ValidationError
-					if !errors.As(err, &ve) {
-						return fmt.Errorf("validating field %s of model %s: %w", name, m.Title, err)
-					}
-					for _, fe := range flattenSchemaError(ve) {
-						problems = append(problems, FieldError{Field: name, Reason: fe.Reason})
-					}
-				}
+			var err error
+			if problems, err = m.checkField(name, m.props[name], v, problems); err != nil {
+				return err
 			}
 		}
 	} else if m.schema != nil {

@@ -133,6 +133,10 @@ func (r *Receiver) Receive(rec *Record, dst []Result) []Result {
 func (r *ReceiveRule) apply(rec *Record) (Object, error) {
 	var fields map[string]any
 	var problems []FieldError
+	// A model checked field by field is checked here, as each field is
+	// set, with the property the rule already holds (see Model.Validate).
+	perField := r.model.perField
+	var invalid []FieldError
 	var decoded map[string]any // JSON columns that paths go into, decoded once
 	for i := range r.fields {
 		f := &r.fields[i]
@@ -160,6 +164,12 @@ func (r *ReceiveRule) apply(rec *Record) (Object, error) {
 			fields = make(map[string]any, len(r.fields))
 		}
 		fields[f.Field] = v
+		if perField {
+			var err error
+			if invalid, err = r.model.checkField(f.Field, r.props[i], v, invalid); err != nil {
+				return Object{Model: r.model.Title, Op: rec.Op, Fields: fields}, err
+			}
+		}
 	}
 	obj := Object{Model: r.model.Title, Op: rec.Op, Fields: fields, Created: rec.Created && rec.Op == OpUpsert}
 	if len(problems) > 0 {
@@ -175,8 +185,21 @@ func (r *ReceiveRule) apply(rec *Record) (Object, error) {
 	if rec.Op == OpUpsert && rec.Complete {
 		required = r.required
 	}
-	if err := r.model.Validate(fields, required); err != nil {
-		return obj, err
+	if !perField {
+		if err := r.model.Validate(fields, required); err != nil {
+			return obj, err
+		}
+		return obj, nil
+	}
+	var absent []FieldError
+	for _, name := range required {
+		if _, ok := fields[name]; !ok {
+			absent = append(absent, FieldError{Field: name, Reason: "required by the model but absent"})
+		}
+	}
+	if invalid = append(absent, invalid...); len(invalid) > 0 {
+		sort.SliceStable(invalid, func(i, j int) bool { return invalid[i].Field < invalid[j].Field })
+		return obj, &ValidationError{Model: r.model.Title, Fields: invalid}
 	}
 	return obj, nil
 }
