@@ -174,7 +174,9 @@ func (e *EnvSystems) Set(v string) error {
 // more CPU than the memory it costs, while the limit keeps a process near
 // its usual footprint. The limit is 80% of the container's memory limit
 // (cgroup v2 or v1) when there is one, else the binary's own (see
-// IngestMemoryLimit and FleetMemoryLimit).
+// IngestMemoryLimit and FleetMemoryLimit). Unless GOMAXPROCS says
+// otherwise, the process runs on one P while it uses less than a core,
+// and on the runtime's default while it needs more (see followLoad).
 func Main(defaultLimit int64, run func(ctx context.Context) error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
@@ -187,6 +189,7 @@ func Main(defaultLimit int64, run func(ctx context.Context) error) {
 		os.Exit(2)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	followLoad(ctx, os.Getenv)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go watchSignals(sigs, cancel, func() {
