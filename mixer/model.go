@@ -189,12 +189,7 @@ func (m *Model) checkField(name string, p *Property, v any, problems []FieldErro
 // fields that must be present (the caller decides which apply: see
 // Receiver). Each present field is checked against its property schema.
 func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
-	var problems []FieldError
-	for _, r := range requiredOf {
-		if _, ok := fields[r]; !ok {
-			problems = append(problems, FieldError{Field: r, Reason: "required by the model but absent"})
-		}
-	}
+	problems := absentFields(fields, requiredOf, nil)
 	if m.perField {
 		for name, v := range fields {
 			var err error
@@ -215,6 +210,23 @@ func (m *Model) Validate(fields map[string]any, requiredOf []string) error {
 			problems = append(problems, flattenSchemaError(ve)...)
 		}
 	}
+	return m.invalid(problems)
+}
+
+// absentFields appends a problem for each name of required that fields
+// lacks.
+func absentFields(fields map[string]any, required []string, problems []FieldError) []FieldError {
+	for _, r := range required {
+		if _, ok := fields[r]; !ok {
+			problems = append(problems, FieldError{Field: r, Reason: "required by the model but absent"})
+		}
+	}
+	return problems
+}
+
+// invalid is the ValidationError of problems, in the order of their
+// fields, or nil when there are none.
+func (m *Model) invalid(problems []FieldError) error {
 	if len(problems) == 0 {
 		return nil
 	}

@@ -191,15 +191,8 @@ func (r *ReceiveRule) apply(rec *Record) (Object, error) {
 		}
 		return obj, nil
 	}
-	var absent []FieldError
-	for _, name := range required {
-		if _, ok := fields[name]; !ok {
-			absent = append(absent, FieldError{Field: name, Reason: "required by the model but absent"})
-		}
-	}
-	if invalid = append(absent, invalid...); len(invalid) > 0 {
-		sort.SliceStable(invalid, func(i, j int) bool { return invalid[i].Field < invalid[j].Field })
-		return obj, &ValidationError{Model: r.model.Title, Fields: invalid}
+	if err := r.model.invalid(append(absentFields(fields, required, nil), invalid...)); err != nil {
+		return obj, err
 	}
 	return obj, nil
 }
