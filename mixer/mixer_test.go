@@ -281,6 +281,8 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		{name: "bad format and enum", fields: map[string]any{"id": json.Number("2"), "email": "nope", "tier": "gold"}, complete: true, want: []string{"field email:", "is not valid 'email'", "field tier:"}},
 		{name: "required absent in a complete row", fields: map[string]any{"id": json.Number("2")}, complete: true, want: []string{"field email: required by the model but absent"}},
 		{name: "required absent in a partial row is fine", fields: map[string]any{"id": json.Number("2")}},
+		{name: "required absent and a bad value, in field order", fields: map[string]any{"seen_at": "yesterday", "id": json.Number("2")}, complete: true,
+			want: []string{"field email: required by the model but absent; field seen:"}},
 		{name: "bad date-time", fields: map[string]any{"id": json.Number("2"), "email": "a@b.co", "seen_at": "yesterday"}, complete: true, want: []string{"field seen:", "date-time"}},
 	}
 	for _, c := range cases {
