@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,4 +66,68 @@ func TestProcsLeftAloneWhenSet(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != before {
 		t.Fatalf("GOMAXPROCS %d after followLoad with GOMAXPROCS set, was %d", got, before)
 	}
+}
+
+// TestProcsRiseAndFallInAProcess runs the controller in a process of its
+// own (this test binary again): busy on every P it has, the process must
+// get the runtime's default within a few samples; idle again, one P.
+func TestProcsRiseAndFallInAProcess(t *testing.T) {
+	if os.Getenv("REMIX_PROCS_HELPER") == "1" {
+		procsHelper(t) // in the child
+		return
+	}
+	t.Parallel()
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: the default is one P, and the controller never starts")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProcsRiseAndFallInAProcess$")
+	cmd.Env = append(os.Environ(), "REMIX_PROCS_HELPER=1")
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	for _, want := range []string{"started on 1", "busy: rose to ", "idle: back to 1"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("helper output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("helper: %s", out)
+}
+
+// procsHelper is TestProcsRiseAndFallInAProcess in its child process.
+func procsHelper(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	followLoad(ctx, os.Getenv)
+	fmt.Printf("started on %d\n", runtime.GOMAXPROCS(0))
+	wait := func(what string, ok func(int) bool) int {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if n := runtime.GOMAXPROCS(0); ok(n) {
+				return n
+			}
+			time.Sleep(50 * time.Millisecond) // polling the runtime's setting: nothing signals it
+		}
+		t.Fatalf("%s: GOMAXPROCS still %d after 10s", what, runtime.GOMAXPROCS(0))
+		return 0
+	}
+	stop := make(chan struct{})
+	for i := 0; i < runtime.NumCPU(); i++ {
+		go func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if n%1_000_000 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	fmt.Printf("busy: rose to %d\n", wait("busy", func(n int) bool { return n > 1 }))
+	close(stop)
+	fmt.Printf("idle: back to %d\n", wait("idle", func(n int) bool { return n == 1 }))
 }
