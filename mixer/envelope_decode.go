@@ -44,7 +44,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 			}
 			version = int(n)
 		case "m":
-			if e.Model, ok = d.name(1000); !ok {
+			if e.Model, ok = d.name(placeModel); !ok {
 				return e, false
 			}
 		case "op":
@@ -52,11 +52,11 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 				return e, false
 			}
 		case "s":
-			if e.Source, ok = d.name(1001); !ok {
+			if e.Source, ok = d.name(placeSource); !ok {
 				return e, false
 			}
 		case "l":
-			if e.Location, ok = d.name(1002); !ok {
+			if e.Location, ok = d.name(placeLocation); !ok {
 				return e, false
 			}
 		case "p":
@@ -64,7 +64,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 				return e, false
 			}
 		case "o":
-			if e.Origin, ok = d.name(1003); !ok {
+			if e.Origin, ok = d.name(placeOrigin); !ok {
 				return e, false
 			}
 		case "c":
@@ -158,54 +158,62 @@ func (d *fastDecoder) int() (int64, bool) {
 	return n, true
 }
 
-// rawStr reads a JSON string without escapes and returns its bytes, which
-// alias the input; anything else is left to encoding/json (ok false).
-func (d *fastDecoder) rawStr() ([]byte, bool) {
+// plain finds the JSON string at the read position if it has no escapes
+// or control characters: the bytes between its quotes, which alias the
+// input, and the position after it. It moves nothing.
+func (d *fastDecoder) plain() (s []byte, next int, ok bool) {
 	d.space()
 	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return nil, false
+		return nil, 0, false
 	}
 	start := d.i + 1
 	for i := start; i < len(d.b); i++ {
 		switch c := d.b[i]; {
 		case c == '"':
-			d.i = i + 1
-			s := d.b[start:i]
-			return s, utf8.Valid(s)
+			return d.b[start:i], i + 1, true
 		case c == '\\' || c < 0x20:
-			return nil, false
+			return nil, 0, false
 		}
 	}
-	return nil, false
+	return nil, 0, false
 }
+
+// rawStr reads a JSON string without escapes and returns its bytes, which
+// alias the input; anything else is left to encoding/json (ok false).
+func (d *fastDecoder) rawStr() ([]byte, bool) {
+	s, next, ok := d.plain()
+	if !ok || !utf8.Valid(s) {
+		return nil, false
+	}
+	d.i = next
+	return s, true
+}
+
+// The places the envelope's own names are remembered at (see name), apart
+// from those of its fields.
+const (
+	placeModel = 1000 + iota
+	placeSource
+	placeLocation
+	placeOrigin
+)
 
 // name reads the name of an object's field at place i. Envelopes of one
 // model list the same names in the same order, so the name found at this
 // place last time is most often the one here: comparing the bytes with it
 // costs less than hashing them to look them up among the interned names.
 func (d *fastDecoder) name(i int) (string, bool) {
-	d.space()
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return "", false
+	b, next, ok := d.plain()
+	if !ok {
+		return d.str() // escapes, or not a string: the general path judges
 	}
-	start := d.i + 1
-	end := start
-	for ; end < len(d.b); end++ {
-		if c := d.b[end]; c == '"' || c == '\\' || c < 0x20 {
-			break
-		}
-	}
-	if end >= len(d.b) || d.b[end] != '"' {
-		return d.str() // escapes, or malformed: the general path judges
-	}
-	b := d.b[start:end]
 	h := uint(i)*0x9e3779b1 + uint(len(b))
 	if len(b) > 0 {
 		h += uint(b[0])<<8 + uint(b[len(b)-1])<<16
 	}
 	slot := &recentNames[h%uint(len(recentNames))]
 	if p := slot.Load(); p != nil && *p == string(b) {
-		d.i = end + 1
+		d.i = next
 		return *p, true
 	}
 	if !utf8.Valid(b) {
@@ -213,7 +221,7 @@ func (d *fastDecoder) name(i int) (string, bool) {
 	}
 	n := intern(b)
 	slot.Store(&n)
-	d.i = end + 1
+	d.i = next
 	return n, true
 }
 
