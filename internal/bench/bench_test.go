@@ -205,14 +205,20 @@ func (s *setup) start(role, binary string, env ...string) *testenv.Process {
 	return p
 }
 
+// insertItems is the statement that inserts the benchmark's rows with ids
+// from lo to hi (SQL expressions): every benchmark writes the same rows.
+func insertItems(lo, hi string) string {
+	return fmt.Sprintf(`INSERT INTO items (id, name, qty, price) SELECT g, 'item ' || g, g %% 1000, g * 0.01 FROM generate_series(%s, %s) g`, lo, hi)
+}
+
 // commit makes n inserts in transactions of perTx rows, server-side.
 func (s *setup) commit(from, n, perTx int) {
 	s.b.Helper()
 	s.exec(s.src, fmt.Sprintf(`DO $$ BEGIN
 		FOR i IN %d..%d BY %d LOOP
-			INSERT INTO items (id, name, qty, price) SELECT g, 'item ' || g, g %% 1000, g * 0.01 FROM generate_series(i, i + %d - 1) g;
+			%s;
 			COMMIT;
-		END LOOP; END $$`, from, from+n-1, perTx, perTx))
+		END LOOP; END $$`, from, from+n-1, perTx, insertItems("i", fmt.Sprintf("i + %d - 1", perTx))))
 }
 
 // waitRows polls the target until it holds n rows, and returns when the

@@ -128,8 +128,7 @@ func slowTargetAlone(b *testing.B, sv *servers, n, writers, batch int) float64 {
 					return
 				}
 				to := min(from+int64(batch)-1, int64(n))
-				if _, err := conn.Exec(s.ctx, `INSERT INTO items (id, name, qty, price)
-					SELECT g, 'item ' || g, g % 1000, g * 0.01 FROM generate_series($1::bigint, $2::bigint) g`, from, to); err != nil {
+				if _, err := conn.Exec(s.ctx, insertItems("$1::bigint", "$2::bigint"), from, to); err != nil {
 					errs <- err
 					return
 				}
@@ -154,7 +153,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	sv := startServers(b)
 	s := sv.newSetup(b)
 	const n = 1000000
-	s.exec(s.src, fmt.Sprintf(`INSERT INTO items (id, name, qty, price) SELECT g, 'item ' || g, g %% 1000, g * 0.01 FROM generate_series(1, %d) g`, n))
+	s.exec(s.src, insertItems("1", strconv.Itoa(n)))
 	s.exec(s.src, `ANALYZE items`)
 	// The target alone, on a quiet server (before) and right after the
 	// snapshot (after, when the server may still be writing out or
