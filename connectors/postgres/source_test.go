@@ -637,3 +637,86 @@ func TestQuietStreamHandsOverWhileBehind(t *testing.T) {
 		}
 	}
 }
+
+// With linger set, transactions of a quiet stream that follow each other
+// within it are handed over as one batch, once the first has waited the
+// linger; without it the first is handed over as it arrives.
+func TestLingerGathersAQuietStream(t *testing.T) {
+	t.Parallel()
+	for _, linger := range []time.Duration{0, time.Second} {
+		t.Run(linger.String(), func(t *testing.T) {
+			t.Parallel()
+			_, conn, open, _ := newSrcEnv(t)
+			src := openSource(t, open(map[string]any{SettingInitialSnapshot: false, SettingStatusInterval: 10 * time.Second, SettingLinger: linger}))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			began := time.Now()
+			// Three transactions 100 ms apart, timed by the server.
+			done := make(chan error, 1)
+			go func() {
+				_, err := conn.Exec(ctx, `DO $$ BEGIN
+					INSERT INTO items (id) VALUES (1); COMMIT; PERFORM pg_sleep(0.1);
+					INSERT INTO items (id) VALUES (2); COMMIT; PERFORM pg_sleep(0.1);
+					INSERT INTO items (id) VALUES (3); COMMIT; END $$`)
+				done <- err
+			}()
+			defer func() {
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+			b, err := src.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(began)
+			if linger == 0 {
+				// The first transaction alone, long before the next.
+				if len(b.Changes) != 1 || took > 5*time.Second {
+					t.Fatalf("without linger: the first batch held %d changes after %v, want 1 at once", len(b.Changes), took)
+				}
+				collect(t, src, 2, true)
+				return
+			}
+			if len(b.Changes) != 3 {
+				t.Fatalf("with linger %v: the first batch held %d changes, want the 3 transactions", linger, len(b.Changes))
+			}
+			if took < linger || took > 5*time.Second {
+				t.Fatalf("with linger %v: the batch came after %v, want the linger and not the status interval (10s)", linger, took)
+			}
+			for i, c := range b.Changes {
+				if c.Record.Fields["id"] != json.Number(strconv.Itoa(i+1)) {
+					t.Fatalf("change %d: id %v", i, c.Record.Fields["id"])
+				}
+			}
+		})
+	}
+}
+
+// Lingering never holds more than a batch's worth of changes: a large
+// transaction goes on in batches of coalesceChanges while it is read.
+func TestLingerStopsAtAFullBatch(t *testing.T) {
+	t.Parallel()
+	_, conn, open, _ := newSrcEnv(t)
+	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false, SettingStatusInterval: 10 * time.Second, SettingLinger: time.Second}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, `INSERT INTO items (id) SELECT g FROM generate_series(1, 6000) g`)
+		done <- err
+	}()
+	defer func() {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	b, err := src.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Changes) != coalesceChanges {
+		t.Fatalf("the first batch of a 6 000-row transaction held %d changes, want %d", len(b.Changes), coalesceChanges)
+	}
+	collect(t, src, 6000-coalesceChanges, true)
+}

@@ -36,11 +36,14 @@ type reader struct {
 	one         [1]connectors.Change // reused for single-change messages (addChanges copies)
 	received    pglogrepl.LSN
 	interval    time.Duration
-	next        time.Time // next status update
-	lastMessage time.Time // when the server last sent anything
-	lowWater    int       // the socket's receive low-water mark: 0 the system's, -1 not settable (see lowWaterBytes)
-	rate        float64   // bytes a second the last receive call read
-	pendingAt   time.Time // when pending began gathering
+	next        time.Time     // next status update
+	lastMessage time.Time     // when the server last sent anything
+	lowWater    int           // the socket's receive low-water mark: 0 the system's, -1 not settable (see lowWaterBytes)
+	rate        float64       // bytes a second the last receive call read
+	pendingAt   time.Time     // when pending began gathering
+	linger      time.Duration // how long finished transactions gather while the stream is quiet (the linger setting)
+	draining    bool          // lingered: reading what came meanwhile into the pending batch
+	drainUntil  time.Time     // when draining stops
 }
 
 // stream starts replication at start (the slot's confirmed position) and
@@ -65,7 +68,8 @@ func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
 	}
 	s.log.Info("streaming changes", "slot", s.slot, "from", start.String())
 	interval := min(s.sys.Settings.Duration(SettingStatusInterval), 10*time.Second)
-	r := &reader{s: s, conn: s.repl, relations: map[uint32]*relation{}, baseTypes: map[uint32]uint32{}, streamed: map[uint32]*streamBuf{}, received: start, interval: interval}
+	r := &reader{s: s, conn: s.repl, relations: map[uint32]*relation{}, baseTypes: map[uint32]uint32{}, streamed: map[uint32]*streamBuf{}, received: start, interval: interval,
+		linger: min(s.sys.Settings.Duration(SettingLinger), maxLinger)}
 	defer r.dropStreamed()
 	err := r.loop(ctx)
 	if ctx.Err() != nil {
@@ -100,7 +104,7 @@ func (r *reader) loop(ctx context.Context) error {
 		}
 		deadline := r.next
 		if r.pending != nil { // do not sit on finished transactions while the stream is quiet
-			deadline = time.Now().Add(2 * time.Millisecond)
+			deadline = r.pendingDeadline()
 		}
 		if d := time.Now().Add(lowWaterWait); r.catchingUp() && d.Before(deadline) {
 			deadline = d
@@ -144,6 +148,8 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 				return false, ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				r.draining = false
+				r.handOver() // its linger may be over
 				// Gathering stops at gatherFor, even while messages come:
 				// they may add nothing to gather (transactions of tables
 				// not published, a long streamed transaction), and what
@@ -170,12 +176,30 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 		if !now.Before(r.next) {
 			return false, nil
 		}
-		if r.pending != nil && !r.gathering(len(r.pending.changes)) {
-			select {
-			case r.s.out <- *r.pending: // Next is free again
-				r.pending = nil
-			default:
+		r.handOver()
+		if r.draining { // still reading what came while lingering
+			continue
+		}
+		if r.pending != nil && r.linger > 0 && r.cur == nil && !r.inStream && r.nearEnd() {
+			// Lingering between transactions: sleep instead of waking for
+			// every transaction, then read what came meanwhile into the
+			// same batch. (Inside a transaction the rest of it is coming
+			// now: read on.)
+			if wait := min(time.Until(r.pendingAt.Add(r.linger)), time.Until(r.next)); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return false, ctx.Err()
+				case <-t.C:
+				}
 			}
+			r.draining, shortened = true, true
+			r.drainUntil = time.Now().Add(lingerDrain)
+			if err := r.conn.Conn().SetReadDeadline(r.drainUntil); err != nil {
+				return false, err
+			}
+			continue
 		}
 		// Do not sit on finished transactions if the stream goes quiet
 		// now, gathering or not: the deadline set before they were
@@ -184,9 +208,21 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 		// gathers too, and then the stream often goes quiet at once.)
 		if r.pending != nil && !shortened {
 			shortened = true
-			if err := r.conn.Conn().SetReadDeadline(time.Now().Add(2 * time.Millisecond)); err != nil {
+			if err := r.conn.Conn().SetReadDeadline(r.pendingDeadline()); err != nil {
 				return false, err
 			}
+		}
+	}
+}
+
+// handOver hands pending transactions over if they are done gathering
+// and Next is free; else they keep gathering.
+func (r *reader) handOver() {
+	if r.pending != nil && !r.gathering(len(r.pending.changes)) {
+		select {
+		case r.s.out <- *r.pending:
+			r.pending = nil
+		default:
 		}
 	}
 }
@@ -527,10 +563,48 @@ func (r *reader) catchingUp() bool {
 }
 
 // gathering reports whether finished transactions, n changes so far, are
-// kept back to gather more: the reader is catching up.
+// kept back to gather more: the reader is catching up, or they have not
+// lingered their time yet.
 func (r *reader) gathering(n int) bool {
+	if n >= coalesceChanges {
+		return false
+	}
+	if r.linger > 0 && (r.draining && time.Now().Before(r.drainUntil) || time.Since(r.pendingAt) < r.linger) {
+		return true
+	}
 	end := r.s.walEnd.Load()
-	return end > uint64(r.received) && end-uint64(r.received) >= catchUpBytes && n < coalesceChanges
+	return end > uint64(r.received) && end-uint64(r.received) >= catchUpBytes
+}
+
+// nearEnd reports whether the reader is close to the server's WAL end and
+// not catching up: a lingering reader may then sleep through its linger.
+// While catching up it reads on and gathers by the catch-up's rules.
+func (r *reader) nearEnd() bool {
+	end := r.s.walEnd.Load()
+	return r.lowWater <= 0 && (end <= uint64(r.received) || end-uint64(r.received) < catchUpBytes)
+}
+
+// lingerDrain is how long a reader that lingered reads what came
+// meanwhile (already in the socket: one or two reads) into the same batch;
+// what comes later starts the next one. A change waits at most the linger
+// and this.
+const lingerDrain = time.Millisecond
+
+// maxLinger caps the linger setting: longer would hold a quiet stream's
+// changes for seconds, which no one asking for fewer batches wants.
+const maxLinger = time.Second
+
+// pendingDeadline is how long the reader waits for more messages while
+// finished transactions are pending: until they have lingered their time,
+// else 2 ms (a quiet stream's pending transactions go on at once, while
+// one read more can still join them to a catch-up's).
+func (r *reader) pendingDeadline() time.Time {
+	if r.linger > 0 {
+		if d := r.pendingAt.Add(r.linger); d.After(time.Now()) {
+			return d
+		}
+	}
+	return time.Now().Add(2 * time.Millisecond)
 }
 
 // coalesceChanges is how many changes of finished transactions the reader

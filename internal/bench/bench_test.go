@@ -52,6 +52,7 @@ const systems = `source:
   type: postgresql
   dsn: ${SOURCE_DSN}
   slot_name: ${SOURCE_SLOT}
+  linger: ${SOURCE_LINGER:-0s}
   receive_mixer:
     public.items:
       item:
@@ -169,7 +170,15 @@ func (sv *servers) newSetup(b *testing.B, env ...string) *setup {
 	return s
 }
 
+// build builds the binaries to measure, or returns REMIX_BENCH_BIN when it
+// names a folder of binaries built elsewhere (an earlier commit's, to
+// compare with it in alternating runs under the same harness; an older
+// binary may refuse a key of the benchmark's configuration that it did not
+// know yet, such as linger or writes_in_flight: remove it for that run).
 func build(b *testing.B) string {
+	if dir := os.Getenv("REMIX_BENCH_BIN"); dir != "" {
+		return dir
+	}
 	dir := b.TempDir()
 	out, err := exec.Command("go", "build", "-o", dir, "github.com/sqlpipe/remix/cmd/...").CombinedOutput()
 	if err != nil {

@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -46,7 +48,8 @@ func BenchmarkLatency(b *testing.B) {
 }
 
 // BenchmarkSteady: 1 000 single-row transactions a second for 10 s through
-// a running pipeline, Remix (one ingest, one pusher) against pgstream when
+// a running pipeline, Remix (one ingest, one pusher; with the source's
+// default linger of 0 and with steadyLinger) against pgstream when
 // REMIX_BENCH_PGSTREAM is set, alternating over the rounds: latency, the
 // CPU each part used per row, and round trips per row to Redis (commands)
 // and to the target (transactions).
@@ -61,15 +64,20 @@ func BenchmarkSteady(b *testing.B) {
 		byCmd           map[string]int64
 	}
 	results := map[string][]result{}
+	tools := []string{"remix", "remix-linger", "pgstream"}
 	for r := 1; r <= rounds(); r++ {
-		for _, tool := range []string{"remix", "pgstream"} {
+		for _, tool := range tools {
 			if tool == "pgstream" && pgstreamBin() == "" {
 				continue
 			}
 			s := sv.newSetup(b)
 			var ro roles
-			if tool == "remix" {
-				s.start("ingest", "ingest")
+			if tool != "pgstream" {
+				linger := "0s"
+				if tool == "remix-linger" {
+					linger = steadyLinger
+				}
+				s.start("ingest", "ingest", "SOURCE_LINGER="+linger)
 				s.start("pusher", "pusher")
 				ro = s.remixRoles()
 			} else {
@@ -94,6 +102,9 @@ func BenchmarkSteady(b *testing.B) {
 			s.waitRows(n, time.Minute)
 			var res result
 			res.p50, res.p99, res.worst = s.latency()
+			if tool != "pgstream" {
+				s.printStages()
+			}
 			res.cpu = cpu
 			res.redis = float64(redis1-redis0) / n
 			res.commits = float64(commits1-commits0) / n
@@ -108,7 +119,11 @@ func BenchmarkSteady(b *testing.B) {
 				r, tool, res.p50, res.p99, res.worst, cpuLine(cpu, n), res.redis, res.byCmd, res.commits)
 		}
 	}
-	for tool, rs := range results {
+	for _, tool := range tools {
+		rs := results[tool]
+		if len(rs) == 0 {
+			continue
+		}
 		var p50s, p99s, worsts, fleet, redisR, commitsR []float64
 		parts := map[string][]float64{}
 		for _, r := range rs {
@@ -134,15 +149,27 @@ func BenchmarkSteady(b *testing.B) {
 		}
 		line := fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.0f ms; CPU µs/row: %s (own processes %.1f)", medianF(p50s), medianF(p99s), medianF(worsts),
 			strings.Join(cpu, ", "), medianF(fleet))
-		if tool == "remix" {
+		if tool != "pgstream" {
 			line += fmt.Sprintf("; round trips per row: Redis %.3f commands, target %.3f transactions", medianF(redisR), medianF(commitsR))
 		} else {
 			line += fmt.Sprintf("; target %.3f transactions per row", medianF(commitsR))
 		}
 		fmt.Printf("steady %d rows/s, %s (medians of %d): %s\n", rate, tool, len(rs), line)
-		record(fmt.Sprintf("steady 1 000 single-row transactions/s for 10 s (medians of %d)", rounds()), tool, line)
+		pipeline := tool
+		switch tool {
+		case "remix":
+			line = "linger 0 (the default): " + line
+		case "remix-linger":
+			pipeline, line = "remix", "linger "+steadyLinger+": "+line
+		}
+		record(fmt.Sprintf("steady 1 000 single-row transactions/s for 10 s (medians of %d)", rounds()), pipeline, line)
 	}
 }
+
+// steadyLinger is the source's linger in the second Remix pipeline of
+// BenchmarkSteady (REMIX_BENCH_LINGER, 20ms unless set): fewer, larger
+// batches for every stage, at up to about that much more latency.
+var steadyLinger = cmp.Or(os.Getenv("REMIX_BENCH_LINGER"), "20ms")
 
 func cpuLine(cpu map[string]time.Duration, n int) string {
 	names := make([]string, 0, len(cpu))
