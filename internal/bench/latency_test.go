@@ -90,8 +90,8 @@ func BenchmarkSteady(b *testing.B) {
 			commits0 := targetCommits(s)
 			before := sample(ro)
 			profiled := func() {}
-			if tool == "remix" && r == 1 {
-				profiled = s.profile("steady", seconds*time.Second)
+			if tool != "pgstream" && r == 1 {
+				profiled = s.profile(strings.Replace(tool, "remix", "steady", 1), seconds*time.Second)
 			}
 			s.steadyLoad(rate, seconds)
 			time.Sleep(2 * time.Second) // the last rows arrive; statistics are flushed
