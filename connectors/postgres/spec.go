@@ -52,7 +52,23 @@ func Spec() *config.Spec {
 		ReceiveLocation: checkLocation,
 		PushLocation:    checkLocation,
 		Claims:          claims,
+		Warn:            warn,
 	}
+}
+
+// warn says what a loaded system's settings will not do as written.
+func warn(sys *config.System) []string {
+	var out []string
+	if st := sys.Settings[SettingLinger]; st.Set {
+		d := sys.Settings.Duration(SettingLinger)
+		switch {
+		case sys.Receive == nil && d > 0:
+			out = append(out, "linger is a source's setting and this system has no receive_mixer: it changes nothing")
+		case d > maxLinger:
+			out = append(out, fmt.Sprintf("linger %v is more than %v: the source lingers %v", d, maxLinger, maxLinger))
+		}
+	}
+	return out
 }
 
 // checkOptionalLocation accepts "" or schema.table.
