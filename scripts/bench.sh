@@ -3,17 +3,20 @@
 # its own (a source PostgreSQL, a target PostgreSQL, a Redis with AOF),
 # measures catch-up throughput against PostgreSQL's own logical replication
 # (1 and 100 rows per transaction), latency at 2 000 rows/s with 1, 2 and 4
-# pushers, a steady 1 000 rows/s with the CPU and round trips per row,
-# scaling against a slow target with 1, 2 and 4 pushers, and a
-# 1 000 000-row snapshot. pgstream (v1.3.1) runs beside Remix where it can be
+# pushers, a steady 1 000 rows/s with the CPU and round trips per row (the
+# source's linger 0 and 20 ms), scaling against a slow target with 1, 2 and
+# 4 pushers, and a 1 000 000-row snapshot. pgstream (v1.3.1) runs beside Remix where it can be
 # built: it needs wal2json, installed from Debian's packages when missing.
 # It prints its figures and one table at the end; it asserts nothing.
-# Takes about half an hour.
+# Takes about a quarter of an hour.
 #
 #   scripts/bench.sh                 # everything
 #   scripts/bench.sh CatchUp         # benchmarks whose name matches
 #   REMIX_BENCH_ROUNDS=5 scripts/bench.sh CatchUp
 #   REMIX_BENCH_PGSTREAM=none scripts/bench.sh   # without pgstream
+#   REMIX_BENCH_LINGER=10ms scripts/bench.sh Steady   # the steady run's second linger (20ms)
+#   REMIX_BENCH_BIN=/tmp/oldbin scripts/bench.sh CatchUp
+#                                    # binaries built elsewhere (an older commit's)
 #   REMIX_BENCH_LOGS=/tmp/logs REMIX_BENCH_LOG_LEVEL=debug scripts/bench.sh CatchUp
 #                                    # keep every process's log there
 set -euo pipefail
