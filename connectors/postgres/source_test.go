@@ -652,19 +652,10 @@ func TestLingerGathersAQuietStream(t *testing.T) {
 			defer cancel()
 			began := time.Now()
 			// Three transactions 100 ms apart, timed by the server.
-			done := make(chan error, 1)
-			go func() {
-				_, err := conn.Exec(ctx, `DO $$ BEGIN
-					INSERT INTO items (id) VALUES (1); COMMIT; PERFORM pg_sleep(0.1);
-					INSERT INTO items (id) VALUES (2); COMMIT; PERFORM pg_sleep(0.1);
-					INSERT INTO items (id) VALUES (3); COMMIT; END $$`)
-				done <- err
-			}()
-			defer func() {
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}()
+			defer execMeanwhile(t, ctx, conn, `DO $$ BEGIN
+				INSERT INTO items (id) VALUES (1); COMMIT; PERFORM pg_sleep(0.1);
+				INSERT INTO items (id) VALUES (2); COMMIT; PERFORM pg_sleep(0.1);
+				INSERT INTO items (id) VALUES (3); COMMIT; END $$`)()
 			b, err := src.Next(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -701,16 +692,7 @@ func TestLingerStopsAtAFullBatch(t *testing.T) {
 	src := openSource(t, open(map[string]any{SettingInitialSnapshot: false, SettingStatusInterval: 10 * time.Second, SettingLinger: time.Second}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := conn.Exec(ctx, `INSERT INTO items (id) SELECT g FROM generate_series(1, 6000) g`)
-		done <- err
-	}()
-	defer func() {
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	defer execMeanwhile(t, ctx, conn, `INSERT INTO items (id) SELECT g FROM generate_series(1, 6000) g`)()
 	b, err := src.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -742,6 +724,22 @@ func TestLingerWarnings(t *testing.T) {
 		got := strings.Join(warn(testSystem("shop", "postgres://x", c.recv, nil, settings)), "\n")
 		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 			t.Errorf("linger %v, receive mixer %v: warnings %q, want %q", c.linger, c.recv != nil, got, c.want)
+		}
+	}
+}
+
+// execMeanwhile runs sql on conn while the test reads the source, and
+// returns a wait for it to finish (the connection is not the test's until
+// then).
+func execMeanwhile(t *testing.T, ctx context.Context, conn *pgx.Conn, sql string) (wait func()) {
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, sql)
+		done <- err
+	}()
+	return func() {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }
