@@ -178,7 +178,10 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 		}
 		r.handOver()
 		if r.draining { // still reading what came while lingering
-			continue
+			if now.Before(r.drainUntil) {
+				continue
+			}
+			r.draining = false // (a status update cut the drain short)
 		}
 		if r.pending != nil && r.linger > 0 && r.cur == nil && !r.inStream && r.nearEnd() {
 			// Lingering between transactions: sleep instead of waking for
