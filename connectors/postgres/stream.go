@@ -42,8 +42,7 @@ type reader struct {
 	rate        float64       // bytes a second the last receive call read
 	pendingAt   time.Time     // when pending began gathering
 	linger      time.Duration // how long finished transactions gather while the stream is quiet (the linger setting)
-	draining    bool          // lingered: reading what came meanwhile into the pending batch
-	drainUntil  time.Time     // when draining stops
+	drainUntil  time.Time     // having lingered, the reader reads what came meanwhile into the pending batch until then
 }
 
 // stream starts replication at start (the slot's confirmed position) and
@@ -148,7 +147,6 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 				return false, ctx.Err()
 			}
 			if pgconn.Timeout(err) {
-				r.draining = false
 				r.handOver() // its linger may be over
 				// Gathering stops at gatherFor, even while messages come:
 				// they may add nothing to gather (transactions of tables
@@ -177,11 +175,8 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 			return false, nil
 		}
 		r.handOver()
-		if r.draining { // still reading what came while lingering
-			if now.Before(r.drainUntil) {
-				continue
-			}
-			r.draining = false // (a status update cut the drain short)
+		if now.Before(r.drainUntil) { // still reading what came while lingering
+			continue
 		}
 		if r.pending != nil && r.linger > 0 && r.cur == nil && !r.inStream && r.nearEnd() {
 			// Lingering between transactions: sleep instead of waking for
@@ -197,7 +192,7 @@ func (r *reader) receive(ctx context.Context) (quiet bool, err error) {
 				case <-t.C:
 				}
 			}
-			r.draining, shortened = true, true
+			shortened = true
 			r.drainUntil = time.Now().Add(lingerDrain)
 			if err := r.conn.Conn().SetReadDeadline(r.drainUntil); err != nil {
 				return false, err
@@ -572,7 +567,7 @@ func (r *reader) gathering(n int) bool {
 	if n >= coalesceChanges {
 		return false
 	}
-	if r.linger > 0 && (r.draining && time.Now().Before(r.drainUntil) || time.Since(r.pendingAt) < r.linger) {
+	if r.linger > 0 && (time.Now().Before(r.drainUntil) || time.Since(r.pendingAt) < r.linger) {
 		return true
 	}
 	end := r.s.walEnd.Load()
