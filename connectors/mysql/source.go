@@ -53,6 +53,7 @@ type Source struct {
 	posMu         sync.Mutex
 	readPos       string
 	confirmedGTID string
+	saver         saver // the confirmed position until it is saved (checkpoint.go)
 
 	gone connectors.MissingFields // mapped tables without some mapped columns (shape.go)
 }
@@ -202,18 +203,24 @@ func (s *Source) Open(ctx context.Context) (err error) {
 	s.posMu.Lock()
 	s.confirmedGTID, s.readPos = st.GTID, st.GTID
 	s.posMu.Unlock()
-	str, err := s.startStream(ctx, st.GTID)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	q := newEventQueue(runCtx.Done()) // Close cancels runCtx before it closes the syncer, which waits for a queued event
+	str, err := s.startStream(ctx, st.GTID, q)
 	if err != nil {
+		cancel()
 		return err
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.out = make(chan item, 2) // a snapshot item is a whole chunk: two bound the memory waiting here
 	s.errc = make(chan error, 1)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		err := s.run(runCtx, str, st)
+		s.saveLoop(runCtx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		err := s.run(runCtx, str, q, st)
 		if err != nil && runCtx.Err() == nil {
 			s.errc <- err
 		}
@@ -307,7 +314,7 @@ func (s *Source) Confirm(ctx context.Context, position string) error {
 	}
 	seq := st.Seq
 	st.Seq = 0
-	if err := s.saveState(ctx, st); err != nil {
+	if err := s.confirmState(ctx, st, seq); err != nil {
 		return err
 	}
 	s.posMu.Lock()
@@ -326,6 +333,9 @@ func (s *Source) Close(ctx context.Context) error {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if err := s.flushCheckpoint(ctx, true); err != nil {
+		s.log.Warn("saving the last confirmed position at close", "error", err)
+	}
 	for _, c := range s.closers {
 		c()
 	}

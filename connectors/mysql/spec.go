@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
 )
 
 // Type is the connector type name used in system files.
@@ -25,6 +26,7 @@ const (
 	SettingWatermarkTable = "watermark_table"
 	SettingFenceTable     = "fence_table"
 	SettingHeartbeat      = "heartbeat_interval"
+	SettingLinger         = connectors.SettingLinger
 )
 
 // Spec describes a mysql system's keys for the configuration loader.
@@ -44,10 +46,12 @@ func Spec() *config.Spec {
 			{Name: SettingWatermarkTable, Kind: config.KindString, Default: "remix_watermarks", Check: checkTableName, Doc: "source table (database.table, or a table of the dsn's database) where the snapshot writes its watermarks, created if missing"},
 			{Name: SettingFenceTable, Kind: config.KindString, Default: "remix_fences", Check: checkOptionalTable, Doc: "target table (database.table, or a table of the dsn's database) of the pushers' fencing tokens, created if missing; \"\" turns fencing off"},
 			{Name: SettingHeartbeat, Kind: config.KindDuration, Default: 5 * time.Second, Min: config.Float64(0.1), Doc: "how often an idle server sends a heartbeat on the replication connection"},
+			connectors.LingerSetting(),
 		},
 		ReceiveLocation: checkLocation,
 		PushLocation:    checkLocation,
 		Claims:          claims,
+		Warn:            connectors.LingerWarnings,
 	}
 }
 

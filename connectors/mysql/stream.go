@@ -25,8 +25,8 @@ const chunkChanges = 1000
 const coalesceChanges = 5000
 
 // startStream connects to the server as a replica and asks for every
-// transaction after the GTID set.
-func (s *Source) startStream(ctx context.Context, gtid string) (*replication.BinlogStreamer, error) {
+// transaction after the GTID set; the syncer hands each event to q.
+func (s *Source) startStream(ctx context.Context, gtid string, q *eventQueue) (*replication.BinlogStreamer, error) {
 	host, port, err := splitAddr(s.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: dsn address %q: %w", s.sys.PosOf(SettingDSN), s.cfg.Addr, err)
@@ -36,7 +36,7 @@ func (s *Source) startStream(ctx context.Context, gtid string) (*replication.Bin
 		ServerID: s.serverID, Flavor: s.flavor, Host: host, Port: port, User: s.cfg.User, Password: s.cfg.Passwd,
 		Localhost: s.registration(), Charset: "utf8mb4", TLSConfig: s.cfg.TLS,
 		TimestampStringLocation: time.UTC, HeartbeatPeriod: hb, ReadTimeout: 3*hb + 10*time.Second,
-		DisableRetrySync: true, DiscardGTIDSet: true,
+		DisableRetrySync: true, DiscardGTIDSet: true, SynchronousEventHandler: q,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), // its own reconnect chatter; errors come back through GetEvent
 	})
 	set, err := mysql.ParseGTIDSet(s.flavor, gtid)
@@ -84,10 +84,40 @@ type relation struct {
 	gone      *connectors.MissingFieldsError // columns the mixer reads are missing (shape.go)
 }
 
+// eventQueue takes the syncer's events (go-mysql's SynchronousEventHandler,
+// called on the syncer's goroutine) into a channel of our own. The
+// library's buffer works the same way but hides its length, and a
+// lingering reader decides by it whether the log is quiet (see lingering).
+type eventQueue struct {
+	ch   chan *replication.BinlogEvent
+	done <-chan struct{}
+}
+
+// queueEvents is how many events wait for the reader before the syncer
+// stops reading the connection: go-mysql's own default (EventCacheCount).
+const queueEvents = 10240
+
+func newEventQueue(done <-chan struct{}) *eventQueue {
+	return &eventQueue{ch: make(chan *replication.BinlogEvent, queueEvents), done: done}
+}
+
+// HandleEvent queues an event, waiting while the queue is full (the
+// server then waits on the connection).
+func (q *eventQueue) HandleEvent(e *replication.BinlogEvent) error {
+	select {
+	case q.ch <- e:
+		return nil
+	case <-q.done:
+		return context.Canceled
+	}
+}
+
 // reader decodes the binary log. It runs on one goroutine.
 type reader struct {
 	s       *Source
-	str     *replication.BinlogStreamer
+	events  chan *replication.BinlogEvent // the queue's channel
+	errc    chan error                    // the stream's end: its error
+	timer   *time.Timer
 	rels    map[uint64]*relation
 	gtid    *gtidTracker
 	st      state // the progress every position carries
@@ -95,18 +125,34 @@ type reader struct {
 	cur     []connectors.Change // the open transaction's changes
 	curTime time.Time
 	inBegin bool
+	open    bool  // inside a transaction: its GTID event read, its commit not yet
 	pending *item // finished transactions not yet taken by Next
 	tried   time.Time
 	snap    *snapRun
 	win     *window
+
+	linger    time.Duration // how long finished transactions gather while the log is quiet (the linger setting)
+	pendingAt time.Time     // when pending began gathering changes
+	draining  bool          // reading what came while the reader lingered: it joins the pending batch
 }
 
-func (s *Source) run(ctx context.Context, str *replication.BinlogStreamer, st *state) error {
+// errQuiet: no event came within the wait.
+var errQuiet = errors.New("no event")
+
+func (s *Source) run(ctx context.Context, str *replication.BinlogStreamer, q *eventQueue, st *state) error {
 	g, err := newTracker(s.flavor, st.GTID)
 	if err != nil {
 		return err
 	}
-	r := &reader{s: s, str: str, rels: map[uint64]*relation{}, gtid: g, st: *st}
+	r := &reader{s: s, events: q.ch, errc: make(chan error, 1), timer: time.NewTimer(time.Hour), rels: map[uint64]*relation{}, gtid: g, st: *st,
+		linger: connectors.Linger(s.sys)}
+	r.timer.Stop()
+	go func() {
+		// With a handler of its own, the streamer only ever carries the
+		// stream's end.
+		_, err := str.GetEvent(ctx)
+		r.errc <- err
+	}()
 	if st.Snapshot == "running" {
 		r.snap = s.newSnapRun(ctx, st)
 	}
@@ -116,18 +162,33 @@ func (s *Source) run(ctx context.Context, str *replication.BinlogStreamer, st *s
 				return fmt.Errorf("snapshot: %w", err)
 			}
 		}
+		if r.lingering() {
+			// Sleep instead of waking for every transaction (the queue
+			// takes what comes meanwhile), then read that into the same
+			// batch and hand it over.
+			if err := sleep(ctx, time.Until(r.pendingAt.Add(r.linger))); err != nil {
+				return err
+			}
+			r.draining = true
+			for n := len(r.events); n > 0; n-- {
+				if err := r.handle(ctx, <-r.events); err != nil {
+					return err
+				}
+			}
+			r.draining = false
+			r.handOver()
+			continue
+		}
 		wait := 250 * time.Millisecond
 		if r.pending != nil && len(r.pending.changes) > 0 {
-			wait = 2 * time.Millisecond
+			wait = r.pendingWait()
 		}
-		ectx, cancel := context.WithTimeout(ctx, wait)
-		ev, err := str.GetEvent(ectx)
-		cancel()
+		ev, err := r.next(ctx, wait)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.Is(err, context.DeadlineExceeded):
-			if err := r.flush(ctx); err != nil { // quiet: hand over what waits
+		case err == errQuiet:
+			if err := r.flush(ctx); err != nil { // hand over what waits
 				return err
 			}
 			continue
@@ -138,8 +199,77 @@ func (s *Source) run(ctx context.Context, str *replication.BinlogStreamer, st *s
 			return err
 		}
 		if r.pending != nil && time.Since(r.tried) > 200*time.Millisecond {
-			r.try()
+			r.handOver()
 		}
+	}
+}
+
+// next returns the next event, or errQuiet when none came within wait.
+func (r *reader) next(ctx context.Context, wait time.Duration) (*replication.BinlogEvent, error) {
+	select {
+	case ev := <-r.events: // one waiting: no timer
+		return ev, nil
+	default:
+	}
+	r.timer.Reset(wait)
+	defer r.timer.Stop()
+	select {
+	case ev := <-r.events:
+		return ev, nil
+	case err := <-r.errc:
+		return nil, err
+	case <-r.timer.C:
+		return nil, errQuiet
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// quietEvents: with fewer events than this queued, the log is quiet and a
+// lingering reader may sleep; with more it is catching up, and reads on
+// (its batches then fill without waiting).
+const quietEvents = 100
+
+// lingering reports whether the reader sleeps before reading on: finished
+// transactions wait for their linger and the log is quiet (hardly any
+// event queued, not inside a transaction, no snapshot running).
+func (r *reader) lingering() bool {
+	return r.linger > 0 && r.pending != nil && len(r.pending.changes) > 0 && time.Since(r.pendingAt) < r.linger &&
+		len(r.events) < quietEvents && !r.open && len(r.cur) == 0 && r.snap == nil
+}
+
+// gathering reports whether finished transactions, n changes so far, are
+// kept back for more to join them: their linger is not over, or what came
+// meanwhile is being read.
+func (r *reader) gathering(n int) bool {
+	return r.linger > 0 && n < coalesceChanges && (r.draining || time.Since(r.pendingAt) < r.linger)
+}
+
+// pendingWait is how long the reader waits for the next event while
+// finished transactions are pending: until their linger is over, else
+// 2 ms (a quiet log's pending transactions go on at once, while one event
+// more can still join them to a catch-up's).
+func (r *reader) pendingWait() time.Duration {
+	if r.linger > 0 {
+		if d := time.Until(r.pendingAt.Add(r.linger)); d > 0 {
+			return d
+		}
+	}
+	return 2 * time.Millisecond
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -186,7 +316,7 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error 
 }
 
 func (r *reader) begin(at time.Time) {
-	r.curTime, r.inBegin = at, false
+	r.curTime, r.inBegin, r.open = at, false, true
 }
 
 // tableMap describes the table of the rows events that follow.
@@ -382,7 +512,7 @@ func (r *reader) commit(ctx context.Context) error {
 	if err := r.gtid.commit(); err != nil {
 		return err
 	}
-	r.inBegin = false
+	r.inBegin, r.open = false, false
 	r.s.stats.Transactions.Add(1)
 	r.seq++
 	r.st.GTID, r.st.Seq = r.gtid.String(), r.seq
@@ -404,11 +534,15 @@ func (r *reader) commit(ctx context.Context) error {
 	return r.emit(ctx, it)
 }
 
-// emit hands an item over; while Next is busy finished transactions gather
-// into one pending item (the last position stands for all), up to
-// coalesceChanges, and only then does the reader wait.
+// emit hands an item over; while Next is busy, or while their linger
+// lasts, finished transactions gather into one pending item (the last
+// position stands for all), up to coalesceChanges, and only then does the
+// reader wait.
 func (r *reader) emit(ctx context.Context, it item) error {
 	if r.pending != nil {
+		if len(r.pending.changes) == 0 {
+			r.pendingAt = time.Now()
+		}
 		r.pending.changes = append(r.pending.changes, it.changes...)
 		if it.pos != "" {
 			r.pending.pos, r.pending.label = it.pos, it.label
@@ -417,15 +551,23 @@ func (r *reader) emit(ctx context.Context, it item) error {
 			r.pending.commit = it.commit
 		}
 	} else {
-		r.pending = &it
+		r.pending, r.pendingAt = &it, time.Now()
 	}
-	if r.try() {
+	if r.gathering(len(r.pending.changes)) || r.try() {
 		return nil
 	}
 	if len(r.pending.changes) < coalesceChanges {
 		return nil
 	}
 	return r.flush(ctx)
+}
+
+// handOver hands the pending item over if it is done gathering and Next
+// is free; else it keeps gathering.
+func (r *reader) handOver() {
+	if r.pending != nil && !r.gathering(len(r.pending.changes)) {
+		r.try()
+	}
 }
 
 // try hands the pending item over if Next is waiting for one.

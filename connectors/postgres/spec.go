@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
 )
 
 // Type is the connector type name used in system files.
@@ -25,7 +26,7 @@ const (
 	SettingStatusInterval   = "status_interval"
 	SettingMaxTransactionMB = "max_buffered_transaction_mb"
 	SettingFenceTable       = "fence_table"
-	SettingLinger           = "linger"
+	SettingLinger           = connectors.SettingLinger
 )
 
 // Spec describes a postgresql system's keys for the configuration loader.
@@ -45,7 +46,7 @@ func Spec() *config.Spec {
 			{Name: SettingInitialSnapshot, Kind: config.KindBool, Default: true, Doc: "copy the mapped tables before streaming changes"},
 			{Name: SettingSnapshotChunk, Kind: config.KindInt, Default: int64(5000), Min: config.Float64(1), Doc: "rows read per snapshot query"},
 			{Name: SettingStatusInterval, Kind: config.KindDuration, Default: 5 * time.Second, Min: config.Float64(0.1), Doc: "how often the replication status is sent (at most 10s)"},
-			{Name: SettingLinger, Kind: config.KindDuration, Default: time.Duration(0), Min: config.Float64(0), Doc: "as a source: how long finished transactions of a quiet stream wait for later ones to join their batch (at most 1s); 0 hands each on at once"},
+			connectors.LingerSetting(),
 			{Name: SettingFenceTable, Kind: config.KindString, Default: "public.remix_fences", Check: checkOptionalLocation, Doc: "target table (schema.table) of the pushers' fencing tokens, created if missing; \"\" turns fencing off"},
 			{Name: SettingMaxTransactionMB, Kind: config.KindInt, Default: int64(64), Min: config.Float64(1), Doc: "a streamed transaction larger than this spills to a temporary file"},
 		},
@@ -58,17 +59,7 @@ func Spec() *config.Spec {
 
 // warn says what a loaded system's settings will not do as written.
 func warn(sys *config.System) []string {
-	var out []string
-	if st := sys.Settings[SettingLinger]; st.Set {
-		d := sys.Settings.Duration(SettingLinger)
-		switch {
-		case sys.Receive == nil && d > 0:
-			out = append(out, "linger is a source's setting and this system has no receive_mixer: it changes nothing")
-		case d > maxLinger:
-			out = append(out, fmt.Sprintf("linger %v is more than %v: the source lingers %v", d, maxLinger, maxLinger))
-		}
-	}
-	return out
+	return connectors.LingerWarnings(sys)
 }
 
 // checkOptionalLocation accepts "" or schema.table.

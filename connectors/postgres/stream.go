@@ -68,7 +68,7 @@ func (s *Source) stream(ctx context.Context, start pglogrepl.LSN) error {
 	s.log.Info("streaming changes", "slot", s.slot, "from", start.String())
 	interval := min(s.sys.Settings.Duration(SettingStatusInterval), 10*time.Second)
 	r := &reader{s: s, conn: s.repl, relations: map[uint32]*relation{}, baseTypes: map[uint32]uint32{}, streamed: map[uint32]*streamBuf{}, received: start, interval: interval,
-		linger: min(s.sys.Settings.Duration(SettingLinger), maxLinger)}
+		linger: connectors.Linger(s.sys)}
 	defer r.dropStreamed()
 	err := r.loop(ctx)
 	if ctx.Err() != nil {
@@ -587,10 +587,6 @@ func (r *reader) nearEnd() bool {
 // what comes later starts the next one. A change waits at most the linger
 // and this.
 const lingerDrain = time.Millisecond
-
-// maxLinger caps the linger setting: longer would hold a quiet stream's
-// changes for seconds, which no one asking for fewer batches wants.
-const maxLinger = time.Second
 
 // pendingDeadline is how long the reader waits for more messages while
 // finished transactions are pending: until they have lingered their time,

@@ -6,8 +6,8 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +39,7 @@ const mySystems = `source:
   server_id: ${SOURCE_SERVER_ID}
   initial_snapshot: ${SNAPSHOT}
   snapshot_chunk_rows: 5000
+  linger: ${SOURCE_LINGER:-0s}
   receive_mixer:
     DB.items:
       item:
@@ -70,7 +71,7 @@ type mySetup struct {
 	srcURL string
 }
 
-func newMySetup(b *testing.B, snapshot bool) *mySetup {
+func newMySetup(b *testing.B, snapshot bool, env ...string) *mySetup {
 	b.Helper()
 	srcURL := testenv.NewMySQLDatabase(b)
 	dstURL := testenv.NewDatabase(b)
@@ -94,15 +95,12 @@ func newMySetup(b *testing.B, snapshot bool) *mySetup {
 			b.Fatal(err)
 		}
 	}
-	bin := b.TempDir()
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sqlpipe/remix/cmd/...").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	s.bin = bin
+	s.bin = build(b)
 	_, ns := testenv.Redis(b)
 	s.env = []string{"SOURCE_DSN=" + srcURL, "TARGET_DSN=" + dstURL, "SOURCE_SERVER_ID=" + strconv.Itoa(int(time.Now().UnixNano()%(1<<30))+1),
 		"SNAPSHOT=" + strconv.FormatBool(snapshot), "REDIS_URL=" + testenv.RedisURL(b), "REMIX_NAMESPACE=" + ns,
 		"SYSTEMS_DIR=" + filepath.Join(dir, "systems"), "MODELS_DIR=" + filepath.Join(dir, "models"), "LOG_LEVEL=info"}
+	s.env = append(s.env, env...)
 	return s
 }
 
@@ -204,6 +202,101 @@ func BenchmarkMySQLCatchUp(b *testing.B) {
 		b.ReportMetric(rate, "rows/s")
 		fmt.Printf("mysql binlog catch-up of %d single-row transactions: %.1fs (%.0f rows/s)\n", n, done.Sub(start).Seconds(), rate)
 	}
+}
+
+// BenchmarkMySQLSteady: 1 000 single-row transactions a second for 10 s
+// through a running pipeline (one ingest, one pusher), with the source's
+// linger 0 and steadyLinger, alternating over the rounds: latency from the
+// commit (when the source's insert returned) to the target's arrival time,
+// and the CPU of the ingest and the pusher per row. (Redis and MariaDB are
+// the test servers' shared instances: their CPU is not counted.)
+func BenchmarkMySQLSteady(b *testing.B) {
+	const rate, seconds = 1000, 10
+	const n = rate * seconds
+	type result struct {
+		p50, p99 float64
+		ingest   float64
+		pusher   float64
+	}
+	results := map[string][]result{}
+	lingers := []string{"0s", steadyLinger}
+	for r := 1; r <= rounds(); r++ {
+		for _, linger := range lingers {
+			s := newMySetup(b, false, "SOURCE_LINGER="+linger)
+			ing := s.start("ingest-0", "ingest")
+			ing.WaitStderr("streaming changes", 60*time.Second)
+			push := s.start("pusher-0", "pusher")
+			time.Sleep(3 * time.Second)
+			_, ing0, _ := procStat(ing.Pid())
+			_, push0, _ := procStat(push.Pid())
+			committed := s.mySteadyLoad(rate, seconds)
+			s.myWaitCount(n, time.Minute)
+			_, ing1, _ := procStat(ing.Pid())
+			_, push1, _ := procStat(push.Pid())
+			var res result
+			res.p50, res.p99 = s.myLatency(committed)
+			res.ingest, res.pusher = perRow(ing1-ing0, n), perRow(push1-push0, n)
+			results[linger] = append(results[linger], res)
+			fmt.Printf("  round %d, mysql linger %s: p50 %.1f ms, p99 %.1f ms; CPU ingest %.1f, pusher %.1f µs/row\n",
+				r, linger, res.p50, res.p99, res.ingest, res.pusher)
+		}
+	}
+	for _, linger := range lingers {
+		var p50s, p99s, ings, pushes []float64
+		for _, r := range results[linger] {
+			p50s, p99s = append(p50s, r.p50), append(p99s, r.p99)
+			ings, pushes = append(ings, r.ingest), append(pushes, r.pusher)
+		}
+		line := fmt.Sprintf("linger %s: p50 %.1f ms, p99 %.1f ms; ingest %.1f, pusher %.1f µs/row (medians of %d)",
+			linger, medianF(p50s), medianF(p99s), medianF(ings), medianF(pushes), len(p50s))
+		fmt.Println("mysql steady 1 000 rows/s, " + line)
+		record("MySQL → PostgreSQL, steady 1 000 rows/s for 10 s", "remix", line)
+	}
+}
+
+// mySteadyLoad commits rate single-row transactions a second for the
+// given seconds, in blocks of 10 ms, and returns when each returned.
+func (s *mySetup) mySteadyLoad(rate, seconds int) map[int64]time.Time {
+	const tick = 10 * time.Millisecond
+	per := rate / int(time.Second/tick)
+	committed := make(map[int64]time.Time, rate*seconds)
+	start := time.Now()
+	id := int64(1)
+	for i := 0; i < seconds*int(time.Second/tick); i++ {
+		for range per {
+			s.myExec("INSERT INTO items (id, name, qty, price) VALUES (?, 'item', 1, 1.50)", id)
+			committed[id] = time.Now()
+			id++
+		}
+		if ahead := time.Duration(i+1)*tick - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	return committed
+}
+
+// myLatency is p50 and p99, in ms, of each row's arrival at the target
+// less its commit.
+func (s *mySetup) myLatency(committed map[int64]time.Time) (p50, p99 float64) {
+	rows, err := s.pg.Query(s.ctx, `SELECT id, applied_at FROM items`)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	defer rows.Close()
+	var ms []float64
+	for rows.Next() {
+		var id int64
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			s.b.Fatal(err)
+		}
+		ms = append(ms, float64(at.Sub(committed[id]).Microseconds())/1000)
+	}
+	if len(ms) == 0 {
+		s.b.Fatal("no rows")
+	}
+	slices.Sort(ms)
+	return ms[len(ms)/2], ms[len(ms)*99/100]
 }
 
 // BenchmarkMySQLSnapshot: a snapshot of REMIX_BENCH_MYSQL_ROWS rows while
