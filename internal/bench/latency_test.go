@@ -20,7 +20,7 @@ func BenchmarkLatency(b *testing.B) {
 	for _, pushers := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("pushers=%d", pushers), func(b *testing.B) {
 			s := sv.newSetup(b)
-			s.start("ingest", "ingest")
+			s.start("ingest", "ingest", "SOURCE_LINGER="+latencyLinger)
 			for i := 0; i < pushers; i++ {
 				s.start("pusher", "pusher")
 			}
@@ -40,9 +40,13 @@ func BenchmarkLatency(b *testing.B) {
 			s.printSlowSeconds(50)
 			b.ReportMetric(p50, "p50_ms")
 			b.ReportMetric(p99, "p99_ms")
-			fmt.Printf("latency at %d rows/s for %ds, %d pushers (commit to target row): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rate, seconds, pushers, p50, p99, worst)
+			with := ""
+			if latencyLinger != "0s" {
+				with = ", linger " + latencyLinger
+			}
+			fmt.Printf("latency at %d rows/s for %ds, %d pushers%s (commit to target row): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rate, seconds, pushers, with, p50, p99, worst)
 			record("commit → target row at 2 000 rows/s, single-row transactions, 20 s", "remix",
-				fmt.Sprintf("%d pusher(s): p50 %.1f ms, p99 %.1f ms, max %.0f ms", pushers, p50, p99, worst))
+				fmt.Sprintf("%d pusher(s)%s: p50 %.1f ms, p99 %.1f ms, max %.0f ms", pushers, with, p50, p99, worst))
 		})
 	}
 }
@@ -170,6 +174,10 @@ func BenchmarkSteady(b *testing.B) {
 // BenchmarkSteady (REMIX_BENCH_LINGER, 20ms unless set): fewer, larger
 // batches for every stage, at up to about that much more latency.
 var steadyLinger = cmp.Or(os.Getenv("REMIX_BENCH_LINGER"), "20ms")
+
+// latencyLinger is the source's linger in BenchmarkLatency:
+// REMIX_BENCH_LATENCY_LINGER, 0s (the default setting) unless set.
+var latencyLinger = cmp.Or(os.Getenv("REMIX_BENCH_LATENCY_LINGER"), "0s")
 
 func cpuLine(cpu map[string]time.Duration, n int) string {
 	names := make([]string, 0, len(cpu))
