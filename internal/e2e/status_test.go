@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +97,12 @@ func TestStatusAndBacklogOfAFleet(t *testing.T) {
 	f.waitConverged(60 * time.Second)
 
 	var v app.StatusView
+	var seen string // what status showed last, said if it never shows the fleet
+	defer func() {
+		if t.Failed() && seen != "" {
+			t.Logf("status showed last: %s", seen)
+		}
+	}()
 	waitFor(t, "status to show the whole fleet", 30*time.Second, func() bool {
 		v = f.status()
 		kinds := map[string]int{}
@@ -103,6 +110,12 @@ func TestStatusAndBacklogOfAFleet(t *testing.T) {
 			kinds[m.Kind]++
 		}
 		c, o := model(v, "warehouse", "customer"), model(v, "warehouse", "order")
+		var states []string
+		for _, src := range v.Sources {
+			states = append(states, src.State)
+		}
+		seen = fmt.Sprintf("members %v; customer owners %d, unowned %d; order owners %d, unowned %d; source states %v",
+			kinds, len(c.Owners), c.Unowned, len(o.Owners), o.Unowned, states)
 		return kinds["ingest"] == 2 && kinds["pusher"] == 3 && len(c.Owners) == 3 && len(o.Owners) == 3 &&
 			c.Unowned == 0 && o.Unowned == 0 && len(v.Sources) == 1 && v.Sources[0].State == "streaming"
 	})
