@@ -15,12 +15,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,6 +214,31 @@ func (s *setup) start(role, binary string, env ...string) *testenv.Process {
 	s.procs[role] = append(s.procs[role], p)
 	s.ports[p] = port
 	return p
+}
+
+// stop ends a measured pipeline before the next one is measured: its
+// processes stop (SIGTERM, SIGKILL after 10 s). Left running until the
+// benchmark's end, every earlier round's reader would keep decoding the
+// server's WAL (a walsender reads all of it, whatever its database) and
+// share the machine with the rounds after it.
+func (s *setup) stop() {
+	stopProcesses(slices.Concat(slices.Collect(maps.Values(s.procs))...))
+}
+
+// stopProcesses sends each process SIGTERM, then SIGKILL to those still
+// running 10 s later, and waits until all have ended.
+func stopProcesses(ps []*testenv.Process) {
+	for _, p := range ps {
+		p.Signal(syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range ps {
+		select {
+		case <-p.Done():
+		case <-time.After(time.Until(deadline)):
+			p.Kill()
+		}
+	}
 }
 
 // insertItems is the statement that inserts the benchmark's rows with ids

@@ -118,6 +118,7 @@ func BenchmarkSteady(b *testing.B) {
 					res.byCmd[k] = d
 				}
 			}
+			s.stop()
 			results[tool] = append(results[tool], res)
 			fmt.Printf("  round %d, %s: p50 %.1f ms, p99 %.1f ms, max %.1f ms; CPU %s; Redis %.3f commands/row %v; target %.3f transactions/row\n",
 				r, tool, res.p50, res.p99, res.worst, cpuLine(cpu, n), res.redis, res.byCmd, res.commits)

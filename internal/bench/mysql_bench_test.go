@@ -236,6 +236,7 @@ func BenchmarkMySQLSteady(b *testing.B) {
 			var res result
 			res.p50, res.p99 = s.myLatency(committed)
 			res.ingest, res.pusher = perRow(ing1-ing0, n), perRow(push1-push0, n)
+			stopProcesses([]*testenv.Process{ing, push}) // an ingest left running would read the binary log through the next rounds
 			results[linger] = append(results[linger], res)
 			fmt.Printf("  round %d, mysql linger %s: p50 %.1f ms, p99 %.1f ms; CPU ingest %.1f, pusher %.1f µs/row\n",
 				r, linger, res.p50, res.p99, res.ingest, res.pusher)

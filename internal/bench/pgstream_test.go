@@ -75,5 +75,7 @@ func pgstreamCatchUp(b *testing.B, sv *servers, n, perTx int) run {
 	t0 := time.Now()
 	start()
 	first, last := s.waitRows(n, 10*time.Minute)
-	return run{total: last.Sub(t0), first: first.Sub(t0), cpu: sample(r).since(before)}
+	cpu := sample(r).since(before)
+	s.stop()
+	return run{total: last.Sub(t0), first: first.Sub(t0), cpu: cpu}
 }
