@@ -201,32 +201,14 @@ func TestLingerSleepsOnlyWhenQuiet(t *testing.T) {
 	}
 }
 
-// The linger key is in the spec, and remix validate warns of one that
-// will not do what it says.
+// The linger key is in the spec, with its warnings (connectors.LingerWarnings).
 func TestLingerSetting(t *testing.T) {
 	t.Parallel()
-	recv := mixer.NewReceiver()
-	for _, c := range []struct {
-		linger any
-		recv   *mixer.Receiver
-		want   string
-	}{
-		{20 * time.Millisecond, recv, ""},
-		{5 * time.Second, recv, "linger 5s is more than 1s: the source lingers 1s"},
-		{20 * time.Millisecond, nil, "has no receive_mixer"},
-		{nil, recv, ""},
-	} {
-		settings := map[string]any{}
-		if c.linger != nil {
-			settings[SettingLinger] = c.linger
-		}
-		sys := testSystem("shop", "u:p@tcp(localhost:3306)/shop", c.recv, nil, settings)
-		if got := sys.Settings.Duration(SettingLinger); c.linger == nil && got != 0 {
-			t.Errorf("linger unset: %v, want 0", got)
-		}
-		got := strings.Join(Spec().Warn(sys), "\n")
-		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
-			t.Errorf("linger %v, receive mixer %v: warnings %q, want %q", c.linger, c.recv != nil, got, c.want)
-		}
+	sys := testSystem("shop", "u:p@tcp(localhost:3306)/shop", mixer.NewReceiver(), nil, map[string]any{SettingLinger: 5 * time.Second})
+	if got := strings.Join(Spec().Warn(sys), "\n"); !strings.Contains(got, "linger 5s is more than 1s") {
+		t.Fatalf("warnings %q, want the linger's", got)
+	}
+	if got := testSystem("shop", "u:p@tcp(localhost:3306)/shop", nil, nil, nil).Settings.Duration(SettingLinger); got != 0 {
+		t.Fatalf("linger unset: %v, want 0", got)
 	}
 }

@@ -703,28 +703,15 @@ func TestLingerStopsAtAFullBatch(t *testing.T) {
 	collect(t, src, 6000-coalesceChanges, true)
 }
 
-// remix validate warns of a linger that will not do what it says.
-func TestLingerWarnings(t *testing.T) {
+// The linger key is in the spec, with its warnings (connectors.LingerWarnings).
+func TestLingerSetting(t *testing.T) {
 	t.Parallel()
-	recv := mixer.NewReceiver()
-	for _, c := range []struct {
-		linger any
-		recv   *mixer.Receiver
-		want   string
-	}{
-		{20 * time.Millisecond, recv, ""},
-		{5 * time.Second, recv, "linger 5s is more than 1s: the source lingers 1s"},
-		{20 * time.Millisecond, nil, "has no receive_mixer"},
-		{nil, nil, ""},
-	} {
-		settings := map[string]any{}
-		if c.linger != nil {
-			settings[SettingLinger] = c.linger
-		}
-		got := strings.Join(warn(testSystem("shop", "postgres://x", c.recv, nil, settings)), "\n")
-		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
-			t.Errorf("linger %v, receive mixer %v: warnings %q, want %q", c.linger, c.recv != nil, got, c.want)
-		}
+	sys := testSystem("shop", "postgres://x", mixer.NewReceiver(), nil, map[string]any{SettingLinger: 5 * time.Second})
+	if got := strings.Join(warn(sys), "\n"); !strings.Contains(got, "linger 5s is more than 1s") {
+		t.Fatalf("warnings %q, want the linger's", got)
+	}
+	if got := testSystem("shop", "postgres://x", nil, nil, nil).Settings.Duration(SettingLinger); got != 0 {
+		t.Fatalf("linger unset: %v, want 0", got)
 	}
 }
 
