@@ -192,3 +192,19 @@ func (e *MissingFieldsError) Error() string {
 	return fmt.Sprintf("%s has no field %s that the receive mixer reads (renamed or dropped at the source); it has %s",
 		e.Location, strings.Join(e.Missing, ", "), strings.Join(e.Have, ", "))
 }
+
+// Sleep waits d, or until ctx is done (then its error). Connectors wait
+// with it between retries, polls and a source's linger.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

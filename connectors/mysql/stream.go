@@ -166,7 +166,7 @@ func (s *Source) run(ctx context.Context, str *replication.BinlogStreamer, q *ev
 			// Sleep instead of waking for every transaction (the queue
 			// takes what comes meanwhile), then read that into the same
 			// batch and hand it over.
-			if err := sleep(ctx, time.Until(r.pendingAt.Add(r.linger))); err != nil {
+			if err := connectors.Sleep(ctx, time.Until(r.pendingAt.Add(r.linger))); err != nil {
 				return err
 			}
 			r.draining = true
@@ -256,21 +256,6 @@ func (r *reader) pendingWait() time.Duration {
 		}
 	}
 	return 2 * time.Millisecond
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // handle applies one event.

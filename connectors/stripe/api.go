@@ -161,7 +161,7 @@ func (c *client) call(ctx context.Context, method, path string, params url.Value
 			break
 		}
 		c.log.Debug("stripe call failed; trying again", "method", method, "path", path, "attempt", attempt, "in", wait, "error", err)
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := connectors.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 		pause = min(2*pause, c.maxBackoff)
@@ -248,17 +248,6 @@ func decodeObject(b []byte) (map[string]any, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // quietLogger drops stripe-go's own log lines: every failure comes back as

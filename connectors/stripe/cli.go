@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sqlpipe/remix/config"
+	"github.com/sqlpipe/remix/connectors"
 )
 
 // CLIName is the Stripe CLI's command, looked up on PATH.
@@ -98,7 +99,7 @@ func (l *cliListener) run(ctx context.Context, path, url, key string, r *Receive
 			pause = time.Second
 		}
 		l.log.Warn("the Stripe CLI listener stopped; starting it again", "error", err, "in", pause)
-		if sleepCtx(ctx, pause) != nil {
+		if connectors.Sleep(ctx, pause) != nil {
 			return
 		}
 		pause = min(2*pause, time.Minute)

@@ -184,7 +184,7 @@ func (s *Source) Next(ctx context.Context) (connectors.Batch, error) {
 			return s.nextListing(ctx)
 		}
 		if wait := s.every - s.now().Sub(s.lastPoll); wait > 0 {
-			if err := sleepCtx(ctx, wait); err != nil {
+			if err := connectors.Sleep(ctx, wait); err != nil {
 				return connectors.Batch{}, err
 			}
 		}
