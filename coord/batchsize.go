@@ -125,17 +125,36 @@ func (c *writeCost) limit(budget time.Duration, most int) int {
 
 // readCount is how many entries to read from each of streams partitions for
 // a batch of up to limit objects, given the objects an entry has held
-// lately (perEntry, 0 for not known), between 1 and most.
-func readCount(limit, streams int, perEntry float64, most int) int {
+// lately (perEntry, 0 for not known) and the largest entry's payload lately
+// (entryBytes, 0 for not known): at least 1, and at most most
+// (Config.ReadCount), or, while entries are small, at most readEntries
+// over all the streams read at once. Entries are small when a publish
+// carried a transaction or a few (a backlog gathered at a steady rate
+// while a target was away); taking four of those from a partition at a
+// time would cost a round trip to Redis for every few rows. A read's
+// memory stays bounded by entries that size, and by readEntries large ones
+// where a backlog turns from small entries to large.
+func readCount(limit, streams int, perEntry, entryBytes float64, most int) int {
 	if perEntry <= 0 || streams < 1 {
 		return most
 	}
 	n := math.Ceil(float64(limit) / (perEntry * float64(streams)))
-	if n >= float64(most) {
-		return most
+	hi := most
+	if entryBytes > 0 && entryBytes <= smallEntry {
+		hi = max(most, readEntries/streams)
+	}
+	if n >= float64(hi) {
+		return hi
 	}
 	return max(int(n), 1)
 }
+
+// readEntries is how many small entries one read may take over all its
+// streams; smallEntry is the largest payload of a small entry.
+const (
+	readEntries = 64
+	smallEntry  = 16 << 10
+)
 
 // SetBatchTime sets about how long a batch should take to write, for this
 // consumer's target alone (Config.BatchTime otherwise): 0 keeps the
@@ -157,7 +176,9 @@ func (cs *Consumer) batchLimit() int {
 
 // notePerEntry records the objects per entry of a read, averaged with the
 // earlier reads' (halving their weight each time). The caller holds cs.mu.
-func (cs *Consumer) notePerEntry(x float64) {
+func (cs *Consumer) notePerEntry(x float64, largest int) {
+	// The largest entry counts at once and is forgotten by halves.
+	cs.entryBytes = max(float64(largest), cs.entryBytes/2)
 	if cs.perEntry == 0 {
 		cs.perEntry = x
 		return

@@ -81,22 +81,30 @@ func TestBatchLimitFollowsTheTarget(t *testing.T) {
 // partition when entries are large, never fewer than one.
 func TestReadCountFollowsEntrySize(t *testing.T) {
 	t.Parallel()
+	const big = 200 << 10 // a snapshot's entry
 	for _, c := range []struct {
-		limit, streams int
-		perEntry       float64
-		want           int
+		limit, streams       int
+		perEntry, entryBytes float64
+		want                 int
 	}{
-		{5000, 8, 0, 4},   // nothing known yet
-		{5000, 8, 625, 1}, // a snapshot's entries
-		{5000, 16, 1, 4},  // a trickle
-		{5000, 4, 500, 3}, // 2.5 entries a partition
-		{10, 16, 300, 1},  // a slow target
-		{5000, 0, 100, 4}, // no streams
-		{100, 1, 40.5, 3}, // rounded up
-		{100000, 1, 1, 4}, // capped
+		{5000, 8, 0, 0, 4},            // nothing known yet
+		{5000, 8, 625, big, 1},        // a snapshot's entries
+		{5000, 16, 1, big, 4},         // small on average, but a large one lately
+		{5000, 16, 1, 0, 4},           // entry sizes not known
+		{5000, 16, 1, 300, 4},         // a trickle read from every partition: 64 entries in all
+		{5000, 4, 1, 300, 16},         // from a worker's share of four
+		{120, 1, 2, 300, 60},          // a slow target: the batch, not the cap
+		{5000, 1, 1, 300, 64},         // one partition: capped at readEntries
+		{5000, 4, 500, big, 3},        // 2.5 entries a partition
+		{10, 16, 300, big, 1},         // a slow target's large entries
+		{5000, 0, 100, 300, 4},        // no streams
+		{100, 1, 40.5, big, 3},        // rounded up
+		{100000, 1, 1, big, 4},        // capped by ReadCount
+		{100000, 1, 1, 16 << 10, 64},  // the largest small entry
+		{100000, 1, 1, 16<<10 + 1, 4}, // too large to read more
 	} {
-		if got := readCount(c.limit, c.streams, c.perEntry, 4); got != c.want {
-			t.Errorf("readCount(%d, %d, %v, 4) = %d, want %d", c.limit, c.streams, c.perEntry, got, c.want)
+		if got := readCount(c.limit, c.streams, c.perEntry, c.entryBytes, 4); got != c.want {
+			t.Errorf("readCount(%d, %d, %v, %v, 4) = %d, want %d", c.limit, c.streams, c.perEntry, c.entryBytes, got, c.want)
 		}
 	}
 }

@@ -87,6 +87,31 @@ func TestMaxBatchBoundsWhatAReadBrings(t *testing.T) {
 	inOrder(t, h.recorder, n, keys)
 }
 
+// TestSmallEntriesAreReadManyAtATime: a backlog of entries of one object
+// each (publishes of one change, as while a target was away at a steady
+// rate) is read more than ReadCount entries a partition at a time once the
+// entries are known to be small and the target fast, so a batch holds many
+// of them, in order. With ReadCount entries a read, a batch of one worker
+// over two partitions held at most 8.
+func TestSmallEntriesAreReadManyAtATime(t *testing.T) {
+	t.Parallel()
+	const n, keys, readCount = 400, 40, 4
+	b := setup(t, func(c *coord.Config) { c.Partitions = 2; c.Workers = 1; c.ReadCount = readCount })
+	l := b.lock(t, "src")
+	publishSeq(t, b, l, n, keys, 1)
+	h := &sizes{recorder: newRecorder()}
+	runConsumer(t, b, "dst", h, "item")
+	waitFor(t, "every object", 30*time.Second, h.notify, func() bool { return h.count() >= n })
+	largest := 0
+	for _, s := range h.batches() {
+		largest = max(largest, s)
+	}
+	if largest <= 2*readCount {
+		t.Fatalf("the largest batch held %d objects, want more than %d (batches %v)", largest, 2*readCount, h.batches())
+	}
+	inOrder(t, h.recorder, n, keys)
+}
+
 // byteSizes records the objects and payload bytes of every batch.
 type byteSizes struct {
 	*recorder
