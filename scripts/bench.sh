@@ -7,9 +7,10 @@
 # source's linger 0 and 20 ms), scaling against a slow target with 1, 2 and
 # 4 pushers, a backlog of single-row publishes in Redis drained by one
 # pusher (a target back from an outage), and a 1 000 000-row snapshot; and
-# MariaDB → PostgreSQL: binary log catch-up, a steady 1 000 rows/s (linger 0 and 20 ms) and a snapshot
-# under writes. pgstream (v1.3.1) runs beside Remix where it can be
-# built: it needs wal2json, installed from Debian's packages when missing.
+# MariaDB → PostgreSQL: binary log catch-up, a steady 1 000 rows/s (linger
+# 0 and 20 ms) and a snapshot under writes. pgstream (v1.3.1) runs beside
+# Remix where it can be built: it needs wal2json, installed from Debian's
+# packages when missing.
 # It prints its figures and one table at the end; it asserts nothing.
 # Takes about twenty minutes on a slow host.
 #
