@@ -93,7 +93,9 @@ func TestReadCountFollowsEntrySize(t *testing.T) {
 		{5000, 16, 1, 0, 4},           // entry sizes not known
 		{5000, 16, 1, 300, 4},         // a trickle read from every partition: 64 entries in all
 		{5000, 4, 1, 300, 16},         // from a worker's share of four
-		{120, 1, 2, 300, 60},          // a slow target: the batch, not the cap
+		{2000, 1, 40, 300, 50},        // the batch, not the cap
+		{120, 1, 2, 300, 4},           // a slow target: batches sized by time keep ReadCount
+		{1999, 4, 1, 300, 4},          // just below MaxBatch: as slow
 		{5000, 1, 1, 300, 64},         // one partition: capped at readEntries
 		{5000, 4, 500, big, 3},        // 2.5 entries a partition
 		{10, 16, 300, big, 1},         // a slow target's large entries
@@ -103,8 +105,8 @@ func TestReadCountFollowsEntrySize(t *testing.T) {
 		{100000, 1, 1, 16 << 10, 64},  // the largest small entry
 		{100000, 1, 1, 16<<10 + 1, 4}, // too large to read more
 	} {
-		if got := readCount(c.limit, c.streams, c.perEntry, c.entryBytes, 4); got != c.want {
-			t.Errorf("readCount(%d, %d, %v, %v, 4) = %d, want %d", c.limit, c.streams, c.perEntry, c.entryBytes, got, c.want)
+		if got := readCount(c.limit, c.streams, c.perEntry, c.entryBytes, 4, 2000); got != c.want {
+			t.Errorf("readCount(%d, %d, %v, %v, 4, 2000) = %d, want %d", c.limit, c.streams, c.perEntry, c.entryBytes, got, c.want)
 		}
 	}
 }

@@ -244,16 +244,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		args[i], args[len(reads)+i] = p.stream, p.next
 	}
 	cs.mu.Lock()
-	entryBytes := cs.entryBytes
-	if limit < cs.c.cfg.MaxBatch {
-		// A target slow enough for the batch time to size its batches
-		// reads ReadCount entries at a time: its batches stay small, and
-		// the last ones of a backlog spread over the writers (with 64
-		// small entries a read, one pusher's tail grew by 1.8 s in the
-		// slow-target benchmark).
-		entryBytes = 0
-	}
-	count := readCount(limit, len(reads), cs.perEntry, entryBytes, cs.c.cfg.ReadCount)
+	count := readCount(limit, len(reads), cs.perEntry, cs.entryBytes, cs.c.cfg.ReadCount, cs.c.cfg.MaxBatch)
 	cs.mu.Unlock()
 	block := cs.c.cfg.ReadBlock
 	if paused { // come back soon for the paused partitions
