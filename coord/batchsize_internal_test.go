@@ -104,10 +104,57 @@ func TestReadCountFollowsEntrySize(t *testing.T) {
 		{100000, 1, 1, big, 4},        // capped by ReadCount
 		{100000, 1, 1, 16 << 10, 64},  // the largest small entry
 		{100000, 1, 1, 16<<10 + 1, 4}, // too large to read more
+		{5000, 2, 1, 0, 4},            // sizes not known, from two partitions: not widened
+		{5000, 100, 1, 300, 4},        // more partitions than readEntries: ReadCount, never 0
 	} {
 		if got := readCount(c.limit, c.streams, c.perEntry, c.entryBytes, 4, 2000); got != c.want {
 			t.Errorf("readCount(%d, %d, %v, %v, 4, 2000) = %d, want %d", c.limit, c.streams, c.perEntry, c.entryBytes, got, c.want)
 		}
+	}
+}
+
+// TestWideReadsAreBounded: a read wider than ReadCount a partition is sized
+// by the entries read before it; while wideReads are in flight the others
+// take ReadCount, and a large entry one brought keeps the next reads narrow
+// until the size is forgotten by halves.
+func TestWideReadsAreBounded(t *testing.T) {
+	t.Parallel()
+	cs := &Consumer{c: &Client{cfg: Config{ReadCount: 4, MaxBatch: 2000}}}
+	read := func(streams int) (int, bool) { return cs.readSize(2000, streams) }
+	if n, wide := read(2); n != 4 || wide {
+		t.Fatalf("nothing known yet: %d entries, wide %v; want 4, narrow", n, wide)
+	}
+	cs.endRead(false, 10, 10, 300) // ten entries of one object
+	for i := range wideReads {
+		if n, wide := read(2); n != 32 || !wide {
+			t.Fatalf("small entries, read %d: %d entries a partition, wide %v; want 32, wide", i, n, wide)
+		}
+	}
+	if n, w := read(2); n != 4 || w {
+		t.Fatalf("a read while %d wide ones are in flight: %d, wide %v; want 4, narrow", wideReads, n, w)
+	}
+	cs.endRead(false, 8, 8, 300) // the narrow one returns: the wide ones are still out
+	if n, w := read(2); n != 4 || w {
+		t.Fatalf("after a narrow read returned: %d, wide %v; want 4, narrow", n, w)
+	}
+	cs.endRead(false, 8, 8, 300)
+	for range wideReads - 1 {
+		cs.endRead(true, 40, 40, 300)
+	}
+	cs.endRead(true, 40, 40, 256<<10)        // the last wide one brought a large entry
+	for i, want := range []int{4, 4, 4, 4} { // the largest lately: 256, 128, 64, 32 KiB
+		n, w := read(2)
+		if n != want || w {
+			t.Fatalf("read %d after a 256 KiB entry: %d, wide %v; want %d, narrow", i, n, w, want)
+		}
+		cs.endRead(w, 2, 2, 300)
+	}
+	if n, w := read(2); n != 32 || !w {
+		t.Fatalf("once the large entry is forgotten: %d, wide %v; want 32, wide", n, w)
+	}
+	cs.endRead(true, 0, 0, 0) // a wide read that failed or found nothing
+	if n, w := read(2); n != 32 || !w {
+		t.Fatalf("after a wide read that found nothing: %d, wide %v; want 32, wide", n, w)
 	}
 }
 

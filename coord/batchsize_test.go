@@ -2,6 +2,7 @@ package coord_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,9 +19,20 @@ type sizes struct {
 	perObject time.Duration
 	mu        sync.Mutex
 	got       []int
+	// gate, when set, holds the next batch until it is closed, after
+	// saying so on held.
+	gate, held chan struct{}
 }
 
 func (s *sizes) Handle(ctx context.Context, batch []coord.Delivery) error {
+	s.mu.Lock()
+	gate, held := s.gate, s.held
+	s.gate = nil
+	s.mu.Unlock()
+	if gate != nil {
+		held <- struct{}{}
+		<-gate
+	}
 	s.mu.Lock()
 	s.got = append(s.got, len(batch))
 	s.mu.Unlock()
@@ -38,9 +50,15 @@ func (s *sizes) batches() []int {
 // publishes of per objects each (one entry per partition each).
 func publishSeq(t *testing.T, b *bundle, l *coord.ReaderLock, n, keys, per int) {
 	t.Helper()
-	for from := 0; from < n; from += per {
+	publishRange(t, b, l, 0, n, keys, per)
+}
+
+// publishRange is publishSeq for payloads numbered from first to end.
+func publishRange(t *testing.T, b *bundle, l *coord.ReaderLock, first, end, keys, per int) {
+	t.Helper()
+	for from := first; from < end; from += per {
 		var items []coord.Item
-		for i := from; i < min(from+per, n); i++ {
+		for i := from; i < min(from+per, end); i++ {
 			items = append(items, obj("item", "k"+strconv.Itoa(i%keys), seqPayload(i)))
 		}
 		b.publish(t, l, items...)
@@ -95,21 +113,41 @@ func TestMaxBatchBoundsWhatAReadBrings(t *testing.T) {
 // over two partitions held at most 8.
 func TestSmallEntriesAreReadManyAtATime(t *testing.T) {
 	t.Parallel()
-	const n, keys, readCount = 400, 40, 4
-	b := setup(t, func(c *coord.Config) { c.Partitions = 2; c.Workers = 1; c.ReadCount = readCount })
+	const n, keys, readCount, block = 400, 40, 4, 10 * time.Millisecond
+	b := setup(t, func(c *coord.Config) { c.Partitions = 2; c.Workers = 1; c.ReadCount = readCount; c.ReadBlock = block })
 	l := b.lock(t, "src")
 	publishSeq(t, b, l, n, keys, 1)
 	h := &sizes{recorder: newRecorder()}
 	runConsumer(t, b, "dst", h, "item")
 	waitFor(t, "every object", 30*time.Second, h.notify, func() bool { return h.count() >= n })
-	largest := 0
-	for _, s := range h.batches() {
-		largest = max(largest, s)
+	wideIn := func(batches []int) {
+		t.Helper()
+		if largest := slices.Max(batches); largest <= 2*readCount {
+			t.Fatalf("the largest batch held %d objects, want more than %d (batches %v)", largest, 2*readCount, batches)
+		}
 	}
-	if largest <= 2*readCount {
-		t.Fatalf("the largest batch held %d objects, want more than %d (batches %v)", largest, 2*readCount, h.batches())
+	first := h.batches()
+	wideIn(first)
+	// Reads that find nothing (the consumer is idle for many ReadBlocks)
+	// leave the next backlog of small entries read as widely. The backlog
+	// gathers while the only worker is held in its first batch.
+	time.Sleep(20 * block)
+	gate, held := make(chan struct{}), make(chan struct{}, 1)
+	h.mu.Lock()
+	h.gate, h.held = gate, held
+	h.mu.Unlock()
+	publishRange(t, b, l, n, n+1, keys, 1)
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first object of the second backlog never reached the handler")
 	}
-	inOrder(t, h.recorder, n, keys)
+	first = h.batches()
+	publishRange(t, b, l, n+1, 2*n, keys, 1)
+	close(gate)
+	waitFor(t, "every object of the second backlog", 30*time.Second, h.notify, func() bool { return h.count() >= 2*n })
+	wideIn(h.batches()[len(first):])
+	inOrder(t, h.recorder, 2*n, keys)
 }
 
 // byteSizes records the objects and payload bytes of every batch.

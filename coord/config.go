@@ -26,7 +26,7 @@ type Config struct {
 	// time; each entry packs the objects one publish sent to the partition.
 	// Default 4. Small entries (a publish of a transaction or a few) are
 	// read more at a time against a fast target: up to 64 over all the
-	// partitions one read covers (see readCount).
+	// partitions one read covers, two such reads at once (see readSize).
 	ReadCount int
 	// MaxBatch is the most objects handed to a handler at once; what a read
 	// brings beyond it waits in memory for the next batch, and reads take

@@ -111,8 +111,11 @@ type Consumer struct {
 	// many objects an entry read lately held (under mu). See batchsize.go.
 	cost     writeCost
 	perEntry float64
-	// entryBytes is the largest entry's payload lately (under mu).
+	// entryBytes is the largest entry's payload lately; wideReads counts
+	// the reads of more than ReadCount entries a partition in flight (under
+	// mu). See readSize.
 	entryBytes float64
+	wideReads  int
 	batchTime  time.Duration
 
 	// Counters, for metrics and tests.

@@ -244,7 +244,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		args[i], args[len(reads)+i] = p.stream, p.next
 	}
 	cs.mu.Lock()
-	count := readCount(limit, len(reads), cs.perEntry, cs.entryBytes, cs.c.cfg.ReadCount, cs.c.cfg.MaxBatch)
+	count, wide := cs.readSize(limit, len(reads))
 	cs.mu.Unlock()
 	block := cs.c.cfg.ReadBlock
 	if paused { // come back soon for the paused partitions
@@ -278,6 +278,11 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	}
 	cs.sentPending(w, moves, sent)
 	res, err := read.Result()
+	if err != nil {
+		cs.mu.Lock()
+		cs.endRead(wide, 0, 0, 0)
+		cs.mu.Unlock()
+	}
 	if err == redis.Nil {
 		cs.unclaim(w, map[*partition]bool{}) // keeps those with held records, to flush
 		return nil, nil
@@ -306,9 +311,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		batch = slices.Grow(batch, min(objects, limit))
 	}
 	cs.mu.Lock()
-	if entries > 0 {
-		cs.notePerEntry(float64(objects)/float64(entries), largest)
-	}
+	cs.endRead(wide, objects, entries, largest)
 	share := (len(cs.owned) + cs.workers - 1) / cs.workers
 	keep := make(map[*partition]bool, len(res))
 	// Once the batch is full (objects or bytes), everything after waits in
