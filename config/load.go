@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,9 @@ type Config struct {
 	Systems  []*System // files in name order, systems in file order
 	Models   map[string]*mixer.Model
 	Warnings Errors // problems that do not stop Remix, such as a model nobody pushes
+	// Unset are the warnings of unset ${NAME}s (Options.UnsetVariablesWarn),
+	// also in Warnings.
+	Unset Errors
 }
 
 // System is one configured system.
@@ -187,7 +192,8 @@ func Load(opts Options) (*Config, error) {
 		}
 	}
 	errs = append(errs, checkClaims(cfg.Systems)...)
-	cfg.Warnings = append(unset, l.warnings(cfg)...).sorted()
+	cfg.Unset = unset
+	cfg.Warnings = append(slices.Clone(unset), l.warnings(cfg)...).sorted()
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}
@@ -242,9 +248,26 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func yamlSyntaxError(path string, err error) *Error {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{Pos: Pos{File: path, Line: line, Col: 1}, Msg: "YAML syntax: " + m[2]}
+		return &Error{Pos: Pos{File: path, Line: line, Col: 1}, Msg: "YAML syntax: " + m[2] + yamlHint(m[2])}
 	}
-	return &Error{Pos: Pos{File: path}, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	return &Error{Pos: Pos{File: path}, Msg: "YAML syntax: " + msg + yamlHint(msg)}
+}
+
+// yamlHint says what usually causes the YAML parser's terser messages: the
+// line it names is where it gave up, often below the mistake.
+func yamlHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "did not find expected key"):
+		return "; the mapping that starts here has a line indented deeper or shallower than its keys (the keys of one mapping start at the same column)"
+	case strings.Contains(msg, "mapping values are not allowed"):
+		return "; a \"key: value\" where only a value may stand: check this line's indentation against the line above, and quote a value holding \": \""
+	case strings.Contains(msg, "did not find expected '-' indicator"):
+		return "; a list item here or above is indented differently from the items beside it"
+	case strings.Contains(msg, "unexpected end of stream"), strings.Contains(msg, "could not find expected"):
+		return "; a quote or bracket opened above is not closed"
+	}
+	return ""
 }
 
 func (l *loader) system(f *file, e entry) *System {
@@ -445,7 +468,54 @@ func (l *loader) warnings(cfg *Config) Errors {
 			}
 		}
 	}
-	return out.sorted()
+	return append(out, unfilledSearchKeys(cfg)...).sorted()
+}
+
+// unfilledSearchKeys warns of a push mixer location none of whose search
+// keys any receive mixer fills: every object of the model reaches it
+// without one, so an upsert inserts a new row (or fails on the key
+// column's NOT NULL) and a delete fails.
+func unfilledSearchKeys(cfg *Config) Errors {
+	filled := map[string]map[string]bool{} // model → the fields some receive mixer fills
+	for _, s := range cfg.Sources() {
+		for _, loc := range s.Receive.Locations() {
+			for _, rule := range s.Receive.Rules(loc) {
+				title := rule.Model().Title
+				if filled[title] == nil {
+					filled[title] = map[string]bool{}
+				}
+				for _, f := range rule.Fields() {
+					filled[title][f.Field] = true
+				}
+			}
+		}
+	}
+	var out Errors
+	for _, t := range cfg.Systems {
+		if t.Push == nil {
+			continue
+		}
+		for _, title := range t.Push.Models() {
+			if filled[title] == nil {
+				continue // no source sends the model: nothing reaches the target
+			}
+			for _, rule := range t.Push.Rules(title) {
+				var names []string
+				some := false
+				for _, k := range rule.SearchKeys() {
+					some = some || k.HasHardcode || filled[title][k.Field]
+					names = append(names, strconv.Quote(k.Field))
+				}
+				if some {
+					continue
+				}
+				out = append(out, &Error{Pos: t.PosOf("push_mixer", title, rule.Location()), Key: keyPath(t.Name, "push_mixer", title, rule.Location()),
+					Msg: fmt.Sprintf("no receive mixer fills the search key %s of model %q: its objects reach %s without one, so an upsert inserts a new row and a delete fails; map the field in a receive mixer",
+						strings.Join(names, " or "), title, rule.Location())})
+			}
+		}
+	}
+	return out
 }
 
 func specSetting(spec *Spec, name string) *SettingSpec {

@@ -166,6 +166,20 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// TestUnfilledSearchKeyWarns: a push mixer location none of whose search
+// keys a receive mixer fills is a warning; one with some key filled is not.
+func TestUnfilledSearchKeyWarns(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, filepath.Join("testdata", "good", "08-unfilled-search-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `db.yaml:16:7: warehouse.push_mixer.price."public.price_by_stripe_id": no receive mixer fills the search key "stripe_id" of model "price"`
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].Error(), want) {
+		t.Fatalf("warnings = %v, want one: %s", cfg.Warnings, want)
+	}
+}
+
 func TestMissingDirectories(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(config.Options{SystemsDir: "testdata/nope", ModelsDir: "", Specs: builtin.Connectors().Specs()})
