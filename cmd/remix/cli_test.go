@@ -75,9 +75,21 @@ func TestHelpPerCommand(t *testing.T) {
 
 func TestTopLevelHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"dlq", "--help"}, {"help", "dlq"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		if code, out, _ := runRemix(t, args...); code != 0 || !strings.HasPrefix(out, "usage: remix <command>") {
 			t.Fatalf("%v: exit %d:\n%s", args, code, out)
+		}
+	}
+	// The dead-letter commands have a usage of their own: each, with what it does.
+	for _, args := range [][]string{{"dlq", "--help"}, {"help", "dlq"}} {
+		code, out, _ := runRemix(t, args...)
+		if code != 0 || !strings.HasPrefix(out, "usage: remix dlq <list|show|replay|drop>") {
+			t.Fatalf("%v: exit %d:\n%s", args, code, out)
+		}
+		for _, c := range []string{"list", "show", "replay", "drop"} {
+			if !strings.Contains(out, "\nremix dlq "+c+" ") || !strings.Contains(out, opUsages["dlq "+c].Summary[:30]) {
+				t.Errorf("%v does not describe dlq %s:\n%s", args, c, out)
+			}
 		}
 	}
 	for _, args := range [][]string{{}, {"nope"}, {"help", "nope"}, {"dlq"}, {"dlq", "nope"}} {

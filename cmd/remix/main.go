@@ -78,14 +78,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "dlq" {
 		if len(rest) > 0 && isHelp(rest[0]) {
-			fmt.Fprint(stdout, usage)
+			fmt.Fprint(stdout, dlqUsage())
 			return 0
 		}
-		fmt.Fprintf(stderr, "remix dlq: name what to do: list, show, replay or drop\n%s", usage)
+		fmt.Fprintf(stderr, "remix dlq: name what to do: list, show, replay or drop\n%s", dlqUsage())
 		return 2
 	}
 	fmt.Fprintf(stderr, "remix: unknown command %q\n%s", cmd, usage)
 	return 2
+}
+
+// dlqUsage lists the dead-letter commands, each with what it does.
+func dlqUsage() string {
+	var b strings.Builder
+	b.WriteString("usage: remix dlq <list|show|replay|drop> [flags]\n\n")
+	for _, c := range []string{"dlq list", "dlq show", "dlq replay", "dlq drop"} {
+		u := opUsages[c]
+		fmt.Fprintf(&b, "%s\n    %s\n\n", u.Synopsis, strings.ReplaceAll(u.Summary, "\n", "\n    "))
+	}
+	b.WriteString(`"remix help dlq COMMAND" (or "remix dlq COMMAND --help") lists the command's flags, each with
+its environment variable.
+`)
+	return b.String()
 }
 
 func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
@@ -103,7 +117,7 @@ func help(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd := args
 	if args[0] == "dlq" && len(args) == 1 {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, dlqUsage())
 		return 0
 	}
 	if args[0] == "dlq" {

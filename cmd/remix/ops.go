@@ -15,7 +15,7 @@ import (
 // opUsages are the help texts of the commands that manage a fleet's state.
 var opUsages = map[string]cli.Usage{
 	"dlq list": {Synopsis: "remix dlq list [--system S]... [flags]",
-		Summary: "Lists dead letters (all systems unless --system), with the reason, attempts, model and key,\nthen how full each queue is. The first line names the Redis and namespace read. With\n--superseded, lists instead the dead letters a newer complete version of their key set aside."},
+		Summary: "Lists dead letters (all systems unless --system), with the reason, attempts, model and key,\nthen how full each queue is. The last line names the Redis and namespace read. With\n--superseded, lists instead the dead letters a newer complete version of their key set aside."},
 	"dlq show": {Synopsis: "remix dlq show ID [--system S] [flags]",
 		Summary: "Prints one dead letter whole: where it came from, its record, every reason, and the dead\nletters of the same key that wait behind it."},
 	"dlq replay": {Synopsis: "remix dlq replay SYSTEM [--id ID]... [flags]",
@@ -86,7 +86,11 @@ func operate(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		fmt.Fprintf(stderr, "remix %s: unexpected argument %q\nusage: %s\n", cmd, rest[0], opUsages[cmd].Synopsis)
 		return 2
 	}
-	env, err := app.Setup(ctx, common, fleet, stderr)
+	setup := app.SetupRedis // the dead-letter commands use Redis alone
+	if cmd == "reset" || cmd == "reconcile" {
+		setup = app.Setup // they connect to the source, or to both systems
+	}
+	env, err := setup(ctx, common, fleet, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 1

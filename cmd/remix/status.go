@@ -44,7 +44,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "remix status: --interval must be above 0")
 		return 2
 	}
-	env, err := app.Setup(ctx, common, fleet, stderr)
+	env, err := app.SetupRedis(ctx, common, fleet, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 1

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/sqlpipe/remix/config"
@@ -65,9 +66,22 @@ func (e *Env) RequireFleet(ctx context.Context) error {
 }
 
 // Setup builds the logger, loads the configuration and connects to Redis
-// (one attempt: the operator commands fail at once when Redis is down).
+// (one attempt: the operator commands fail at once when Redis is down),
+// for a command that also connects to the sources or targets.
 func Setup(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer) (*Env, error) {
-	log, cfg, err := load(c, stderr)
+	return setup(ctx, c, f, stderr, false)
+}
+
+// SetupRedis is Setup for a command that reads and writes Redis alone
+// (status, the dead-letter commands): an unset ${NAME} in the configuration
+// is not an error, so an operator can run it without the systems' secrets
+// (DSNs, API keys) at hand.
+func SetupRedis(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer) (*Env, error) {
+	return setup(ctx, c, f, stderr, true)
+}
+
+func setup(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer, redisOnly bool) (*Env, error) {
+	log, cfg, err := load(c, stderr, redisOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +94,21 @@ func Setup(ctx context.Context, c cli.Common, f cli.Fleet, stderr io.Writer) (*E
 	return &Env{Log: log, Config: cfg, Coord: cc, Redis: where}, nil
 }
 
-// load builds the logger and loads the configuration.
-func load(c cli.Common, stderr io.Writer) (*slog.Logger, *config.Config, error) {
+// load builds the logger and loads the configuration; unsetOK tolerates
+// an unset ${NAME} (and says nothing of it), for commands that never use
+// the values.
+func load(c cli.Common, stderr io.Writer, unsetOK bool) (*slog.Logger, *config.Config, error) {
 	log, err := c.Logger(stderr)
 	if err != nil {
 		return nil, nil, err
 	}
 	cli.QuietRedis(log)
-	cfg, err := c.Load()
+	var cfg *config.Config
+	if unsetOK {
+		cfg, err = c.LoadUnsetWarn()
+	} else {
+		cfg, err = c.Load()
+	}
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -96,7 +117,9 @@ func load(c cli.Common, stderr io.Writer) (*slog.Logger, *config.Config, error) 
 		return nil, nil, err
 	}
 	for _, w := range cfg.Warnings {
-		log.Warn("configuration: " + w.Error())
+		if !slices.Contains(cfg.Unset, w) {
+			log.Warn("configuration: " + w.Error())
+		}
 	}
 	return log, cfg, nil
 }
@@ -106,7 +129,7 @@ func load(c cli.Common, stderr io.Writer) (*slog.Logger, *config.Config, error) 
 // with /healthz 200 and /readyz 503 saying why, as it does for a source or
 // target that is down.
 func Run(ctx context.Context, o Options, stderr io.Writer) error {
-	log, cfg, err := load(o.Common, stderr)
+	log, cfg, err := load(o.Common, stderr, false)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,6 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, o ListOpti
 	if err := tw.Flush(); err != nil || o.JSON {
 		return err
 	}
-	footer := false
 	for _, sys := range systems {
 		st, err := env.Coord.DeadLetterStats(ctx, sys)
 		if err != nil {
@@ -95,14 +94,11 @@ func ListDeadLetters(ctx context.Context, env *Env, systems []string, o ListOpti
 		if st.Limit.DropOldest {
 			when = "drop_oldest"
 		}
-		footer = true
 		fmt.Fprintf(w, "%s: %s, %s; %d dropped to make room; %d superseded; %s, when full: %s\n",
-			sys, cli.Plural(int(st.Entries), "dead letter", "dead letters"), cli.Plural(int(st.Bytes), "byte", "bytes"),
+			sys, cli.Plural(int(st.Entries), "dead letter", "dead letters"), bytesText(uint64(st.Bytes)),
 			st.Dropped, st.Superseded, limitText(st.Limit.MaxEntries, st.Limit.MaxBytes), when)
 	}
-	if footer {
-		fmt.Fprintf(w, "(read from %s)\n", env.Redis)
-	}
+	fmt.Fprintf(w, "(read from %s)\n", env.Redis)
 	return nil
 }
 
@@ -112,7 +108,7 @@ func limitText(entries, bytes int64) string {
 		parts = append(parts, fmt.Sprintf("%d entries", entries))
 	}
 	if bytes > 0 {
-		parts = append(parts, fmt.Sprintf("%d bytes", bytes))
+		parts = append(parts, bytesText(uint64(bytes)))
 	}
 	if len(parts) == 0 {
 		return "no limit"

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +138,47 @@ func (f *fleet) remix(args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), f.env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// remixNoSecrets runs a remix command that needs Redis alone (status, the
+// dead-letter commands) without the systems' DSNs in its environment, as
+// an operator without the secrets at hand would.
+func (f *fleet) remixNoSecrets(args ...string) (string, error) {
+	f.t.Helper()
+	cmd := exec.Command(filepath.Join(f.bin, "remix"), args...)
+	cmd.Env = withoutSecrets(append(os.Environ(), f.env...))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// deadLetterRows counts the dead letters a `remix dlq list` table shows:
+// its lines but the header, each queue's figures and where it was read.
+func (f *fleet) deadLetterRows(out string) int {
+	f.t.Helper()
+	if !strings.HasPrefix(out, "SYSTEM") || !strings.Contains(out, "\n(read from ") {
+		f.t.Fatalf("not a dead-letter list:\n%s", out)
+	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		if !strings.HasPrefix(l, "(read from ") && !queueFigures.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// queueFigures is the line of a dead-letter queue's figures in a list.
+var queueFigures = regexp.MustCompile(`^\S+: \d+ dead letters?, `)
+
+// withoutSecrets drops the *_DSN variables from an environment.
+func withoutSecrets(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); !strings.HasSuffix(name, "_DSN") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // The same rows, read from each side with the mixers' renaming undone.

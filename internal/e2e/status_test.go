@@ -18,11 +18,12 @@ import (
 	"github.com/sqlpipe/remix/internal/testenv"
 )
 
-// status runs `remix status --format json` and decodes what it prints.
+// status runs `remix status --format json`, without the systems' DSNs
+// (it needs Redis alone), and decodes what it prints.
 func (f *fleet) status() app.StatusView {
 	f.t.Helper()
 	cmd := exec.Command(filepath.Join(f.bin, "remix"), "status", "--format", "json")
-	cmd.Env = append(os.Environ(), f.env...)
+	cmd.Env = withoutSecrets(append(os.Environ(), f.env...))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
