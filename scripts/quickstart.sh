@@ -24,9 +24,13 @@ stop_fleet() {
 	rm -f "$work/pids"
 	# shellcheck disable=SC2086
 	kill -TERM $pids 2>/dev/null || true
+	local p alive
 	for _ in $(seq 150); do
-		# shellcheck disable=SC2086
-		kill -0 $pids 2>/dev/null || return 0
+		alive=""
+		for p in $pids; do
+			kill -0 "$p" 2>/dev/null && alive=1
+		done
+		[ -n "$alive" ] || return 0
 		sleep 0.2
 	done
 	echo "the ingest or the pusher did not stop within 30s; see $work/logs" >&2
@@ -80,15 +84,11 @@ set -a
 set +a
 "$work/bin/remix" validate --online
 
-echo "==> starting an ingest (http://127.0.0.1:18080) and a pusher (http://127.0.0.1:18081)"
-"$work/bin/ingest" --http-addr 127.0.0.1:18080 >"$work/logs/ingest.log" 2>&1 &
-ingest=$!
-"$work/bin/pusher" --http-addr 127.0.0.1:18081 >"$work/logs/pusher.log" 2>&1 &
-pusher=$!
-echo "$ingest $pusher" >"$work/pids"
 # Ctrl-C reaches the ingest and the pusher too (SIGINT to the terminal's
 # process group); the SIGTERM sent here right after counts as the same
-# request to stop, so both stop cleanly.
+# request to stop, so both stop cleanly. The traps are set before either
+# starts, and each pid is recorded as it starts, so a stop at any moment
+# finds them.
 finish() {
 	trap - EXIT INT TERM
 	stop_fleet
@@ -96,6 +96,13 @@ finish() {
 }
 trap finish EXIT
 trap 'finish; exit 130' INT TERM
+echo "==> starting an ingest (http://127.0.0.1:18080) and a pusher (http://127.0.0.1:18081)"
+"$work/bin/ingest" --http-addr 127.0.0.1:18080 >"$work/logs/ingest.log" 2>&1 &
+ingest=$!
+echo "$ingest" >"$work/pids"
+"$work/bin/pusher" --http-addr 127.0.0.1:18081 >"$work/logs/pusher.log" 2>&1 &
+pusher=$!
+echo "$ingest $pusher" >"$work/pids"
 
 for _ in $(seq 100); do
 	curl -sf 127.0.0.1:18080/readyz >/dev/null && curl -sf 127.0.0.1:18081/readyz >/dev/null && break
