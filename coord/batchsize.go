@@ -124,20 +124,21 @@ func (c *writeCost) limit(budget time.Duration, most int) int {
 }
 
 // readCount is how many entries to read from each of streams partitions for
-// a batch of up to limit objects, given the objects an entry has held
-// lately (perEntry, 0 for not known) and the largest entry's payload lately
-// (entryBytes, 0 for not known): at least 1, and at most most
-// (Config.ReadCount), or, while entries are small and the target fast (its
-// batches as large as maxBatch allows), at most readEntries over all the
-// streams read at once. Entries are small when a publish carried a
-// transaction or a few (a backlog gathered at a steady rate while a target
-// was away); taking four of those from a partition at a time would cost a
-// round trip to Redis for every few rows. A read's memory stays bounded by
-// entries that size, and by readEntries large ones where a backlog turns
-// from small entries to large. A target slow enough for the batch time to
-// size its batches keeps most: its batches stay small, and the last ones
-// of a backlog spread over the writers (with 64 small entries a read, one
-// pusher's tail grew by 1.8 s in the slow-target benchmark).
+// a batch of up to limit objects, given the objects an entry has held lately
+// (perEntry, 0 for not known) and the largest entry's body lately, its
+// objects' keys and payloads (entryBytes, 0 for not known): at least 1, and
+// at most most (Config.ReadCount), or, while entries are small and the
+// target fast (its batches as large as maxBatch allows), at most readEntries
+// over all the streams read at once. Entries are small when a publish
+// carried a transaction or a few (a backlog gathered at a steady rate while
+// a target was away); taking four of those from a partition at a time would
+// cost a round trip to Redis for every few rows. A read's memory stays
+// bounded by entries that size, and by readEntries large ones where a
+// backlog turns from small entries to large (for at most wideReads reads:
+// see readSize). A target slow enough for the batch time to size its batches
+// keeps most: its batches stay small, and the last ones of a backlog spread
+// over the writers (with 64 small entries a read, one pusher's tail grew by
+// 1.8 s in the slow-target benchmark).
 func readCount(limit, streams int, perEntry, entryBytes float64, most, maxBatch int) int {
 	if perEntry <= 0 || streams < 1 {
 		return most
@@ -154,7 +155,7 @@ func readCount(limit, streams int, perEntry, entryBytes float64, most, maxBatch 
 }
 
 // readEntries is how many small entries one read may take over all its
-// streams; smallEntry is the largest payload of a small entry.
+// streams; smallEntry is the largest body of a small entry.
 const (
 	readEntries = 64
 	wideReads   = 2 // reads wider than ReadCount in flight at once (see readSize)

@@ -111,7 +111,7 @@ type Consumer struct {
 	// many objects an entry read lately held (under mu). See batchsize.go.
 	cost     writeCost
 	perEntry float64
-	// entryBytes is the largest entry's payload lately; wideReads counts
+	// entryBytes is the largest entry's body lately; wideReads counts
 	// the reads of more than ReadCount entries a partition in flight (under
 	// mu). See readSize.
 	entryBytes float64
