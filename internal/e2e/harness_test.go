@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,34 +134,36 @@ func (f *fleet) pusher(name string) *testenv.Process { return f.start(name, "pus
 
 // remix runs a remix command to completion.
 func (f *fleet) remix(args ...string) (string, error) {
-	f.t.Helper()
-	cmd := exec.Command(filepath.Join(f.bin, "remix"), args...)
-	cmd.Env = append(os.Environ(), f.env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return f.remixWith(append(os.Environ(), f.env...), args...)
 }
 
 // remixNoSecrets runs a remix command that needs Redis alone (status, the
 // dead-letter commands) without the systems' DSNs in its environment, as
 // an operator without the secrets at hand would.
 func (f *fleet) remixNoSecrets(args ...string) (string, error) {
-	f.t.Helper()
+	return f.remixWith(withoutSecrets(append(os.Environ(), f.env...)), args...)
+}
+
+func (f *fleet) remixWith(env []string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(f.bin, "remix"), args...)
-	cmd.Env = withoutSecrets(append(os.Environ(), f.env...))
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 // deadLetterRows counts the dead letters a `remix dlq list` table shows:
-// its lines but the header, each queue's figures and where it was read.
+// the lines after its header but each queue's figures, where it was read
+// and log lines.
 func (f *fleet) deadLetterRows(out string) int {
 	f.t.Helper()
-	if !strings.HasPrefix(out, "SYSTEM") || !strings.Contains(out, "\n(read from ") {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	head := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "SYSTEM ") })
+	if head < 0 || !strings.Contains(out, "\n(read from ") {
 		f.t.Fatalf("not a dead-letter list:\n%s", out)
 	}
 	n := 0
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-		if !strings.HasPrefix(l, "(read from ") && !queueFigures.MatchString(l) {
+	for _, l := range lines[head+1:] {
+		if !strings.HasPrefix(l, "(read from ") && !strings.HasPrefix(l, "time=") && !queueFigures.MatchString(l) {
 			n++
 		}
 	}
