@@ -125,7 +125,7 @@ func (s *Service) durability(ctx context.Context) (coord.Durability, error) {
 			return d, ctx.Err()
 		}
 		s.log.Error("cannot read Redis's persistence settings; trying again", "error", err, "in", pause)
-		sleep(ctx, pause)
+		connectors.Sleep(ctx, pause)
 		pause = min(2*pause, 15*time.Second)
 	}
 }

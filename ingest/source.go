@@ -23,7 +23,7 @@ func (r *sourceRunner) run(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("reader lock", "error", err)
-				sleep(ctx, pause)
+				connectors.Sleep(ctx, pause)
 			}
 			continue
 		}
@@ -42,19 +42,19 @@ func (r *sourceRunner) run(ctx context.Context) {
 		case errors.Is(err, connectors.ErrPositionLost):
 			r.set(stateStopped, err.Error())
 			r.log.Error("SOURCE STOPPED: it cannot resume where it stopped; nothing is read until an operator acts", "error", err)
-			sleep(ctx, time.Minute) // check again later: `remix reset` may have fixed it
+			connectors.Sleep(ctx, time.Minute) // check again later: `remix reset` may have fixed it
 		case errors.Is(err, coord.ErrLockLost), errors.Is(err, coord.ErrFenced):
 			r.log.Warn("lost the reader lock; standing by", "error", err)
 		case errors.Is(err, coord.ErrDeadLettersFull):
 			r.set(stateFailing, "the dead-letter queue is full: replay or drop dead letters (remix dlq), or raise dead_letter_max_entries / dead_letter_max_bytes")
 			r.log.Error("the source's dead-letter queue is full: nothing more is published (or confirmed) until room is made", "error", err, "in", pause)
-			sleep(ctx, pause)
+			connectors.Sleep(ctx, pause)
 			pause = min(pause*2, 30*time.Second)
 			continue
 		default:
 			r.set(stateFailing, err.Error())
 			r.log.Error("reading failed; trying again", "error", err, "in", pause)
-			sleep(ctx, pause)
+			connectors.Sleep(ctx, pause)
 			pause = min(pause*2, 30*time.Second)
 			continue
 		}
@@ -336,13 +336,4 @@ func (f *fencedCheckpoints) Load(ctx context.Context, name string) (string, bool
 
 func (f *fencedCheckpoints) Save(ctx context.Context, name, value string) error {
 	return f.c.SaveCheckpoint(ctx, f.source, name, f.lock, coord.Checkpoint{Position: value})
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

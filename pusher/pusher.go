@@ -156,7 +156,7 @@ func (t *target) run(ctx context.Context) {
 			}
 			t.set(false, "cannot open: "+err.Error())
 			t.log.Error("cannot open the target; trying again", "error", err, "in", pause)
-			sleep(ctx, pause)
+			connectors.Sleep(ctx, pause)
 			pause = min(pause*2, 30*time.Second)
 			continue
 		}
@@ -167,7 +167,7 @@ func (t *target) run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			t.set(false, err.Error())
 			t.log.Error("consuming failed; starting again", "error", err)
-			sleep(ctx, pause)
+			connectors.Sleep(ctx, pause)
 		}
 	}
 }
@@ -235,13 +235,4 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		}()
 	}
 	return cs.Run(ctx, h)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-	case <-tm.C:
-	}
 }

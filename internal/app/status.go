@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/coord"
 )
 
@@ -252,7 +253,7 @@ func Status(ctx context.Context, env *Env, format string, watch bool, interval t
 		return err
 	}
 	if !watch {
-		if !sleepCtx(ctx, min(interval, time.Second)) {
+		if connectors.Sleep(ctx, min(interval, time.Second)) != nil {
 			return ctx.Err()
 		}
 	}
@@ -284,20 +285,9 @@ func Status(ctx context.Context, env *Env, format string, watch bool, interval t
 			return nil
 		}
 		prev = cur
-		if !sleepCtx(ctx, interval) {
+		if connectors.Sleep(ctx, interval) != nil {
 			return nil
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
