@@ -282,12 +282,10 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		cs.mu.Lock()
 		cs.endRead(wide, 0, 0, 0)
 		cs.mu.Unlock()
-	}
-	if err == redis.Nil {
-		cs.unclaim(w, map[*partition]bool{}) // keeps those with held records, to flush
-		return nil, nil
-	}
-	if err != nil {
+		if err == redis.Nil {
+			cs.unclaim(w, map[*partition]bool{}) // keeps those with held records, to flush
+			return nil, nil
+		}
 		return nil, err
 	}
 	// The partitions that had nothing new go back at once, for another
