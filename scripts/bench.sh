@@ -12,7 +12,7 @@
 # Remix where it can be built: it needs wal2json, installed from Debian's
 # packages when missing.
 # It prints its figures and one table at the end; it asserts nothing.
-# Takes about twenty minutes on a slow host.
+# Takes 12 to 20 minutes, by host.
 #
 #   scripts/bench.sh                 # everything
 #   scripts/bench.sh CatchUp         # benchmarks whose name matches

@@ -16,9 +16,10 @@ func BenchmarkBacklog(b *testing.B) {
 	sv := startServers(b)
 	const n = 100000
 	s := sv.newSetup(b)
-	s.start("ingest", "ingest")
-	s.waitSlotActive(s.slot())
-	time.Sleep(500 * time.Millisecond)
+	// Its log says when it streams (the empty table copied): from then on
+	// it reads each transaction as it is committed.
+	ing := s.start("ingest", "ingest", "LOG_LEVEL=info")
+	ing.WaitStderr("streaming changes", time.Minute)
 	s.commit(1, n, 1)
 	s.waitSlotCaughtUp(s.slot(), 5*time.Minute)
 	r := s.remixRoles()
