@@ -69,6 +69,12 @@ type Config struct {
 	// TrimInterval is how often a pusher trims the streams it owns below
 	// what every group has acknowledged. Default 5s.
 	TrimInterval time.Duration
+	// EntryCompression is how a publish writes the packed entries of a
+	// partition: "s2" compresses each body of 1 KiB or more with S2 when
+	// that saves at least an eighth (see entry.go), "none" writes every
+	// body plain. Readers read both, whatever their own setting. Default
+	// "s2".
+	EntryCompression string
 	// DeadLetterLimits caps the dead-letter queue of each system, by
 	// system name; systems not listed get DefaultDeadLetterLimit.
 	DeadLetterLimits map[string]DeadLetterLimit
@@ -127,6 +133,9 @@ func (c Config) withDefaults() Config {
 	if c.Namespace == "" {
 		c.Namespace = "remix"
 	}
+	if c.EntryCompression == "" {
+		c.EntryCompression = CompressionS2
+	}
 	if c.Partitions == 0 {
 		c.Partitions = 16
 	}
@@ -176,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.LockTTL < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("lock TTL %v: must be at least 300ms", c.LockTTL))
+	}
+	if c.EntryCompression != CompressionS2 && c.EntryCompression != CompressionNone {
+		errs = append(errs, fmt.Errorf("entry compression %q: must be %q or %q", c.EntryCompression, CompressionS2, CompressionNone))
 	}
 	if c.ReadCount < 1 || c.MaxBatch < 1 || c.MaxBatchBytes < 1 || c.MaxAttempts < 1 || c.Workers < 1 || c.Workers > 64 {
 		errs = append(errs, fmt.Errorf("read count, max batch (objects and bytes) and max attempts must be at least 1, workers between 1 and 64"))

@@ -1,9 +1,13 @@
 package coord
 
 import (
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -63,6 +67,102 @@ func FuzzUnpack(f *testing.F) {
 			if err != nil || !reflect.DeepEqual(back, objs) {
 				t.Fatalf("round trip of %q differs", b)
 			}
+		}
+	})
+}
+
+// bigBody is a packed body of many objects alike, as a snapshot's entries
+// are.
+func bigBody() []byte {
+	var body []byte
+	for i := 0; i < 60; i++ {
+		body = appendPacked(body, "prod-db/public.products/"+strconv.Itoa(i), []byte(`{"v":1,"m":"product","op":"u","f":{"id":`+strconv.Itoa(i)+`,"name":"Gold"},"s":"prod-db","l":"public.products","p":"0/16B3748"}`))
+	}
+	return body
+}
+
+func TestCompressedEntryReadsAsPlain(t *testing.T) {
+	t.Parallel()
+	body := bigBody()
+	field, z := compressBody(body)
+	if field != "z" || len(z)*3 > len(body) {
+		t.Fatalf("compressBody: field %s, %d bytes of %d", field, len(z), len(body))
+	}
+	p := &partition{model: "product", index: 1, stream: "s"}
+	plain := appendDeliveries(nil, p, redis.XMessage{ID: "1-0", Values: map[string]any{"n": "60", "b": string(body)}}, 1)
+	packed := appendDeliveries(nil, p, redis.XMessage{ID: "1-0", Values: map[string]any{"n": "60", "z": string(z)}}, 1)
+	if len(plain) != 60 || !reflect.DeepEqual(plain, packed) {
+		t.Fatalf("compressed entry read as %d deliveries, plain as %d, or they differ", len(packed), len(plain))
+	}
+	if n := entryBodyLen(redis.XMessage{Values: map[string]any{"z": string(z)}}); n != len(body) {
+		t.Fatalf("entryBodyLen = %d, want the decompressed %d", n, len(body))
+	}
+	// Small and incompressible bodies stay plain.
+	if f, v := compressBody(body[:500]); f != "b" || len(v) != 500 {
+		t.Fatalf("a 500-byte body: field %s", f)
+	}
+	noise := make([]byte, 4096)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(noise)
+	if f, _ := compressBody(noise); f != "b" {
+		t.Fatal("a body that does not shrink was compressed")
+	}
+}
+
+// TestCompressedEntryEncodingReads pins the reading of a stored compressed
+// body: what an ingest wrote stays readable, whatever the S2 version that
+// writes today.
+func TestCompressedEntryEncodingReads(t *testing.T) {
+	t.Parallel()
+	golden := filepath.Join("testdata", "entry_v1_s2.golden")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		_, z := compressBody(bigBody())
+		_ = os.WriteFile(golden, z, 0o644)
+	}
+	z, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, raw, err := entryBody(redis.XMessage{Values: map[string]any{"z": string(z)}})
+	if err != nil || body != string(bigBody()) || raw != string(z) {
+		t.Fatalf("stored compressed body read as %d bytes (%v), want %d", len(body), err, len(bigBody()))
+	}
+}
+
+func TestDamagedCompressedEntry(t *testing.T) {
+	t.Parallel()
+	_, z := compressBody(bigBody())
+	huge := binary.AppendUvarint(nil, maxDecodedBody+1)
+	for name, v := range map[string]string{
+		"cut short":   string(z[:len(z)/2]),
+		"not s2":      "\x05hello",
+		"too large":   string(huge) + "\x00",
+		"empty":       "",
+		"bit flipped": string(append([]byte{z[0]}, append([]byte{z[1] ^ 0xff}, z[2:]...)...)),
+	} {
+		ds := appendDeliveries(nil, &partition{}, redis.XMessage{ID: "3-0", Values: map[string]any{"n": "60", "z": v}}, 1)
+		if len(ds) != 1 || ds[0].Count != 1 || string(ds[0].Payload) != v {
+			t.Errorf("%s: %d deliveries, want one holding the compressed bytes as they were", name, len(ds))
+		}
+	}
+	if _, _, err := entryBody(redis.XMessage{Values: map[string]any{"n": "1"}}); !errors.Is(err, errBadEntry) {
+		t.Fatalf("an entry without a body: %v", err)
+	}
+}
+
+func FuzzEntryBody(f *testing.F) {
+	_, z := compressBody(bigBody())
+	f.Add(z)
+	f.Add([]byte("\x05hello"))
+	f.Fuzz(func(t *testing.T, z []byte) {
+		body, _, err := entryBody(redis.XMessage{Values: map[string]any{"z": string(z)}})
+		if err != nil {
+			return
+		}
+		if len(body) > maxDecodedBody {
+			t.Fatalf("decoded %d bytes, more than the bound", len(body))
+		}
+		if n := entryBodyLen(redis.XMessage{Values: map[string]any{"z": string(z)}}); n != len(body) {
+			t.Fatalf("entryBodyLen %d, body %d", n, len(body))
 		}
 	})
 }

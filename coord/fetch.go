@@ -301,7 +301,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		for _, m := range xs.Messages {
 			n, _ := strconv.Atoi(str(m.Values["n"]))
 			objects += max(n, 1)
-			largest = max(largest, len(str(m.Values["b"])))
+			largest = max(largest, entryBodyLen(m))
 		}
 	}
 	behind := full || objects >= bigBatch

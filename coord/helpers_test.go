@@ -158,6 +158,7 @@ func seqPayload(i int) string { return fmt.Sprintf("%06d", i) }
 
 type (
 	redisXReadGroupArgs = redis.XReadGroupArgs
+	redisXAddArgs       = redis.XAddArgs
 	redisXClaimArgs     = redis.XClaimArgs
 )
 

@@ -173,11 +173,16 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 	}
 	keys := make([]string, 0, 2+len(entries))
 	keys = append(keys, c.keys.readerLock(source), c.keys.parked(source, stageReceive))
-	args := make([]any, 0, 1+2*len(entries))
+	args := make([]any, 0, 1+3*len(entries))
 	args = append(args, fence.Value())
+	compress := c.cfg.EntryCompression == CompressionS2
 	for _, e := range entries {
 		keys = append(keys, e.stream)
-		args = append(args, strconv.Itoa(e.n), e.body)
+		field, value := "b", e.body
+		if compress {
+			field, value = compressBody(e.body)
+		}
+		args = append(args, strconv.Itoa(e.n), field, value)
 	}
 	// EVAL, not EVALSHA: after a Redis restart EVALSHA fails with NOSCRIPT,
 	// and the body is small next to the objects.

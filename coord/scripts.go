@@ -14,7 +14,8 @@ import "github.com/redis/go-redis/v9"
 // KEYS[1] the source's reader lock
 // KEYS[2] the source's parked hash of the receive stage
 // KEYS[3..] one stream per entry (a stream may come more than once)
-// ARGV[1] the caller's lock value; then per entry: its object count, its body
+// ARGV[1] the caller's lock value; then per entry: its object count, the
+// body's field (b, or z when compressed) and the body
 //
 // Returns the number of entries written, -1 when something is parked, or
 // the error "FENCED ..." when the lock holds another value (or none).
@@ -26,7 +27,8 @@ if redis.call('HLEN', KEYS[2]) > 0 then
   return -1
 end
 for i = 3, #KEYS do
-  redis.call('XADD', KEYS[i], '*', 'n', ARGV[2 * (i - 2)], 'b', ARGV[2 * (i - 2) + 1])
+  local a = 3 * (i - 2)
+  redis.call('XADD', KEYS[i], '*', 'n', ARGV[a - 1], ARGV[a], ARGV[a + 1])
 end
 return #KEYS - 2
 `)

@@ -25,6 +25,7 @@ func Flags(fs *flag.FlagSet, ingest, pusher bool) *Options {
 	fs.StringVar(&o.HTTPAddr, "http-addr", cli.EnvOr("HTTP_ADDR", addr), "address of /healthz, /readyz and /metrics (env HTTP_ADDR)")
 	fs.BoolVar(&o.PProf, "pprof", os.Getenv("REMIX_PPROF") == "true", "serve Go profiles under /debug/pprof/ (env REMIX_PPROF=true)")
 	if ingest {
+		o.Fleet.RegisterPublish(fs)
 		fs.BoolVar(&o.AcceptLoss, "accept-redis-data-loss", os.Getenv("REMIX_ACCEPT_REDIS_DATA_LOSS") == "true",
 			"run on a Redis without AOF, accepting that a Redis restart can lose confirmed changes (env REMIX_ACCEPT_REDIS_DATA_LOSS=true)")
 	}

@@ -27,6 +27,10 @@ type Fleet struct {
 	Partitions int           // --partitions, REMIX_PARTITIONS: streams per model (16)
 	LeaseTTL   time.Duration // --lease-ttl, REMIX_LEASE_TTL: a dead pusher's partitions move after this (10s)
 	LockTTL    time.Duration // --lock-ttl, REMIX_LOCK_TTL: a dead ingest's source moves after this (8s)
+	// EntryCompression is how an ingest writes stream entries:
+	// --entry-compression, REMIX_ENTRY_COMPRESSION (s2 or none; s2).
+	// Readers read both.
+	EntryCompression string
 }
 
 // Default lease and lock times.
@@ -40,6 +44,13 @@ func (f *Fleet) Register(fs *flag.FlagSet) {
 	f.RegisterNamespace(fs)
 	fs.DurationVar(&f.LeaseTTL, "lease-ttl", envDuration("REMIX_LEASE_TTL", defaultLeaseTTL), "partition lease time (env REMIX_LEASE_TTL)")
 	fs.DurationVar(&f.LockTTL, "lock-ttl", envDuration("REMIX_LOCK_TTL", defaultLockTTL), "source reader lock time (env REMIX_LOCK_TTL)")
+}
+
+// RegisterPublish adds what only a process that publishes (an ingest)
+// uses: --entry-compression.
+func (f *Fleet) RegisterPublish(fs *flag.FlagSet) {
+	fs.StringVar(&f.EntryCompression, "entry-compression", EnvOr("REMIX_ENTRY_COMPRESSION", coord.CompressionS2),
+		"s2: compress stream entries of 1 KiB or more (what Redis parses, logs and keeps is about a fifth); none: write them plain. Pushers read both (env REMIX_ENTRY_COMPRESSION)")
 }
 
 // RegisterNamespace adds --namespace and --partitions, what a command that
@@ -101,7 +112,7 @@ func (c *Common) Coord(ctx context.Context, f Fleet, cfg *config.Config, log *sl
 		}
 	}
 	return coord.New(rdb, coord.Config{Namespace: f.Namespace, Partitions: f.Partitions, LeaseTTL: f.LeaseTTL, LockTTL: f.LockTTL,
-		ReadBlock: readBlock, DeadLetterLimits: limits, Logger: log})
+		EntryCompression: f.EntryCompression, ReadBlock: readBlock, DeadLetterLimits: limits, Logger: log})
 }
 
 // redisURL is --redis, else REDIS_URL, else the default.
