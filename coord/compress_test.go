@@ -35,7 +35,7 @@ func TestCompressedEntriesReadBack(t *testing.T) {
 	l := b.lock(t, "src")
 	const keys = 40
 	seq := 0
-	publish := func(c *coord.Client, perKey int) {
+	publish := func(c *coord.Client, perKey int) coord.PublishResult {
 		t.Helper()
 		var items []coord.Item
 		for i := 0; i < perKey; i++ {
@@ -48,9 +48,14 @@ func TestCompressedEntriesReadBack(t *testing.T) {
 		if err != nil || res.Published != len(items) {
 			t.Fatalf("publish: %+v, %v", res, err)
 		}
+		return res
 	}
-	publish(plain, 3)
-	publish(b.c, 3)
+	if res := publish(plain, 3); res.Bytes == 0 || res.StoredBytes != res.Bytes {
+		t.Fatalf("plain publish: %d bytes, %d stored; want them equal", res.Bytes, res.StoredBytes)
+	}
+	if res := publish(b.c, 3); res.StoredBytes*3 > res.Bytes {
+		t.Fatalf("compressed publish: %d bytes, %d stored; want a third or less", res.Bytes, res.StoredBytes)
+	}
 	publish(plain, 2)
 	publish(b.c, 5)
 	// One object: a body under the threshold stays plain.

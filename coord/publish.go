@@ -51,6 +51,10 @@ type PublishResult struct {
 	Stale        int  // objects skipped: an older version than one already published
 	Tied         int  // objects skipped: the same version as one already published
 	Repeat       bool // the delivery was published before: nothing was
+	// Bytes is the size of the packed entry bodies written, StoredBytes
+	// what Redis was given for them: less where they were compressed.
+	// Both are zero for the per-object path.
+	Bytes, StoredBytes int
 }
 
 // maxEntryBody bounds one packed entry; a partition's share of a batch
@@ -183,6 +187,8 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 			field, value = compressBody(e.body)
 		}
 		args = append(args, strconv.Itoa(e.n), field, value)
+		res.Bytes += len(e.body)
+		res.StoredBytes += len(value)
 	}
 	// EVAL, not EVALSHA: after a Redis restart EVALSHA fails with NOSCRIPT,
 	// and the body is small next to the objects.

@@ -292,6 +292,8 @@ func observe(m *metrics.Metrics, system string, j job, res coord.PublishResult, 
 	m.IngestChanges.WithLabelValues(system).Add(float64(j.changes))
 	m.IngestPublishTime.WithLabelValues(system).Observe(time.Since(start).Seconds())
 	m.IngestDeadLettered.WithLabelValues(system).Add(float64(res.DeadLettered + res.Diverted))
+	m.IngestEntryBytes.WithLabelValues(system).Add(float64(res.Bytes))
+	m.IngestStoredBytes.WithLabelValues(system).Add(float64(res.StoredBytes))
 	for _, it := range items {
 		if !it.Bad {
 			m.IngestPublished.WithLabelValues(system, it.Model).Inc()

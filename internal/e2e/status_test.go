@@ -170,6 +170,11 @@ func TestStatusAndBacklogOfAFleet(t *testing.T) {
 	if _, ok := metric(page, "remix_source_retained_bytes", `system="shop"`); !ok {
 		t.Error("the leading ingest exports no remix_source_retained_bytes")
 	}
+	entryBytes, _ := metric(page, "remix_ingest_entry_bytes_total", `system="shop"`)
+	stored, _ := metric(page, "remix_ingest_entry_stored_bytes_total", `system="shop"`)
+	if entryBytes <= 0 || stored <= 0 || stored > entryBytes {
+		t.Errorf("entry bytes published %v, stored %v: want both above zero, stored no more than published", entryBytes, stored)
+	}
 	for name, want := range map[string]float64{"customer": 300, "order": 500} {
 		if got, _ := metric(page, "remix_ingest_objects_published_total", `model="`+name+`"`); got != want {
 			t.Errorf("ingest published %v %s objects, want %v", got, name, want)

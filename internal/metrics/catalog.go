@@ -18,6 +18,8 @@ type Metrics struct {
 	// Ingest.
 	IngestChanges         *prometheus.CounterVec   // changes read from a source
 	IngestPublished       *prometheus.CounterVec   // objects appended to streams, by model
+	IngestEntryBytes      *prometheus.CounterVec   // packed entry bytes published, before compression
+	IngestStoredBytes     *prometheus.CounterVec   // what Redis was given for them, after compression
 	IngestDeadLettered    *prometheus.CounterVec   // bad records and objects held behind them
 	IngestPublishTime     *prometheus.HistogramVec // seconds per publish round
 	IngestLag             *prometheus.GaugeVec     // seconds from source commit to publish, last batch
@@ -80,6 +82,8 @@ func New() *Metrics {
 		Registry:              r,
 		IngestChanges:         counter("ingest_changes_total", "Changes read from a source.", "system"),
 		IngestPublished:       counter("ingest_objects_published_total", "Objects appended to the streams.", "system", "model"),
+		IngestEntryBytes:      counter("ingest_entry_bytes_total", "Bytes of packed stream entries published, before compression.", "system"),
+		IngestStoredBytes:     counter("ingest_entry_stored_bytes_total", "Bytes Redis was given for those entries, after compression (--entry-compression).", "system"),
 		IngestDeadLettered:    counter("ingest_dead_letters_total", "Bad records dead-lettered, and objects held behind them.", "system"),
 		IngestPublishTime:     hist("ingest_publish_seconds", "Time to publish one batch to Redis.", "system"),
 		IngestLag:             gauge("ingest_lag_seconds", "Seconds from the source commit to its publish, for the last batch.", "system"),
