@@ -77,3 +77,21 @@ func TestUsageDoesNotShowRedisURL(t *testing.T) {
 		t.Fatalf("REDIS_URL is not used: %q", got)
 	}
 }
+
+// TestBadEntryCompressionNamesTheFlag: an unknown --entry-compression is
+// refused before Redis is reached, with the flag and its variable named.
+func TestBadEntryCompressionNamesTheFlag(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	var f Fleet
+	f.Register(fs)
+	f.RegisterPublish(fs)
+	if err := fs.Parse([]string{"--entry-compression", "zstd"}); err != nil {
+		t.Fatal(err)
+	}
+	c := Common{RedisURL: "redis://127.0.0.1:1/0"} // nothing listens: a dial would fail otherwise
+	_, err := c.Coord(context.Background(), f, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || err.Error() != `--entry-compression (REMIX_ENTRY_COMPRESSION) "zstd": use s2 or none` {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -92,6 +92,9 @@ func (c *Common) RedisOptions() (*redis.Options, error) {
 // fails when Redis does not answer within 10s. The configuration, when
 // given, sets each system's dead-letter limit.
 func (c *Common) Coord(ctx context.Context, f Fleet, cfg *config.Config, log *slog.Logger) (*coord.Client, error) {
+	if ec := f.EntryCompression; ec != "" && ec != coord.CompressionS2 && ec != coord.CompressionNone {
+		return nil, fmt.Errorf("--entry-compression (REMIX_ENTRY_COMPRESSION) %q: use %s or %s", ec, coord.CompressionS2, coord.CompressionNone)
+	}
 	opts, err := c.RedisOptions()
 	if err != nil {
 		return nil, err
@@ -111,8 +114,13 @@ func (c *Common) Coord(ctx context.Context, f Fleet, cfg *config.Config, log *sl
 			limits[s.Name] = coord.DeadLetterLimit{MaxEntries: s.DeadLetters.MaxEntries, MaxBytes: s.DeadLetters.MaxBytes, DropOldest: s.DeadLetters.DropOldest}
 		}
 	}
-	return coord.New(rdb, coord.Config{Namespace: f.Namespace, Partitions: f.Partitions, LeaseTTL: f.LeaseTTL, LockTTL: f.LockTTL,
+	cl, err := coord.New(rdb, coord.Config{Namespace: f.Namespace, Partitions: f.Partitions, LeaseTTL: f.LeaseTTL, LockTTL: f.LockTTL,
 		EntryCompression: f.EntryCompression, ReadBlock: readBlock, DeadLetterLimits: limits, Logger: log})
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	return cl, nil
 }
 
 // redisURL is --redis, else REDIS_URL, else the default.
