@@ -82,6 +82,19 @@ func entryBody(m redis.XMessage) (body, raw string, err error) {
 	return unsafe.String(unsafe.SliceData(out), len(out)), z, nil
 }
 
+// inflate replaces a compressed body in m by the body it holds, so what
+// reads m after finds it plain; a body that does not decode is left as it
+// is, for appendDeliveries to dead-letter.
+func inflate(m redis.XMessage) {
+	if _, ok := m.Values["z"]; !ok {
+		return
+	}
+	if body, _, err := entryBody(m); err == nil {
+		m.Values["b"] = body
+		delete(m.Values, "z")
+	}
+}
+
 // entryBodyLen is the length of an entry's packed body, decompressed.
 func entryBodyLen(m redis.XMessage) int {
 	if b, ok := m.Values["b"].(string); ok {

@@ -166,3 +166,23 @@ func FuzzEntryBody(f *testing.F) {
 		}
 	})
 }
+
+func TestInflate(t *testing.T) {
+	t.Parallel()
+	_, z := compressBody(bigBody())
+	m := redis.XMessage{Values: map[string]any{"n": "60", "z": string(z)}}
+	inflate(m)
+	if m.Values["b"] != string(bigBody()) || m.Values["z"] != nil {
+		t.Fatalf("inflated entry holds %d fields, b of %d bytes", len(m.Values), len(str(m.Values["b"])))
+	}
+	bad := redis.XMessage{Values: map[string]any{"n": "60", "z": "\x05hello"}}
+	inflate(bad)
+	if bad.Values["z"] != "\x05hello" || bad.Values["b"] != nil {
+		t.Fatal("a damaged body was not left as it was")
+	}
+	plain := redis.XMessage{Values: map[string]any{"n": "1", "b": "x"}}
+	inflate(plain)
+	if plain.Values["b"] != "x" {
+		t.Fatal("a plain entry changed")
+	}
+}

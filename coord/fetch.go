@@ -301,6 +301,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		for _, m := range xs.Messages {
 			n, _ := strconv.Atoi(str(m.Values["n"]))
 			objects += max(n, 1)
+			inflate(m) // here, not under the consumer's lock below
 			largest = max(largest, entryBodyLen(m))
 		}
 	}
