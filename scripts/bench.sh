@@ -20,6 +20,8 @@
 #   REMIX_BENCH_PGSTREAM=none scripts/bench.sh   # without pgstream
 #   REMIX_BENCH_LINGER=10ms scripts/bench.sh Steady   # the steady run's second linger (20ms)
 #   REMIX_BENCH_LATENCY_LINGER=10ms scripts/bench.sh Latency   # the latency run's linger (0s)
+#   REMIX_ENTRY_COMPRESSION=none scripts/bench.sh Snapshot   # the processes take
+#                                    # their settings from the environment: here, plain entries
 #   REMIX_BENCH_BIN=/tmp/oldbin scripts/bench.sh CatchUp
 #                                    # binaries built elsewhere (an older commit's)
 #   REMIX_BENCH_LOGS=/tmp/logs REMIX_BENCH_LOG_LEVEL=debug scripts/bench.sh CatchUp
