@@ -41,15 +41,17 @@ const (
 // is a few dozen bytes and costs a call for nothing.
 const compressMin = 1 << 10
 
-// maxDecodedBody bounds what a compressed body may expand to: a packed body
-// is at most maxEntryBody plus one object (itself under maxEntryBody), so
-// anything larger is damage, refused before it is allocated.
+// maxDecodedBody is the largest body compressed, and so what a compressed
+// body may claim to expand to: anything more is damage, refused before it
+// is allocated. A packed body is at most maxEntryBody plus one object, and
+// nothing bounds an object (a row with a text column of megabytes): a body
+// larger than this is written plain, as before compression.
 const maxDecodedBody = 2*maxEntryBody + 1<<16
 
 // compressBody returns the entry field and value that carry body: z and its
 // S2 block when that saves at least an eighth, else b and body itself.
 func compressBody(body []byte) (field string, value []byte) {
-	if len(body) < compressMin {
+	if len(body) < compressMin || len(body) > maxDecodedBody {
 		return "b", body
 	}
 	z := s2.Encode(make([]byte, s2.MaxEncodedLen(len(body))), body)

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -146,6 +148,29 @@ func TestDamagedCompressedEntry(t *testing.T) {
 	}
 	if _, _, err := entryBody(redis.XMessage{Values: map[string]any{"n": "1"}}); !errors.Is(err, errBadEntry) {
 		t.Fatalf("an entry without a body: %v", err)
+	}
+}
+
+// TestLargestCompressedBody: a body up to the bound is compressed and reads
+// back; a larger one (an entry holding a row of megabytes) is written plain,
+// since a compressed body claiming more than the bound is refused.
+func TestLargestCompressedBody(t *testing.T) {
+	t.Parallel()
+	body := bytes.Repeat([]byte("a row of megabytes "), maxDecodedBody/19+1)
+	if f, _ := compressBody(body[:maxDecodedBody+1]); f != "b" {
+		t.Fatalf("a body of %d bytes, over the bound, was compressed", maxDecodedBody+1)
+	}
+	f, z := compressBody(body[:maxDecodedBody])
+	if f != "z" {
+		t.Fatal("a body at the bound was not compressed")
+	}
+	got, _, err := entryBody(redis.XMessage{Values: map[string]any{"z": string(z)}})
+	if err != nil || got != string(body[:maxDecodedBody]) {
+		t.Fatalf("a body at the bound read back as %d bytes: %v", len(got), err)
+	}
+	over := s2.Encode(nil, body[:maxDecodedBody+1]) // valid S2, one byte too large
+	if _, _, err := entryBody(redis.XMessage{Values: map[string]any{"z": string(over)}}); !errors.Is(err, errBadEntry) {
+		t.Fatalf("a body claiming more than the bound: %v", err)
 	}
 }
 
