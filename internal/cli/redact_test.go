@@ -91,7 +91,7 @@ func TestBadEntryCompressionNamesTheFlag(t *testing.T) {
 	}
 	c := Common{RedisURL: "redis://127.0.0.1:1/0"} // nothing listens: a dial would fail otherwise
 	_, err := c.Coord(context.Background(), f, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err == nil || err.Error() != `--entry-compression (REMIX_ENTRY_COMPRESSION) "zstd": use s2 or none` {
+	if err == nil || err.Error() != `--entry-compression (REMIX_ENTRY_COMPRESSION): entry compression "zstd": must be "s2" or "none"` {
 		t.Fatalf("error %v", err)
 	}
 }

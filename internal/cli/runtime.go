@@ -92,8 +92,9 @@ func (c *Common) RedisOptions() (*redis.Options, error) {
 // fails when Redis does not answer within 10s. The configuration, when
 // given, sets each system's dead-letter limit.
 func (c *Common) Coord(ctx context.Context, f Fleet, cfg *config.Config, log *slog.Logger) (*coord.Client, error) {
-	if ec := f.EntryCompression; ec != "" && ec != coord.CompressionS2 && ec != coord.CompressionNone {
-		return nil, fmt.Errorf("--entry-compression (REMIX_ENTRY_COMPRESSION) %q: use %s or %s", ec, coord.CompressionS2, coord.CompressionNone)
+	if err := (coord.Config{EntryCompression: f.EntryCompression}).Validate(); err != nil {
+		// Before Redis is reached, and named as the operator set it.
+		return nil, fmt.Errorf("--entry-compression (REMIX_ENTRY_COMPRESSION): %w", err)
 	}
 	opts, err := c.RedisOptions()
 	if err != nil {
