@@ -54,7 +54,7 @@ func compressBody(body []byte) (field string, value []byte) {
 	if len(body) < compressMin || len(body) > maxDecodedBody {
 		return "b", body
 	}
-	z := s2.Encode(make([]byte, s2.MaxEncodedLen(len(body))), body)
+	z := s2.Encode(nil, body)
 	if len(z) > len(body)-len(body)/8 {
 		return "b", body
 	}
@@ -85,8 +85,9 @@ func entryBody(m redis.XMessage) (body, raw string, err error) {
 }
 
 // inflate replaces a compressed body in m by the body it holds, so what
-// reads m after finds it plain; a body that does not decode is left as it
-// is, for appendDeliveries to dead-letter.
+// reads m after (the read's sizing, appendDeliveries) finds it plain; a
+// body that does not decode is left as it is, for appendDeliveries to
+// dead-letter (it counts as no body in the sizing).
 func inflate(m redis.XMessage) {
 	if _, ok := m.Values["z"]; !ok {
 		return
@@ -95,19 +96,6 @@ func inflate(m redis.XMessage) {
 		m.Values["b"] = body
 		delete(m.Values, "z")
 	}
-}
-
-// entryBodyLen is the length of an entry's packed body, decompressed.
-func entryBodyLen(m redis.XMessage) int {
-	if b, ok := m.Values["b"].(string); ok {
-		return len(b)
-	}
-	z, _ := m.Values["z"].(string)
-	n, err := s2.DecodedLen(unsafe.Slice(unsafe.StringData(z), len(z)))
-	if err != nil {
-		return len(z)
-	}
-	return min(n, maxDecodedBody)
 }
 
 // appendPacked adds one object to a packed body.

@@ -96,8 +96,9 @@ func TestCompressedEntryReadsAsPlain(t *testing.T) {
 	if len(plain) != 60 || !reflect.DeepEqual(plain, packed) {
 		t.Fatalf("compressed entry read as %d deliveries, plain as %d, or they differ", len(packed), len(plain))
 	}
-	if n := entryBodyLen(redis.XMessage{Values: map[string]any{"z": string(z)}}); n != len(body) {
-		t.Fatalf("entryBodyLen = %d, want the decompressed %d", n, len(body))
+	m := redis.XMessage{Values: map[string]any{"n": "60", "z": string(z)}}
+	if inflate(m); len(str(m.Values["b"])) != len(body) {
+		t.Fatalf("inflated body of %d bytes, want the decompressed %d", len(str(m.Values["b"])), len(body))
 	}
 	// Small and incompressible bodies stay plain.
 	if f, v := compressBody(body[:500]); f != "b" || len(v) != 500 {
@@ -186,8 +187,9 @@ func FuzzEntryBody(f *testing.F) {
 		if len(body) > maxDecodedBody {
 			t.Fatalf("decoded %d bytes, more than the bound", len(body))
 		}
-		if n := entryBodyLen(redis.XMessage{Values: map[string]any{"z": string(z)}}); n != len(body) {
-			t.Fatalf("entryBodyLen %d, body %d", n, len(body))
+		m := redis.XMessage{Values: map[string]any{"z": string(z)}}
+		if inflate(m); str(m.Values["b"]) != body {
+			t.Fatalf("inflated body of %d bytes, decoded %d", len(str(m.Values["b"])), len(body))
 		}
 	})
 }

@@ -302,7 +302,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			n, _ := strconv.Atoi(str(m.Values["n"]))
 			objects += max(n, 1)
 			inflate(m) // here, not under the consumer's lock below
-			largest = max(largest, entryBodyLen(m))
+			largest = max(largest, len(str(m.Values["b"])))
 		}
 	}
 	behind := full || objects >= bigBatch
