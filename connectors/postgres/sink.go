@@ -250,8 +250,55 @@ type rowState struct {
 	up               *rowVals
 }
 
-// rowID finds a row within a batch.
-type rowID struct{ loc, keyCol, key string }
+// keyedRows are a batch's rows of one location and key column, by key.
+// (A batch's rows are found this way rather than in one map keyed by
+// location, key column and key: one string to hash a row instead of three,
+// and most batches have one location and one key column.)
+type keyedRows struct {
+	loc, keyCol string
+	rows        map[string]*rowState
+}
+
+// rowSlab hands out a batch's rowStates and rowVals from a few large
+// allocations instead of three small ones a row: planning runs for every
+// row of every batch, and a snapshot's batches hold thousands.
+type rowSlab struct {
+	states []rowState
+	vals   []rowVals
+	texts  []string
+	bits   []uint64
+}
+
+// state returns a zeroed rowState; n is how many more the batch may need.
+func (sl *rowSlab) state(n int) *rowState {
+	if len(sl.states) == 0 {
+		sl.states = make([]rowState, max(n, 1))
+	}
+	st := &sl.states[0]
+	sl.states = sl.states[1:]
+	return st
+}
+
+// rowVals returns empty rowVals for a table of the given columns; n is how
+// many more the batch may need.
+func (sl *rowSlab) rowVals(columns, n int) *rowVals {
+	n = max(n, 1)
+	w := (columns + 63) / 64
+	if len(sl.vals) == 0 {
+		sl.vals = make([]rowVals, n)
+	}
+	if len(sl.texts) < columns {
+		sl.texts = make([]string, columns*n)
+	}
+	if len(sl.bits) < 2*w {
+		sl.bits = make([]uint64, 2*w*n)
+	}
+	v := &sl.vals[0]
+	sl.vals = sl.vals[1:]
+	v.texts, sl.texts = sl.texts[:columns:columns], sl.texts[columns:]
+	v.set, v.null, sl.bits = sl.bits[:w:w], sl.bits[w:2*w:2*w], sl.bits[2*w:]
+	return v
+}
 
 // rowVals are the column texts of an upsert, by column index: a set bit
 // says the column is written, a null bit that it is written as NULL.
@@ -259,12 +306,6 @@ type rowID struct{ loc, keyCol, key string }
 type rowVals struct {
 	texts     []string
 	set, null []uint64
-}
-
-func newRowVals(columns int) *rowVals {
-	w := (columns + 63) / 64
-	bits := make([]uint64, 2*w)
-	return &rowVals{texts: make([]string, columns), set: bits[:w:w], null: bits[w:]}
 }
 
 func (v *rowVals) mark(i int, null bool) {
@@ -311,16 +352,21 @@ func (v *rowVals) merge(o *rowVals) {
 // key column and set of columns. A truncate record ends a segment: what
 // came before is flushed, then the table is emptied.
 func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error {
-	rows := make(map[rowID]*rowState, len(recs)) // sized once: batches run to thousands of rows
+	var slab rowSlab
+	var keyed []*keyedRows // a new one per location and key column; usually one
+	var cur *keyedRows
 	order := make([]*rowState, 0, len(recs))
 	var inserts []*rowState
 	flush := func() {
 		s.queueRows(b, order, inserts, at)
-		rows, order, inserts = map[rowID]*rowState{}, nil, nil
+		keyed, cur, order, inserts = nil, nil, nil, nil
 	}
+	var t *table
 	for i := range recs {
 		r := &recs[i]
-		t := s.tables[r.Location]
+		if t == nil || t.loc != r.Location {
+			t = s.tables[r.Location]
+		}
 		if t == nil {
 			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: no table for location %s", connectors.ErrPermanent, r.Location)}
 		}
@@ -329,7 +375,7 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error
 			b.Queue("DELETE FROM " + t.quoted)
 			continue
 		}
-		vals, err := s.columns(t, r)
+		vals, err := s.columns(t, r, slab.rowVals(len(t.order), len(recs)-i))
 		if err != nil {
 			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: %w", connectors.ErrPermanent, err)}
 		}
@@ -337,7 +383,9 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error
 			if r.Op == mixer.OpDelete {
 				return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: delete without a search key", connectors.ErrPermanent)}
 			}
-			inserts = append(inserts, &rowState{loc: r.Location, up: vals})
+			st := slab.state(len(recs) - i)
+			st.loc, st.up = r.Location, vals
+			inserts = append(inserts, st)
 			continue
 		}
 		keyCol := r.Key.Target.Head()
@@ -348,11 +396,24 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error
 		if kp == nil {
 			return &connectors.RecordError{Index: i, Err: fmt.Errorf("%w: search key %s is null", connectors.ErrPermanent, keyCol)}
 		}
-		id := rowID{r.Location, keyCol, *kp}
-		st := rows[id]
+		if cur == nil || cur.loc != r.Location || cur.keyCol != keyCol {
+			cur = nil
+			for _, k := range keyed {
+				if k.loc == r.Location && k.keyCol == keyCol {
+					cur = k
+				}
+			}
+			if cur == nil {
+				// sized once: batches run to thousands of rows
+				cur = &keyedRows{loc: r.Location, keyCol: keyCol, rows: make(map[string]*rowState, len(recs)-i)}
+				keyed = append(keyed, cur)
+			}
+		}
+		st := cur.rows[*kp]
 		if st == nil {
-			st = &rowState{loc: r.Location, keyCol: keyCol, key: *kp}
-			rows[id] = st
+			st = slab.state(len(recs) - i)
+			st.loc, st.keyCol, st.key = r.Location, keyCol, *kp
+			cur.rows[*kp] = st
 			order = append(order, st)
 		}
 		switch {
@@ -368,9 +429,9 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error
 	return nil
 }
 
-// columns renders a record's fields as column texts.
-func (s *Sink) columns(t *table, r *mixer.TargetRecord) (*rowVals, error) {
-	out := newRowVals(len(t.order))
+// columns renders a record's fields as column texts into out, which is
+// empty.
+func (s *Sink) columns(t *table, r *mixer.TargetRecord, out *rowVals) (*rowVals, error) {
 	for name, v := range r.Fields {
 		c := t.cols[name]
 		if c == nil {
