@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	sv := startServers(b)
 	for _, perTx := range []int{1, 100} {
 		b.Run(fmt.Sprintf("rows_per_tx=%d", perTx), func(b *testing.B) {
-			const n = 100000
+			n := catchUpRows()
 			pipelines := []struct {
 				name string
 				run  func(*testing.B, *servers, int, int) run
@@ -63,7 +65,7 @@ func BenchmarkCatchUp(b *testing.B) {
 				fmt.Printf(", remix/pgstream %.2f", rate["remix"]/rate["pgstream"])
 			}
 			fmt.Println()
-			row := fmt.Sprintf("catch-up, 100 000 rows, %d per transaction (rows/s, median of %d)", perTx, rounds())
+			row := fmt.Sprintf("catch-up, %s rows, %d per transaction (rows/s, median of %d)", spaced(n), perTx, rounds())
 			record(row, "remix", fmt.Sprintf("%.0f (%s)", rate["remix"], ratesOf(runs["remix"], n)))
 			record(row, "native", fmt.Sprintf("%.0f (%s); remix/native %.2f", rate["native"], ratesOf(runs["native"], n), rate["remix"]/rate["native"]))
 			if rate["pgstream"] > 0 {
@@ -166,12 +168,30 @@ func remixCatchUp(b *testing.B, sv *servers, n, perTx int) run {
 	start := time.Now()
 	s.start("ingest", "ingest")
 	s.start("pusher", "pusher")
-	profiled := s.profile(fmt.Sprintf("catchup-%d", perTx), 3*time.Second)
+	profiled := s.profile(fmt.Sprintf("catchup-%d", perTx), max(3*time.Second, time.Duration(n/20000)*time.Second))
 	first, last := s.waitRows(n, 10*time.Minute)
 	cpu := sample(r).since(before)
 	profiled()
-	fmt.Printf("    remix: %.0f publishes, %.0f writes to the target\n",
-		s.metric("ingest", "remix_ingest_publish_seconds_count"), s.metric("pusher", `remix_pusher_writes_total{outcome="ok"`))
+	fmt.Printf("    remix: %.0f publishes, %.0f writes to the target; %s\n",
+		s.metric("ingest", "remix_ingest_publish_seconds_count"), s.metric("pusher", `remix_pusher_writes_total{outcome="ok"`), s.allocated(n))
 	s.stop()
 	return run{total: last.Sub(start), first: first.Sub(start), cpu: cpu}
+}
+
+// catchUpRows is how many changes a catch-up commits: 100 000, or
+// REMIX_BENCH_CATCHUP_ROWS (longer runs give steadier profiles).
+func catchUpRows() int {
+	if n, err := strconv.Atoi(os.Getenv("REMIX_BENCH_CATCHUP_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 100000
+}
+
+// spaced writes n with thin groups of three digits: 100 000.
+func spaced(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + " " + s[i:]
+	}
+	return s
 }

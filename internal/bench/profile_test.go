@@ -106,6 +106,14 @@ func (s *setup) metric(role, name string) float64 {
 	return sum
 }
 
+// allocated reports the bytes the ingest and the pusher allocated per row
+// over their lives, read from their /metrics: unlike CPU time, a measure a
+// busy machine does not move, so two builds compare in one run each.
+func (s *setup) allocated(rows int) string {
+	return fmt.Sprintf("allocated per row: ingest %.0f B, pusher %.0f B",
+		s.metric("ingest", "go_memstats_alloc_bytes_total")/float64(rows), s.metric("pusher", "go_memstats_alloc_bytes_total")/float64(rows))
+}
+
 // histQuantile reads a histogram from the /metrics of a role's processes,
 // its buckets added up across them and their series, and returns the upper
 // bound of the bucket that holds quantile q (0 when nothing was observed;

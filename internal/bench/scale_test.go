@@ -174,6 +174,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	first, done := s.waitRows(n, 20*time.Minute)
 	wait()
 	cpu := sample(r).since(before)
+	alloc := s.allocated(n)
 	ingRSS, pushRSS := peakRSS(b, ing.Pid()), peakRSS(b, push.Pid())
 	rate := float64(n) / done.Sub(start).Seconds()
 	mergeAfter := s.targetAloneMerge(n)
@@ -181,8 +182,8 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.ReportMetric(float64(ingRSS)/1024, "ingest_peak_MB")
 	b.ReportMetric(float64(pushRSS)/1024, "pusher_peak_MB")
 	b.ReportMetric(rate, "rows/s")
-	fmt.Printf("snapshot of %d rows: %.1fs (%.0f rows/s; the first row arrived after %.2fs); peak RSS ingest %.1f MB, pusher %.1f MB; CPU %s; the target alone (COPY and one merge) %.0f rows/s before, %.0f after, ratio %.2f to the faster\n",
-		n, done.Sub(start).Seconds(), rate, first.Sub(start).Seconds(), float64(ingRSS)/1024, float64(pushRSS)/1024, cpuLine(cpu, n), mergeBefore, mergeAfter, rate/merge)
+	fmt.Printf("snapshot of %d rows: %.1fs (%.0f rows/s; the first row arrived after %.2fs); peak RSS ingest %.1f MB, pusher %.1f MB; CPU %s; %s; the target alone (COPY and one merge) %.0f rows/s before, %.0f after, ratio %.2f to the faster\n",
+		n, done.Sub(start).Seconds(), rate, first.Sub(start).Seconds(), float64(ingRSS)/1024, float64(pushRSS)/1024, cpuLine(cpu, n), alloc, mergeBefore, mergeAfter, rate/merge)
 	record("initial snapshot, 1 000 000 rows", "remix", fmt.Sprintf("%.0f rows/s (%.2f× the target alone: COPY and one merge, %.0f rows/s, the faster of a run before and one after); peak RSS ingest %.0f MB, pusher %.0f MB",
 		rate, rate/merge, merge, float64(ingRSS)/1024, float64(pushRSS)/1024))
 }
