@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,58 @@ func TestPlanGroupsRowsByLocationAndKey(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("statements:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestPlanOfMixedTablesStaysSmall: a batch whose first row is of a wide
+// table and whose other rows are of narrow ones, and one that interleaves
+// many tables, allocate about what one table's batch does: the slabs and
+// the maps are not sized for the whole batch at each table's width. (Not
+// parallel: it reads the process's allocation counter, which parallel
+// tests would move.)
+func TestPlanOfMixedTablesStaysSmall(t *testing.T) {
+	wide := &table{loc: "public.wide", quoted: `"public"."wide"`, cols: map[string]*column{}}
+	for i := range 100 {
+		c := &column{index: i, name: fmt.Sprintf("c%d", i), typ: "text", cast: "text", keyType: "text", kind: colText}
+		wide.cols[c.name], wide.order = c, append(wide.order, c)
+	}
+	s := &Sink{tables: map[string]*table{"public.wide": wide}, sql: map[shape]string{}}
+	for i := range 40 {
+		nt := benchTable()
+		nt.loc = fmt.Sprintf("public.t%d", i)
+		nt.quoted = `"public"."` + nt.loc[len("public."):] + `"`
+		s.tables[nt.loc] = nt
+	}
+	key := &mixer.SearchKey{Field: "id", Target: mixer.MustPath("id")}
+	row := func(loc string, id int) mixer.TargetRecord {
+		return mixer.TargetRecord{Location: loc, Op: mixer.OpUpsert, Key: key, Fields: map[string]any{
+			"id": json.Number(fmt.Sprint(id)), "name": "item", "qty": json.Number("3")}}
+	}
+	one := make([]mixer.TargetRecord, 2000)
+	wideFirst := make([]mixer.TargetRecord, 2000)
+	interleaved := make([]mixer.TargetRecord, 2000)
+	for i := range one {
+		one[i] = row("public.t0", i)
+		wideFirst[i] = row("public.t0", i)
+		interleaved[i] = row(fmt.Sprintf("public.t%d", i%40), i)
+	}
+	wideFirst[0] = mixer.TargetRecord{Location: "public.wide", Op: mixer.OpUpsert, Fields: map[string]any{"c0": "x"}}
+	allocated := func(recs []mixer.TargetRecord) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := s.plan(recs, &pgx.Batch{}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	base := allocated(one)
+	for name, recs := range map[string][]mixer.TargetRecord{"a wide table's row first": wideFirst, "40 tables interleaved": interleaved} {
+		// The wide slab costs 100 columns × 512 rows × 16 B once (819 KB);
+		// sized for the whole batch it was 3.2 MB, and 40 maps sized for
+		// the whole batch 5 MB.
+		if got := allocated(recs); got > 2*base+1<<20 {
+			t.Errorf("%s: planning allocated %d bytes, one table's batch %d", name, got, base)
+		}
 	}
 }

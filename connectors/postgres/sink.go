@@ -261,7 +261,9 @@ type keyedRows struct {
 
 // rowSlab hands out a batch's rowStates and rowVals from a few large
 // allocations instead of three small ones a row: planning runs for every
-// row of every batch, and a snapshot's batches hold thousands.
+// row of every batch, and a snapshot's batches hold thousands. Each
+// allocation holds at most slabRows rows (a batch may mix tables of many
+// widths: the next table's rows may be narrower).
 type rowSlab struct {
 	states []rowState
 	vals   []rowVals
@@ -269,10 +271,12 @@ type rowSlab struct {
 	bits   []uint64
 }
 
+const slabRows = 512
+
 // state returns a zeroed rowState; n is how many more the batch may need.
 func (sl *rowSlab) state(n int) *rowState {
 	if len(sl.states) == 0 {
-		sl.states = make([]rowState, max(n, 1))
+		sl.states = make([]rowState, min(max(n, 1), slabRows))
 	}
 	st := &sl.states[0]
 	sl.states = sl.states[1:]
@@ -282,7 +286,7 @@ func (sl *rowSlab) state(n int) *rowState {
 // rowVals returns empty rowVals for a table of the given columns; n is how
 // many more the batch may need.
 func (sl *rowSlab) rowVals(columns, n int) *rowVals {
-	n = max(n, 1)
+	n = min(max(n, 1), slabRows)
 	w := (columns + 63) / 64
 	if len(sl.vals) == 0 {
 		sl.vals = make([]rowVals, n)
@@ -404,8 +408,13 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error
 				}
 			}
 			if cur == nil {
-				// sized once: batches run to thousands of rows
-				cur = &keyedRows{loc: r.Location, keyCol: keyCol, rows: make(map[string]*rowState, len(recs)-i)}
+				// The first is sized once (batches run to thousands of
+				// rows, mostly of one table); others grow as they fill.
+				hint := 0
+				if len(keyed) == 0 {
+					hint = len(recs) - i
+				}
+				cur = &keyedRows{loc: r.Location, keyCol: keyCol, rows: make(map[string]*rowState, hint)}
 				keyed = append(keyed, cur)
 			}
 		}
