@@ -26,6 +26,8 @@
 #                                    # binaries built elsewhere (an older commit's)
 #   REMIX_BENCH_LOGS=/tmp/logs REMIX_BENCH_LOG_LEVEL=debug scripts/bench.sh CatchUp
 #                                    # keep every process's log there
+#   REMIX_BENCH_CATCHUP_ROWS=600000 REMIX_BENCH_PROFILE=/tmp/prof scripts/bench.sh CatchUp
+#                                    # a longer catch-up (100 000 rows unless set), for steadier profiles
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/test-servers.sh)"
