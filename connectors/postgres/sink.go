@@ -260,7 +260,7 @@ type keyedRows struct {
 }
 
 // rowSlab hands out a batch's rowStates and rowVals from a few large
-// allocations instead of three small ones a row: planning runs for every
+// allocations instead of four small ones a row: planning runs for every
 // row of every batch, and a snapshot's batches hold thousands. Each
 // allocation holds at most slabRows rows (a batch may mix tables of many
 // widths: the next table's rows may be narrower).
@@ -405,6 +405,7 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error
 			for _, k := range keyed {
 				if k.loc == r.Location && k.keyCol == keyCol {
 					cur = k
+					break
 				}
 			}
 			if cur == nil {
