@@ -352,11 +352,15 @@ func (s *setup) steadyLoad(rate, seconds int) {
 	}
 }
 
-func rounds() int {
-	if v, err := strconv.Atoi(os.Getenv("REMIX_BENCH_ROUNDS")); err == nil && v > 0 {
+func rounds() int { return envCount("REMIX_BENCH_ROUNDS", 3) }
+
+// envCount is the positive integer in the environment variable name, else
+// def: the benchmarks' sizes and rounds.
+func envCount(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
 	}
-	return 3
+	return def
 }
 
 func median(d []time.Duration) time.Duration {

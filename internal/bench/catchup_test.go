@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,12 +179,7 @@ func remixCatchUp(b *testing.B, sv *servers, n, perTx int) run {
 
 // catchUpRows is how many changes a catch-up commits: 100 000, or
 // REMIX_BENCH_CATCHUP_ROWS (longer runs give steadier profiles).
-func catchUpRows() int {
-	if n, err := strconv.Atoi(os.Getenv("REMIX_BENCH_CATCHUP_ROWS")); err == nil && n > 0 {
-		return n
-	}
-	return 100000
-}
+func catchUpRows() int { return envCount("REMIX_BENCH_CATCHUP_ROWS", 100000) }
 
 // spaced writes n with thin groups of three digits: 100 000.
 func spaced(n int) string {

@@ -170,10 +170,7 @@ func myPeakRSS(b *testing.B, pid int) int64 {
 // pusher start and the time until the last row is in PostgreSQL is
 // measured, from the ingest's start.
 func BenchmarkMySQLCatchUp(b *testing.B) {
-	n := 100000
-	if v, err := strconv.Atoi(os.Getenv("REMIX_BENCH_MYSQL_TXNS")); err == nil && v > 0 {
-		n = v
-	}
+	n := envCount("REMIX_BENCH_MYSQL_TXNS", 100000)
 	for i := 0; i < b.N; i++ {
 		s := newMySetup(b, false)
 		ing := s.start("ingest-0", "ingest")
@@ -304,10 +301,7 @@ func (s *mySetup) myLatency(committed map[int64]time.Time) (p50, p99 float64) {
 // 1 000 writes per second (updates, inserts) go on in the same table; when
 // the writes stop, the target must equal the source.
 func BenchmarkMySQLSnapshot(b *testing.B) {
-	n := 1000000
-	if v, err := strconv.Atoi(os.Getenv("REMIX_BENCH_MYSQL_ROWS")); err == nil && v > 0 {
-		n = v
-	}
+	n := envCount("REMIX_BENCH_MYSQL_ROWS", 1000000)
 	for i := 0; i < b.N; i++ {
 		s := newMySetup(b, true)
 		s.myFill(1, n+1)
