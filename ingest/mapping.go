@@ -21,7 +21,10 @@ type mapper struct {
 	sys     *config.System
 	targets map[string][]string // model -> the systems that push it
 	results []mixer.Result
-	arena   []byte
+	// maps holds the field maps of objects already encoded, for the next
+	// objects to fill.
+	maps  mixer.FieldMaps
+	arena []byte
 	// perChange estimates the envelope bytes of one change, from the last
 	// batch.
 	perChange int
@@ -165,7 +168,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 			}
 			continue
 		}
-		m.results = m.sys.Receive.Receive(&c.Record, m.results[:0])
+		m.results = m.sys.Receive.ReceiveWith(&c.Record, m.results[:0], &m.maps)
 		for _, r := range m.results {
 			if r.Err != nil {
 				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,
@@ -173,6 +176,7 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 				continue
 			}
 			if len(m.targets[r.Model]) == 0 {
+				m.maps.Put(r.Object.Fields)
 				continue
 			}
 			start := len(m.arena)
@@ -182,7 +186,9 @@ func (m *mapper) items(b connectors.Batch) []coord.Item {
 				committed = c.CommitTime
 			}
 			env := mixer.Envelope{Object: r.Object, Source: m.sys.Name, Location: c.Record.Location, Position: position, CommitTime: committed, Origin: c.Origin}
-			if m.arena, err = mixer.AppendEnvelope(m.arena, &env); err != nil {
+			m.arena, err = mixer.AppendEnvelope(m.arena, &env)
+			m.maps.Put(r.Object.Fields) // encoded (or failed): nothing refers to it now
+			if err != nil {
 				m.arena = m.arena[:start]
 				out = append(out, coord.Item{Key: c.Key, Model: r.Model, Bad: true, Location: c.Record.Location,
 					Reason: err.Error(), Payload: encodeRecord(&c.Record, nil)})

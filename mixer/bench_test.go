@@ -13,18 +13,34 @@ func BenchmarkReceiveValidatePush(b *testing.B) {
 	pgRecv, pgPush, _, _ := seedMixers(b)
 	row := map[string]any{"id": json.Number("9007199254740993"), "stripe_id": "prod_NWjs8kKbJWmuuc", "product_name": "Gold Plan", "price": json.Number("1000"), "internal_notes": "x"}
 	rec := &Record{Location: "public.products", Op: OpUpsert, Fields: row, Complete: true}
-	var res []Result
-	var out []PushResult
-	b.ReportAllocs()
-	for b.Loop() {
-		res = pgRecv.Receive(rec, res[:0])
-		if res[0].Err != nil {
-			b.Fatal(res[0].Err)
+	// New maps is every object with a map of its own; reused maps hands
+	// each object's map back once it is pushed, as the ingest does once it
+	// has encoded an object.
+	for _, reuse := range []bool{false, true} {
+		name := "new maps"
+		if reuse {
+			name = "reused maps"
 		}
-		out = pgPush.Push(&res[0].Object, out[:0])
-		if out[0].Err != nil {
-			b.Fatal(out[0].Err)
-		}
+		b.Run(name, func(b *testing.B) {
+			var res []Result
+			var out []PushResult
+			var maps *FieldMaps
+			if reuse {
+				maps = &FieldMaps{}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				res = pgRecv.ReceiveWith(rec, res[:0], maps)
+				if res[0].Err != nil {
+					b.Fatal(res[0].Err)
+				}
+				out = pgPush.Push(&res[0].Object, out[:0])
+				if out[0].Err != nil {
+					b.Fatal(out[0].Err)
+				}
+				maps.Put(res[0].Object.Fields)
+			}
+		})
 	}
 }
 

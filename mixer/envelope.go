@@ -230,8 +230,12 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 // DecodeEnvelope reads an encoded envelope.
-func DecodeEnvelope(b []byte) (Envelope, error) {
-	if e, ok := decodeEnvelopeFast(b); ok {
+func DecodeEnvelope(b []byte) (Envelope, error) { return DecodeEnvelopeWith(b, nil) }
+
+// DecodeEnvelopeWith is DecodeEnvelope with the fields' map taken from
+// maps where it has some (see FieldMaps).
+func DecodeEnvelopeWith(b []byte, maps *FieldMaps) (Envelope, error) {
+	if e, ok := decodeEnvelopeFast(b, maps); ok {
 		return e, nil
 	}
 	return decodeEnvelopeJSON(b)

@@ -15,7 +15,7 @@ import (
 // gives up (ok false) on anything it does not expect, and DecodeEnvelope
 // then uses encoding/json, so it never has to be complete. A fuzz test
 // checks that it agrees with encoding/json.
-func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
+func decodeEnvelopeFast(b []byte, maps *FieldMaps) (e Envelope, ok bool) {
 	// One copy of the whole envelope backs every string it holds (values,
 	// numbers, the position): slices of it cost no allocation each.
 	d := fastDecoder{b: b, s: string(b)}
@@ -78,7 +78,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 				return e, false
 			}
 		case "f":
-			if e.Fields, ok = d.fields(); !ok {
+			if e.Fields, ok = d.fields(maps); !ok {
 				return e, false
 			}
 		default:
@@ -93,7 +93,7 @@ func decodeEnvelopeFast(b []byte) (e Envelope, ok bool) {
 		return e, false
 	}
 	if e.Fields == nil {
-		e.Fields = map[string]any{}
+		e.Fields = maps.get(0)
 	}
 	if micros != 0 {
 		e.CommitTime = time.UnixMicro(micros).UTC()
@@ -377,11 +377,11 @@ func (d *fastDecoder) hex4() (rune, bool) {
 }
 
 // fields reads the flat object of an envelope's fields.
-func (d *fastDecoder) fields() (map[string]any, bool) {
+func (d *fastDecoder) fields(maps *FieldMaps) (map[string]any, bool) {
 	if !d.byte('{') {
 		return nil, false
 	}
-	m := make(map[string]any, 8)
+	m := maps.get(8)
 	for first := true; ; first = false {
 		if d.byte('}') {
 			return m, true

@@ -175,7 +175,7 @@ func TestEnvelopeCarriesJSONValues(t *testing.T) {
 	if !json.Valid(enc) {
 		t.Fatalf("not valid JSON: %s", enc)
 	}
-	fast, ok := decodeEnvelopeFast(enc)
+	fast, ok := decodeEnvelopeFast(enc, nil)
 	if !ok {
 		t.Fatal("the fast decoder gave up on a JSON value")
 	}

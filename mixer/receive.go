@@ -116,12 +116,18 @@ type Result struct {
 // carries none of the mapped fields gives no object either: there is nothing
 // to say about the model.
 func (r *Receiver) Receive(rec *Record, dst []Result) []Result {
+	return r.ReceiveWith(rec, dst, nil)
+}
+
+// ReceiveWith is Receive with the objects' field maps taken from maps
+// where it has some (see FieldMaps).
+func (r *Receiver) ReceiveWith(rec *Record, dst []Result, maps *FieldMaps) []Result {
 	for _, rule := range r.rules[rec.Location] {
 		if rec.Op == OpTruncate { // every object of the model from here is gone
 			dst = append(dst, Result{Model: rule.model.Title, Object: Object{Model: rule.model.Title, Op: OpTruncate, Fields: map[string]any{}}})
 			continue
 		}
-		obj, err := rule.apply(rec)
+		obj, err := rule.apply(rec, maps)
 		if err == nil && obj.Fields == nil {
 			continue
 		}
@@ -130,7 +136,7 @@ func (r *Receiver) Receive(rec *Record, dst []Result) []Result {
 	return dst
 }
 
-func (r *ReceiveRule) apply(rec *Record) (Object, error) {
+func (r *ReceiveRule) apply(rec *Record, maps *FieldMaps) (Object, error) {
 	var fields map[string]any
 	var problems []FieldError
 	// A model checked field by field is checked here, as each field is
@@ -161,7 +167,7 @@ func (r *ReceiveRule) apply(rec *Record) (Object, error) {
 			v = c
 		}
 		if fields == nil {
-			fields = make(map[string]any, len(r.fields))
+			fields = maps.get(len(r.fields))
 		}
 		fields[f.Field] = v
 		if perField {

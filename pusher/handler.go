@@ -41,9 +41,12 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 	seen := make(map[partition]bool, 8) // partitions with an entry earlier in the batch
 	var fences []connectors.Fence       // one per partition: the lease tenure the batch is written under
 	commits := make([]time.Time, 0, len(batch))
+	// An object's fields are done with once it is mapped to target records
+	// (which hold its values, not its map): the next object reuses the map.
+	var maps mixer.FieldMaps
 	for i := range batch {
 		d := &batch[i]
-		env, err := mixer.DecodeEnvelope(d.Payload)
+		env, err := mixer.DecodeEnvelopeWith(d.Payload, &maps)
 		if err != nil {
 			return &coord.ItemError{Index: i, Err: coord.Permanent(err)}
 		}
@@ -84,6 +87,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			continue
 		}
 		results = h.t.sys.Push.Push(&env.Object, results[:0])
+		maps.Put(env.Fields)
 		origin := mixer.Origin{Model: d.Model, Partition: d.Partition, Entry: d.ID, Index: d.Index,
 			Source: env.Source, Position: env.Position, CommitTime: env.CommitTime, System: env.OriginSystem()}
 		for _, r := range results {
