@@ -29,6 +29,15 @@ type Progress struct {
 	ReadOffset, ConfirmedOffset uint64
 }
 
+// Recycler is a source that takes back the field maps of its records once
+// the ingest has mapped them, for its next records to fill: a map is the
+// largest allocation a row makes in a source. The ingest hands back each
+// batch's changes, after which nothing reads them; the source must not
+// hand out one map in two changes.
+type Recycler interface {
+	Recycle(changes []Change)
+}
+
 // ProgressReporter is a source that reports its Progress.
 type ProgressReporter interface {
 	Progress() Progress

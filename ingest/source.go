@@ -139,6 +139,9 @@ func (r *sourceRunner) lead(ctx context.Context, lock *coord.ReaderLock) error {
 			return causeOr(ctx, sourceError(err))
 		}
 		j := job{batch: batch, items: m.items(batch), changes: len(batch.Changes), commits: commitRuns(batch.Changes)}
+		if rc, ok := src.(connectors.Recycler); ok {
+			rc.Recycle(batch.Changes)
+		}
 		j.batch.Changes = nil // mapped: only the items are published
 		select {
 		case jobs <- j:

@@ -57,11 +57,32 @@ func (s *Source) newRelation(m *pglogrepl.RelationMessage) *relation {
 	return r
 }
 
+// newFields returns an empty map for a record's fields: one the ingest
+// handed back (Recycle), or a new one with room for n.
+func (s *Source) newFields(n int) map[string]any {
+	if m, ok := s.fieldMaps.Get().(map[string]any); ok {
+		return m
+	}
+	return make(map[string]any, n)
+}
+
+// Recycle takes back the field maps of changes the ingest has mapped
+// (connectors.Recycler). Each change holds a map of its own: the decoders
+// make one per record and never share it.
+func (s *Source) Recycle(changes []connectors.Change) {
+	for i := range changes {
+		if m := changes[i].Record.Fields; m != nil {
+			clear(m)
+			s.fieldMaps.Put(m)
+		}
+	}
+}
+
 // changeFromTuple turns a tuple of the stream into a change. keysOnly keeps
 // the identity columns only (a delete's or an update's old key tuple, whose
 // other columns arrive as nulls that mean nothing).
 func (s *Source) changeFromTuple(r *relation, t *pglogrepl.TupleData, op mixer.Op, keysOnly bool) (connectors.Change, error) {
-	fields := make(map[string]any, len(r.table.need)+len(r.keyIdx))
+	fields := s.newFields(len(r.table.need) + len(r.keyIdx))
 	complete := true
 	for i, col := range t.Columns {
 		if i >= len(r.cols) {

@@ -103,7 +103,7 @@ func (s *Source) snapshot(ctx context.Context, plan *snapshotPlan) error {
 			var last []string
 			for rr.NextRow() {
 				vals := rr.Values()
-				rec := make(map[string]any, len(vals))
+				rec := s.newFields(len(vals))
 				keyText := make([]string, 0, len(t.keyCols))
 				var committed time.Time
 				cols := fields

@@ -63,6 +63,11 @@ type Source struct {
 	stats           Stats
 
 	gone connectors.MissingFields // mapped tables without some mapped columns (shape.go)
+
+	// fieldMaps holds the field maps of records the ingest has mapped
+	// (Recycle), for the decoders' next rows. A sync.Pool, since the
+	// reader fills them and the ingest's mapper hands them back.
+	fieldMaps sync.Pool
 }
 
 // Stats are counters a source keeps, for metrics.
