@@ -31,7 +31,7 @@ func TestRecycledFieldMapsHoldOnlyTheirRow(t *testing.T) {
 		stmts = append(stmts, fmt.Sprintf(`INSERT INTO items (id, name, body, qty) VALUES (%d, 'n%d', '%s', %d)`, i, i, big, i))
 	}
 	stmts = append(stmts,
-		`UPDATE items SET qty = 0 WHERE id BETWEEN 101 AND 105`, // body unchanged: absent
+		`UPDATE items SET qty = 0 WHERE id BETWEEN 101 AND 105`,  // body unchanged: absent
 		`DELETE FROM items WHERE id BETWEEN 106 AND 108`,         // key only
 		`UPDATE items SET id = 1000 + id WHERE id IN (109, 110)`, // a delete of the old key and an upsert
 		`UPDATE items SET name = NULL WHERE id = 1`)
