@@ -52,17 +52,17 @@ func ToModel(v any, p *Property) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return numberToModel(n, p, types)
+		return numberToModel(n, v, p, types)
 	case string:
 		if !utf8.ValidString(x) {
 			return nil, fmt.Errorf("string is not valid UTF-8 (model values are JSON strings): %s", shortValue(strings.ToValidUTF8(x, "\uFFFD")))
 		}
 		if types.Has(TypeString) {
-			return x, nil
+			return v, nil // v, not x: x would be boxed again, an allocation per field
 		}
 		if types.Has(TypeNumber) || types.Has(TypeInteger) {
 			if n, err := NormalizeNumber(x); err == nil {
-				if out, err := numberToModel(n, p, types&^TypeString); err == nil {
+				if out, err := numberToModel(n, nil, p, types&^TypeString); err == nil {
 					return out, nil
 				}
 			}
@@ -77,7 +77,7 @@ func ToModel(v any, p *Property) (any, error) {
 		}
 	case JSONText:
 		if allowsJSON(types) {
-			return x, nil
+			return v, nil
 		}
 		d, err := x.Decode()
 		if err != nil {
@@ -113,13 +113,17 @@ func ToModel(v any, p *Property) (any, error) {
 	return nil, fmt.Errorf("cannot convert %s %s to %s", KindOf(v), shortValue(v), types)
 }
 
-func numberToModel(n json.Number, p *Property, types TypeSet) (any, error) {
+// numberToModel converts the normalized number n to the model's types.
+// orig is the value n was read from, if any: returned as it is when the
+// number comes out unchanged, since boxing n again costs an allocation per
+// field.
+func numberToModel(n json.Number, orig any, p *Property, types TypeSet) (any, error) {
 	if types.Has(TypeNumber) {
-		return n, nil
+		return orNumber(n, orig), nil
 	}
 	if types.Has(TypeInteger) {
 		if i, ok := IntegralText(n); ok {
-			return json.Number(i), nil
+			return orNumber(json.Number(i), orig), nil
 		}
 		if !types.Has(TypeString) {
 			return nil, fmt.Errorf("cannot convert %s to integer without losing its fraction", n)
@@ -132,6 +136,14 @@ func numberToModel(n json.Number, p *Property, types TypeSet) (any, error) {
 		return string(n), nil
 	}
 	return nil, fmt.Errorf("cannot convert number %s to %s", n, types)
+}
+
+// orNumber is orig when it holds n, else n.
+func orNumber(n json.Number, orig any) any {
+	if o, ok := orig.(json.Number); ok && o == n {
+		return orig
+	}
+	return n
 }
 
 // UnixToRFC3339 reads n (a normalized number) as seconds since the Unix
