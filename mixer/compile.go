@@ -99,7 +99,7 @@ func CompileModel(url string, data []byte) (*Model, error) {
 			// A type and a format (a timestamp field, typically): checked
 			// with the schema library's own format function, without its
 			// per-value machinery, which shows in profiles.
-			if check := jsonschema.Formats[f]; check != nil {
+			if check := formatCheck(f); check != nil {
 				p.simple, p.formatCheck = true, check
 			}
 		}
