@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -141,6 +142,15 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 		parts[i] = c.PartitionOf(it.Key)
 		remaining[dest{it.Model, parts[i]}] += packedSize(it)
 	}
+	// Every body is cut from one buffer, and so is every compressed one:
+	// buffers kept from earlier publishes, since nothing refers to them
+	// once this publish has been written to Redis.
+	total := 0
+	for _, n := range remaining {
+		total += n
+	}
+	bodies := takeSlab(total)
+	defer bodies.release()
 	var entries []*entry
 	open := make(map[dest]*entry, len(remaining))
 	// An object for every partition (a truncate) gets an entry of its own:
@@ -153,7 +163,7 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 		d := dest{it.Model, p}
 		e := open[d]
 		if e == nil || len(e.body) >= maxEntryBody || alone {
-			e = &entry{stream: c.keys.stream(it.Model, p), body: make([]byte, 0, min(remaining[d], maxEntryBody+packedSize(it)))}
+			e = &entry{stream: c.keys.stream(it.Model, p), body: bodies.cut(min(remaining[d], maxEntryBody+packedSize(it)))}
 			open[d] = e
 			entries = append(entries, e)
 		}
@@ -180,11 +190,16 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 	args := make([]any, 0, 1+3*len(entries))
 	args = append(args, fence.Value())
 	compress := c.cfg.EntryCompression == CompressionS2
+	var zs *slab
+	if compress {
+		zs = takeSlab(s2.MaxEncodedLen(total) + len(entries)*s2.MaxEncodedLen(0))
+		defer zs.release()
+	}
 	for _, e := range entries {
 		keys = append(keys, e.stream)
 		field, value := "b", e.body
-		if compress {
-			field, value = compressBody(e.body)
+		if compress && len(e.body) >= compressMin {
+			field, value = compressBodyInto(e.body, zs.cut(s2.MaxEncodedLen(len(e.body))))
 		}
 		args = append(args, strconv.Itoa(e.n), field, value)
 		res.Bytes += len(e.body)
