@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 var pid = os.Getpid()
@@ -22,7 +23,9 @@ type Delivery struct {
 	Index     int    // the object's place in its entry
 	Count     int    // the entry's number of objects
 	Key       string // partition key
-	Payload   []byte
+	// Payload is the object as published. It is shared with the entry it
+	// was read from (and with Text): read it, never write it.
+	Payload []byte
 	// Deliveries is how many times Redis has handed the entry to a consumer,
 	// this time included: above 1 after its consumer died mid-batch.
 	Deliveries int
@@ -38,6 +41,11 @@ type Delivery struct {
 	noneParked bool
 	replay     *replayMarker // set on replay markers, which handlers never see
 }
+
+// Text is Payload as a string, without a copy: the payloads the consumer
+// hands out are views of the Redis replies (or of their decompressed
+// bodies, or copies of their own), which nothing writes.
+func (d *Delivery) Text() string { return unsafe.String(unsafe.SliceData(d.Payload), len(d.Payload)) }
 
 // ref names the object across the consumer.
 func (d *Delivery) ref() string { return d.ID + "/" + strconv.Itoa(d.Index) }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Envelope is an object on its way from an ingest to the pushers, with where
@@ -236,6 +237,17 @@ func DecodeEnvelope(b []byte) (Envelope, error) { return DecodeEnvelopeWith(b, n
 // maps where it has some (see FieldMaps).
 func DecodeEnvelopeWith(b []byte, maps *FieldMaps) (Envelope, error) {
 	if e, ok := decodeEnvelopeFast(b, maps); ok {
+		return e, nil
+	}
+	return decodeEnvelopeJSON(b)
+}
+
+// DecodeEnvelopeText is DecodeEnvelopeWith for an envelope held as a
+// string: the strings of the envelope are cut from s itself, where
+// DecodeEnvelope copies its bytes first.
+func DecodeEnvelopeText(s string, maps *FieldMaps) (Envelope, error) {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read, never written
+	if e, ok := decodeEnvelopeFastText(b, s, maps); ok {
 		return e, nil
 	}
 	return decodeEnvelopeJSON(b)

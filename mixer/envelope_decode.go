@@ -18,7 +18,13 @@ import (
 func decodeEnvelopeFast(b []byte, maps *FieldMaps) (e Envelope, ok bool) {
 	// One copy of the whole envelope backs every string it holds (values,
 	// numbers, the position): slices of it cost no allocation each.
-	d := fastDecoder{b: b, s: string(b)}
+	return decodeEnvelopeFastText(b, string(b), maps)
+}
+
+// decodeEnvelopeFastText decodes s, whose bytes b are (a view of s: read,
+// never written).
+func decodeEnvelopeFastText(b []byte, s string, maps *FieldMaps) (e Envelope, ok bool) {
+	d := fastDecoder{b: b, s: s}
 	if !d.byte('{') {
 		return e, false
 	}

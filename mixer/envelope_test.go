@@ -205,6 +205,12 @@ func FuzzEnvelopeFastDecoder(f *testing.F) {
 		if !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("decoders disagree on %q:\nfast %#v\nslow %#v", b, fast, slow)
 		}
+		var maps FieldMaps
+		maps.Put(map[string]any{"stale": 1})
+		text, err := DecodeEnvelopeText(string(b), &maps)
+		if err != nil || !reflect.DeepEqual(text, slow) {
+			t.Fatalf("decoding %q as text into a reused map: %v\n%#v\nslow %#v", b, err, text, slow)
+		}
 	})
 }
 

@@ -70,6 +70,14 @@ func TestDecodeEnvelopeWithReusedMaps(t *testing.T) {
 				t.Fatalf("round %d: decoded into a reused map %+v, into a new one %+v", round, got, want)
 			}
 			maps.Put(got.Fields)
+			text, err := DecodeEnvelopeText(string(b), &maps) // the strings cut from the text itself
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(text, want) {
+				t.Fatalf("round %d: decoded from text %+v, from bytes %+v", round, text, want)
+			}
+			maps.Put(text.Fields)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 	var maps mixer.FieldMaps
 	for i := range batch {
 		d := &batch[i]
-		env, err := mixer.DecodeEnvelopeWith(d.Payload, &maps)
+		env, err := mixer.DecodeEnvelopeText(d.Text(), &maps)
 		if err != nil {
 			return &coord.ItemError{Index: i, Err: coord.Permanent(err)}
 		}
