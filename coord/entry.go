@@ -127,8 +127,12 @@ var errBadEntry = errors.New("malformed stream entry")
 // was decompressed into, also this entry's alone), and nothing
 // writes to a Delivery's payload: copying it, as converting the body to
 // []byte did, doubled the memory and the allocation of every read.
-func unpack(body string) ([]packedObject, error) {
-	var out []packedObject
+func unpack(body string) ([]packedObject, error) { return unpackN(body, 0) }
+
+// unpackN is unpack with room made for n objects (the entry's count), so
+// the slice does not grow by doubling.
+func unpackN(body string, n int) ([]packedObject, error) {
+	out := make([]packedObject, 0, max(n, 0))
 	b := unsafe.Slice(unsafe.StringData(body), len(body))
 	at := 0
 	for at < len(b) {
@@ -170,11 +174,12 @@ func appendDeliveries(dst []Delivery, p *partition, m redis.XMessage, deliveries
 		return append(dst, Delivery{Model: p.model, Partition: p.index, ID: m.ID, Count: 1, Key: r.key, Deliveries: deliveries, stream: p.stream, gen: p.gen, Fence: p.token, replay: r})
 	}
 	body, raw, err := entryBody(m)
+	n, _ := strconv.Atoi(str(m.Values["n"]))
 	var objs []packedObject
 	if err == nil {
-		objs, err = unpack(body)
+		objs, err = unpackN(body, min(n, len(body)/2)) // an object takes two bytes at least: a bad count allocates no more than the body
 	}
-	if n, _ := strconv.Atoi(str(m.Values["n"])); err != nil || n != len(objs) || n == 0 {
+	if err != nil || n != len(objs) || n == 0 {
 		return append(dst, Delivery{Model: p.model, Partition: p.index, ID: m.ID, Payload: []byte(raw), Deliveries: deliveries, Count: 1, stream: p.stream, gen: p.gen, Fence: p.token})
 	}
 	dst = slices.Grow(dst, len(objs))

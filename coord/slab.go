@@ -27,7 +27,10 @@ func takeSlab(n int) *slab {
 		}
 		slabs.Put(s) // too small for this one: kept for a smaller publish
 	}
-	return &slab{buf: make([]byte, 0, n)}
+	// A quarter more than asked: publishes of one source are alike in
+	// size, and a buffer made to the byte would be too small for the next
+	// one a little larger, again and again.
+	return &slab{buf: make([]byte, 0, n+n/4)}
 }
 
 // cut returns an empty slice with capacity n, from the slab while it has

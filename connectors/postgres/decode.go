@@ -126,18 +126,24 @@ func (s *Source) changeFromTuple(r *relation, t *pglogrepl.TupleData, op mixer.O
 // the identity column's text, or a JSON array of them for a composite key.
 func (s *Source) rowKey(loc string, keyCols []string, fields map[string]any) (string, error) {
 	var b strings.Builder
-	b.WriteString(s.sys.Name)
-	b.WriteByte('/')
-	b.WriteString(loc)
-	b.WriteByte('/')
 	if len(keyCols) == 1 {
 		v, ok := fields[keyCols[0]]
 		if !ok || v == nil {
 			return "", fmt.Errorf("%s: a change without its key column %s", loc, keyCols[0])
 		}
-		b.WriteString(keyText(v))
+		k := keyText(v)
+		b.Grow(len(s.sys.Name) + len(loc) + len(k) + 2) // one allocation, not a doubling
+		b.WriteString(s.sys.Name)
+		b.WriteByte('/')
+		b.WriteString(loc)
+		b.WriteByte('/')
+		b.WriteString(k)
 		return b.String(), nil
 	}
+	b.WriteString(s.sys.Name)
+	b.WriteByte('/')
+	b.WriteString(loc)
+	b.WriteByte('/')
 	parts := make([]string, len(keyCols))
 	for i, k := range keyCols {
 		v, ok := fields[k]

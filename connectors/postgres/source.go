@@ -321,7 +321,11 @@ func (s *Source) Next(ctx context.Context) (connectors.Batch, error) {
 		return b, nil
 	}
 	add := func(it item) {
-		b.Changes = append(b.Changes, it.changes...)
+		if b.Changes == nil {
+			b.Changes = it.changes // the item's own: no copy (a snapshot chunk is one item)
+		} else {
+			b.Changes = append(b.Changes, it.changes...)
+		}
 		if it.pos != "" {
 			b.Position, b.Label = it.pos, it.label
 		}
