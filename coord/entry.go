@@ -50,17 +50,13 @@ const maxDecodedBody = 2*maxEntryBody + 1<<16
 
 // compressBody returns the entry field and value that carry body: z and its
 // S2 block when that saves at least an eighth, else b and body itself.
-func compressBody(body []byte) (field string, value []byte) {
-	return compressBodyInto(body, nil)
-}
-
-// compressBodyInto is compressBody writing the S2 block into dst when it
-// has room for s2.MaxEncodedLen(len(body)).
-func compressBodyInto(body, dst []byte) (field string, value []byte) {
+// The S2 block goes into dst when it has room for
+// s2.MaxEncodedLen(len(body)) (nil: a new slice).
+func compressBody(body, dst []byte) (field string, value []byte) {
 	if len(body) < compressMin || len(body) > maxDecodedBody {
 		return "b", body
 	}
-	z := s2.Encode(dst[:cap(dst)], body)
+	z := s2.Encode(dst, body)
 	if len(z) > len(body)-len(body)/8 {
 		return "b", body
 	}

@@ -86,7 +86,7 @@ func bigBody() []byte {
 func TestCompressedEntryReadsAsPlain(t *testing.T) {
 	t.Parallel()
 	body := bigBody()
-	field, z := compressBody(body)
+	field, z := compressBody(body, nil)
 	if field != "z" || len(z)*3 > len(body) {
 		t.Fatalf("compressBody: field %s, %d bytes of %d", field, len(z), len(body))
 	}
@@ -101,12 +101,12 @@ func TestCompressedEntryReadsAsPlain(t *testing.T) {
 		t.Fatalf("inflated body of %d bytes, want the decompressed %d", len(str(m.Values["b"])), len(body))
 	}
 	// Small and incompressible bodies stay plain.
-	if f, v := compressBody(body[:500]); f != "b" || len(v) != 500 {
+	if f, v := compressBody(body[:500], nil); f != "b" || len(v) != 500 {
 		t.Fatalf("a 500-byte body: field %s", f)
 	}
 	noise := make([]byte, 4096)
 	_, _ = rand.NewChaCha8([32]byte{1}).Read(noise)
-	if f, _ := compressBody(noise); f != "b" {
+	if f, _ := compressBody(noise, nil); f != "b" {
 		t.Fatal("a body that does not shrink was compressed")
 	}
 }
@@ -118,7 +118,7 @@ func TestCompressedEntryEncodingReads(t *testing.T) {
 	t.Parallel()
 	golden := filepath.Join("testdata", "entry_v1_s2.golden")
 	if os.Getenv("UPDATE_GOLDEN") != "" {
-		_, z := compressBody(bigBody())
+		_, z := compressBody(bigBody(), nil)
 		_ = os.WriteFile(golden, z, 0o644)
 	}
 	z, err := os.ReadFile(golden)
@@ -133,7 +133,7 @@ func TestCompressedEntryEncodingReads(t *testing.T) {
 
 func TestDamagedCompressedEntry(t *testing.T) {
 	t.Parallel()
-	_, z := compressBody(bigBody())
+	_, z := compressBody(bigBody(), nil)
 	huge := binary.AppendUvarint(nil, maxDecodedBody+1)
 	for name, v := range map[string]string{
 		"cut short":   string(z[:len(z)/2]),
@@ -158,10 +158,10 @@ func TestDamagedCompressedEntry(t *testing.T) {
 func TestLargestCompressedBody(t *testing.T) {
 	t.Parallel()
 	body := bytes.Repeat([]byte("a row of megabytes "), maxDecodedBody/19+1)
-	if f, _ := compressBody(body[:maxDecodedBody+1]); f != "b" {
+	if f, _ := compressBody(body[:maxDecodedBody+1], nil); f != "b" {
 		t.Fatalf("a body of %d bytes, over the bound, was compressed", maxDecodedBody+1)
 	}
-	f, z := compressBody(body[:maxDecodedBody])
+	f, z := compressBody(body[:maxDecodedBody], nil)
 	if f != "z" {
 		t.Fatal("a body at the bound was not compressed")
 	}
@@ -176,7 +176,7 @@ func TestLargestCompressedBody(t *testing.T) {
 }
 
 func FuzzEntryBody(f *testing.F) {
-	_, z := compressBody(bigBody())
+	_, z := compressBody(bigBody(), nil)
 	f.Add(z)
 	f.Add([]byte("\x05hello"))
 	f.Fuzz(func(t *testing.T, z []byte) {
@@ -196,7 +196,7 @@ func FuzzEntryBody(f *testing.F) {
 
 func TestInflate(t *testing.T) {
 	t.Parallel()
-	_, z := compressBody(bigBody())
+	_, z := compressBody(bigBody(), nil)
 	m := redis.XMessage{Values: map[string]any{"n": "60", "z": string(z)}}
 	inflate(m)
 	if m.Values["b"] != string(bigBody()) || m.Values["z"] != nil {

@@ -199,7 +199,7 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 		keys = append(keys, e.stream)
 		field, value := "b", e.body
 		if compress && len(e.body) >= compressMin {
-			field, value = compressBodyInto(e.body, zs.cut(s2.MaxEncodedLen(len(e.body))))
+			field, value = compressBody(e.body, zs.cut(s2.MaxEncodedLen(len(e.body))))
 		}
 		args = append(args, strconv.Itoa(e.n), field, value)
 		res.Bytes += len(e.body)

@@ -231,20 +231,21 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 // DecodeEnvelope reads an encoded envelope.
-func DecodeEnvelope(b []byte) (Envelope, error) { return DecodeEnvelopeWith(b, nil) }
+func DecodeEnvelope(b []byte) (Envelope, error) { return decodeEnvelopeWith(b, nil) }
 
-// DecodeEnvelopeWith is DecodeEnvelope with the fields' map taken from
+// decodeEnvelopeWith is DecodeEnvelope with the fields' map taken from
 // maps where it has some (see FieldMaps).
-func DecodeEnvelopeWith(b []byte, maps *FieldMaps) (Envelope, error) {
+func decodeEnvelopeWith(b []byte, maps *FieldMaps) (Envelope, error) {
 	if e, ok := decodeEnvelopeFast(b, maps); ok {
 		return e, nil
 	}
 	return decodeEnvelopeJSON(b)
 }
 
-// DecodeEnvelopeText is DecodeEnvelopeWith for an envelope held as a
-// string: the strings of the envelope are cut from s itself, where
-// DecodeEnvelope copies its bytes first.
+// DecodeEnvelopeText is DecodeEnvelope for an envelope held as a string,
+// with the fields' map taken from maps where it has some (see FieldMaps):
+// the strings of the envelope are cut from s itself, where DecodeEnvelope
+// copies its bytes first.
 func DecodeEnvelopeText(s string, maps *FieldMaps) (Envelope, error) {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read, never written
 	if e, ok := decodeEnvelopeFastText(b, s, maps); ok {

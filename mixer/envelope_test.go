@@ -150,7 +150,7 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				e, err := DecodeEnvelopeWith(buf, maps)
+				e, err := decodeEnvelopeWith(buf, maps)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -62,7 +62,7 @@ func TestDecodeEnvelopeWithReusedMaps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := DecodeEnvelopeWith(b, &maps)
+			got, err := decodeEnvelopeWith(b, &maps)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -79,7 +79,7 @@ type Property struct {
 	// annotations): the mixer then checks it without the schema library.
 	simple bool
 	// formatCheck is the format's check for a simple property with a
-	// format (jsonschema.Formats); nil when it has none.
+	// format (formatCheck in format.go); nil when it has none.
 	formatCheck func(any) bool
 	schema      *jsonschema.Schema // the property's own schema, for the others
 }

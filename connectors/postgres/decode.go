@@ -68,7 +68,9 @@ func (s *Source) newFields(n int) map[string]any {
 
 // Recycle takes back the field maps of changes the ingest has mapped
 // (connectors.Recycler). Each change holds a map of its own: the decoders
-// make one per record and never share it.
+// make one per record and never share it. (mixer.FieldMaps does the same
+// within one goroutine; these maps cross from the ingest's mapper to the
+// reader, hence the sync.Pool.)
 func (s *Source) Recycle(changes []connectors.Change) {
 	for i := range changes {
 		if m := changes[i].Record.Fields; m != nil {
