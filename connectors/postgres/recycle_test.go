@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -9,9 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/sqlpipe/remix/connectors"
 )
 
 // TestRecycledFieldMapsHoldOnlyTheirRow: with every batch handed back
@@ -37,25 +33,7 @@ func TestRecycledFieldMapsHoldOnlyTheirRow(t *testing.T) {
 		`UPDATE items SET name = NULL WHERE id = 1`)
 	exec(t, conn, stmts...)
 	const want = 50 + 10 + 5 + 3 + 4 + 1
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var got []connectors.Change
-	for len(got) < want {
-		b, err := src.Next(ctx)
-		if err != nil {
-			t.Fatalf("next after %d of %d changes: %v", len(got), want, err)
-		}
-		for _, c := range b.Changes {
-			c.Record.Fields = maps.Clone(c.Record.Fields)
-			got = append(got, c)
-		}
-		src.Recycle(b.Changes)
-		if b.Position != "" {
-			if err := src.Confirm(ctx, b.Position); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	got := collectRecycling(t, src, want, true, true)
 	if len(got) != want {
 		t.Fatalf("%d changes, want %d", len(got), want)
 	}

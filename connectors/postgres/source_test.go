@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,6 +97,14 @@ func openSource(t *testing.T, s *Source) *Source {
 // collect reads batches until want changes arrived, confirming each batch.
 func collect(t *testing.T, s *Source, want int, confirm bool) []connectors.Change {
 	t.Helper()
+	return collectRecycling(t, s, want, confirm, false)
+}
+
+// collectRecycling is collect that, with recycle set, hands every batch
+// back (Recycle) as the ingest does once it has mapped it, keeping copies
+// of the changes' fields.
+func collectRecycling(t *testing.T, s *Source, want int, confirm, recycle bool) []connectors.Change {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out []connectors.Change
@@ -104,7 +113,15 @@ func collect(t *testing.T, s *Source, want int, confirm bool) []connectors.Chang
 		if err != nil {
 			t.Fatalf("next after %d of %d changes: %v", len(out), want, err)
 		}
-		out = append(out, b.Changes...)
+		for _, c := range b.Changes {
+			if recycle {
+				c.Record.Fields = maps.Clone(c.Record.Fields)
+			}
+			out = append(out, c)
+		}
+		if recycle {
+			s.Recycle(b.Changes)
+		}
 		// A snapshot chunk's objects carry a short label, not the resume
 		// state; a stream batch's, its LSN.
 		if snap := strings.HasPrefix(b.Position, snapshotPrefix); snap && len(b.Changes) > 0 && b.Label != snapshotLabel || !snap && b.Label != "" {
