@@ -259,7 +259,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	pipe := cs.c.rdb.Pipeline()
 	moved := make([]*redis.Cmd, len(moves))
 	for i, m := range moves {
-		moved[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
+		moved[i] = advanceScript.EvalSha(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
 	}
 	read := pipe.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(count), Block: block})
 	parkedLen := pipe.HLen(ctx, cs.c.keys.parked(cs.target, stagePush))

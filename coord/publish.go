@@ -208,7 +208,7 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 	// EVAL, not EVALSHA: after a Redis restart EVALSHA fails with NOSCRIPT,
 	// and the body is small next to the objects.
 	pipe := c.rdb.Pipeline()
-	cmd := packedPublishScript.Eval(ctx, pipe, keys, args...)
+	cmd := packedPublishScript.EvalSha(ctx, pipe, keys, args...)
 	wait := c.waitAOFCmd(ctx, pipe)
 	_, _ = pipe.Exec(ctx)
 	if err := cmd.Err(); err != nil {
@@ -233,7 +233,7 @@ func (c *Client) publishEach(ctx context.Context, source string, fence Fence, de
 		for start < len(items) && len(cmds) < 64 {
 			end := min(start+maxItemsPerScript, len(items))
 			keys, args := c.publishArgs(source, fence, delivery, items[start:end])
-			cmds = append(cmds, publishScript.Eval(ctx, pipe, keys, args...))
+			cmds = append(cmds, publishScript.EvalSha(ctx, pipe, keys, args...))
 			start = end
 		}
 		wait := c.waitAOFCmd(ctx, pipe)
