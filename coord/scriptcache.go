@@ -32,8 +32,12 @@ func newScript(src string) *redis.Script {
 // several Clients gets one.
 var hooked sync.Map
 
-// hookScripts gives rdb a scriptHook once.
+// hookScripts gives rdb a scriptHook once. (A Client without Redis, for
+// its keys alone, gets nothing.)
 func hookScripts(rdb redis.UniversalClient) {
+	if rdb == nil {
+		return
+	}
 	if _, loaded := hooked.LoadOrStore(rdb, true); !loaded {
 		rdb.AddHook(scriptHook{})
 	}
