@@ -193,6 +193,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	slices.SortFunc(held, func(a, b *partition) int { return cmp.Compare(a.lastBatch, b.lastBatch) })
 	used := make(map[*partition]bool, len(held))
 	maxBytes, size := cs.c.cfg.MaxBatchBytes, 0
+	if backlog := heldObjects(held); backlog > 0 { // one allocation, not a doubling per partition
+		batch = make([]Delivery, 0, min(backlog, limit))
+	}
 	for _, p := range held {
 		if len(p.backlog) > 0 {
 			avail := p.backlog
@@ -294,20 +297,27 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	// keeps its share of the partitions and holds the others' entries back
 	// for the other workers (their backlog, handled before anything newer).
 	sharing := !cs.behind.Load()
-	full, objects, entries, largest := false, 0, 0, 0
-	for _, xs := range res {
+	full, objects, entries, largest, widest := false, 0, 0, 0, 0
+	perStream := make([]int, len(res)) // objects read of each partition
+	for i, xs := range res {
 		full = full || len(xs.Messages) >= count
 		entries += len(xs.Messages)
 		for _, m := range xs.Messages {
 			n, _ := strconv.Atoi(str(m.Values["n"]))
 			objects += max(n, 1)
+			perStream[i] += max(n, 1)
+			widest = max(widest, n)
 			inflate(m) // here, not under the consumer's lock below
 			largest = max(largest, len(str(m.Values["b"])))
 		}
 	}
 	behind := full || objects >= bigBatch
-	if !sharing || !behind { // nothing spills: one allocation, not a doubling per entry
-		batch = slices.Grow(batch, min(objects, limit))
+	if !sharing || !behind {
+		// Nothing spills: one allocation, not a doubling per entry. The
+		// entry that fills the batch comes in whole before its rest moves
+		// to the backlog, so the batch has room for one entry past the
+		// limit.
+		batch = slices.Grow(batch, min(objects, limit+widest))
 	}
 	cs.mu.Lock()
 	cs.endRead(wide, objects, entries, largest)
@@ -317,7 +327,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	// its partition's backlog, so an entry cut in two stays in order.
 	capped := false
 	size = 0
-	for _, xs := range res {
+	for i, xs := range res {
 		p := cs.owned[xs.Stream]
 		if p == nil || p.gen != gens[xs.Stream] {
 			// Lost, or lapsed, meanwhile. Reading consumed nothing: the
@@ -325,6 +335,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			continue
 		}
 		spill := sharing && behind && len(keep) >= share
+		if spill || capped { // all of it waits: one allocation, not a doubling per entry
+			p.backlog = slices.Grow(p.backlog, perStream[i])
+		}
 		into := false // some of the partition's entries are in the batch
 		for _, m := range xs.Messages {
 			deliveries := 1
@@ -349,7 +362,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 				n, after := fit(ds, limit-from, from, size, maxBytes)
 				size, into = after, into || n > 0
 				if from+n < len(batch) { // the rest of the entry comes next, first
-					p.backlog = append(p.backlog, batch[from+n:]...)
+					p.backlog = append(slices.Grow(p.backlog, perStream[i]), batch[from+n:]...)
 					batch = batch[:from+n]
 					capped = true
 				}
@@ -374,6 +387,15 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		cs.unclaim(w, keep)
 	}
 	return batch, nil
+}
+
+// heldObjects counts the objects read and held back of some partitions.
+func heldObjects(parts []*partition) int {
+	n := 0
+	for _, p := range parts {
+		n += len(p.backlog)
+	}
+	return n
 }
 
 // rewind sets partitions whose tenure lapsed back to their cursors.
