@@ -38,6 +38,18 @@ type Recycler interface {
 	Recycle(changes []Change)
 }
 
+// RecordReleaser is a sink that keeps nothing of the records it is given
+// once Write returns, whatever it returns: no record, Fields map or map
+// nested in one is read or written after the call. The pusher then hands
+// the records' field maps to its next batch's records (a map is the
+// largest allocation a target record makes). A Buffered sink keeps records
+// until Flush by design and must not claim it. The conformance suite
+// (connectortest) scribbles over the maps after each write of a sink that
+// claims it.
+type RecordReleaser interface {
+	ReleasesRecords() bool
+}
+
 // ProgressReporter is a source that reports its Progress.
 type ProgressReporter interface {
 	Progress() Progress

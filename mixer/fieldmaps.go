@@ -1,5 +1,7 @@
 package mixer
 
+import "cmp"
+
 // FieldMaps keeps the field maps of objects that are done with, for the
 // next objects to fill instead of making new ones. A map is the largest
 // allocation a row makes on each stage of its way (the source record, the
@@ -12,16 +14,21 @@ package mixer
 // keep one per goroutine, or per call.
 type FieldMaps struct {
 	free []map[string]any
+	// Keep is how many maps it keeps at most; 0 keeps maxFreeMaps. A stage
+	// that holds a whole batch of objects before handing their maps back
+	// (a pusher's target records, until the sink's write returns) keeps a
+	// batch's worth.
+	Keep int
 }
 
-// maxFreeMaps bounds what a FieldMaps keeps: a stage holds one object at a
-// time, so a few spare maps are plenty.
+// maxFreeMaps is what a FieldMaps keeps unless told: a stage that holds one
+// object at a time needs a few spare maps at most.
 const maxFreeMaps = 8
 
 // Put hands back m, which nothing may read or write afterwards: it is
 // cleared and given to a later object. A nil FieldMaps or map does nothing.
 func (f *FieldMaps) Put(m map[string]any) {
-	if f == nil || m == nil || len(f.free) >= maxFreeMaps {
+	if f == nil || m == nil || len(f.free) >= cmp.Or(f.Keep, maxFreeMaps) {
 		return
 	}
 	clear(m)

@@ -104,3 +104,38 @@ func TestFieldMapsKeepsFew(t *testing.T) {
 		t.Fatalf("a nil FieldMaps gave %v", m)
 	}
 }
+
+// TestPushWithReusedMapsKeepsAbsentFieldsAbsent: a target record made in a
+// map handed back by an earlier batch's fuller record holds exactly what a
+// new map would; a delete's record holds its key alone.
+func TestPushWithReusedMapsKeepsAbsentFieldsAbsent(t *testing.T) {
+	t.Parallel()
+	_, push, _, _ := seedMixers(t)
+	full := &Object{Model: "product", Op: OpUpsert, Fields: map[string]any{
+		"id": json.Number("7"), "stripe_id": "prod_A", "product_name": "Gold", "price": json.Number("1000")}}
+	partial := &Object{Model: "product", Op: OpUpsert, Fields: map[string]any{"id": json.Number("8"), "price": nil}}
+	del := &Object{Model: "product", Op: OpDelete, Fields: map[string]any{"id": json.Number("9")}}
+	maps := &FieldMaps{Keep: 100}
+	for round := range 3 { // later rounds fill the maps of the round before
+		var batch []PushResult
+		for _, obj := range []*Object{full, partial, del, full} {
+			want := push.Push(obj, nil)
+			got := push.PushWith(obj, nil, maps)
+			if len(got) == 0 || len(got) != len(want) {
+				t.Fatalf("round %d: %d records, want %d", round, len(got), len(want))
+			}
+			for i := range got {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("round %d, %v: record from a reused map %+v, from a new one %+v", round, obj.Fields, got[i], want[i])
+				}
+			}
+			batch = append(batch, got...)
+		}
+		for _, r := range batch { // the batch's write returned
+			maps.Put(r.Record.Fields)
+		}
+		if len(maps.free) != len(batch) {
+			t.Fatalf("round %d: kept %d maps of a batch of %d records", round, len(maps.free), len(batch))
+		}
+	}
+}

@@ -127,15 +127,23 @@ type PushResult struct {
 // Push maps an object to a record for each location its model is written to,
 // appended to dst.
 func (m *PushMixer) Push(obj *Object, dst []PushResult) []PushResult {
+	return m.PushWith(obj, dst, nil)
+}
+
+// PushWith is Push, with the records' field maps taken from maps when it
+// has some (maps handed back once the records' write returned).
+func (m *PushMixer) PushWith(obj *Object, dst []PushResult, maps *FieldMaps) []PushResult {
 	for _, r := range m.rules[obj.Model] {
-		rec, err := r.Apply(obj)
+		rec, err := r.apply(obj, maps)
 		dst = append(dst, PushResult{Record: rec, Err: err})
 	}
 	return dst
 }
 
 // Apply maps one object through this rule.
-func (r *PushRule) Apply(obj *Object) (TargetRecord, error) {
+func (r *PushRule) Apply(obj *Object) (TargetRecord, error) { return r.apply(obj, nil) }
+
+func (r *PushRule) apply(obj *Object, maps *FieldMaps) (TargetRecord, error) {
 	rec := TargetRecord{Location: r.location, Op: obj.Op}
 	for _, k := range r.keys {
 		f := &r.fields[k]
@@ -148,13 +156,13 @@ func (r *PushRule) Apply(obj *Object) (TargetRecord, error) {
 		if rec.Key == nil {
 			return rec, fmt.Errorf("delete of %s in %s: %w (search keys: %s)", obj.Model, r.location, ErrNoSearchKey, r.keyNames())
 		}
-		rec.Fields = map[string]any{}
+		rec.Fields = maps.get(1)
 		if err := rec.Key.Target.Set(rec.Fields, rec.Key.Value); err != nil {
 			return rec, err
 		}
 		return rec, nil
 	}
-	rec.Fields = make(map[string]any, len(r.fields))
+	rec.Fields = maps.get(len(r.fields))
 	for i := range r.fields {
 		f := &r.fields[i]
 		var v any

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sqlpipe/remix/config"
@@ -14,13 +15,38 @@ import (
 )
 
 // handler writes batches of stream entries to one target. The consumer's
-// workers call it concurrently: it keeps no state between calls.
+// workers call it concurrently: it keeps no state between calls, except
+// buffers and maps for later batches (scratch).
 type handler struct {
 	t          *target
 	sink       connectors.Sink
 	limiter    *coord.Limiter
 	consumer   *coord.Consumer
 	partitions int
+	scratch    sync.Pool // of *scratch
+}
+
+// scratch is what handling a batch needs besides its deliveries, kept from
+// batch to batch: slices a batch's length, and the field maps of envelopes
+// and of records.
+type scratch struct {
+	records []mixer.TargetRecord // reused when the sink is a connectors.RecordReleaser
+	owners  []int
+	commits []time.Time
+	results []mixer.PushResult
+	maps    mixer.FieldMaps // the envelopes', one at a time
+	recMaps mixer.FieldMaps // the written records' (Keep: a batch's worth)
+}
+
+// keepRecordMaps bounds the field maps a batch hands to later ones: more
+// than a batch holds, at a few hundred bytes a map.
+const keepRecordMaps = 8192
+
+// releasesRecords reports whether the sink keeps nothing of a batch's
+// records once its write returned, so their maps can serve again.
+func releasesRecords(s connectors.Sink) bool {
+	r, ok := s.(connectors.RecordReleaser)
+	return ok && r.ReleasesRecords()
 }
 
 // Handle maps a batch through the push mixer and writes it in one sink
@@ -29,33 +55,54 @@ type handler struct {
 // of its model reached it (everything before it applied), then one pusher
 // empties the target locations before anything after it is written.
 func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
-	records := make([]mixer.TargetRecord, 0, len(batch))
-	owners := make([]int, 0, len(batch)) // the entry each record came from; -1 for a truncate
-	var results []mixer.PushResult
+	sc, _ := h.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{recMaps: mixer.FieldMaps{Keep: keepRecordMaps}}
+	}
+	// The records, and their maps, are done with once the write returned
+	// when the sink keeps none of them: the next batch's records fill
+	// them. A sink that keeps records (a Buffered one) gets new ones.
+	releases := releasesRecords(h.sink)
+	var records []mixer.TargetRecord
+	var recMaps *mixer.FieldMaps
+	if releases {
+		records, recMaps = sc.records[:0], &sc.recMaps
+	} else {
+		records = make([]mixer.TargetRecord, 0, len(batch))
+	}
+	owners := sc.owners[:0] // the entry each record came from; -1 for a truncate
+	commits := sc.commits[:0]
+	results := sc.results[:0]
+	defer func() {
+		if releases {
+			for i := range records {
+				recMaps.Put(records[i].Fields)
+			}
+			clear(records) // nothing kept alive by the old values
+			sc.records = records[:0]
+		}
+		sc.owners, sc.commits, sc.results = owners[:0], commits[:0], results[:0]
+		h.scratch.Put(sc)
+	}()
 	var truncs []mixer.TargetRecord
 	var barriers []string
-	type partition struct {
-		model string
-		n     int
-	}
-	seen := make(map[partition]bool, 8) // partitions with an entry earlier in the batch
-	var fences []connectors.Fence       // one per partition: the lease tenure the batch is written under
-	commits := make([]time.Time, 0, len(batch))
+	var seen seenPartitions       // partitions with an entry earlier in the batch
+	var fences []connectors.Fence // one per partition: the lease tenure the batch is written under
 	// An object's fields are done with once it is mapped to target records
 	// (which hold its values, not its map): the next object reuses the map.
-	var maps mixer.FieldMaps
+	maps := &sc.maps
 	for i := range batch {
 		d := &batch[i]
-		env, err := mixer.DecodeEnvelopeText(d.Text(), &maps)
+		env, err := mixer.DecodeEnvelopeText(d.Text(), maps)
 		if err != nil {
 			return &coord.ItemError{Index: i, Err: coord.Permanent(err)}
 		}
-		part := partition{d.Model, d.Partition}
-		if !seen[part] {
+		part := batchPartition{d.Model, d.Partition}
+		if !seen.has(part) {
 			fences = append(fences, connectors.Fence{Key: h.consumer.FenceKey(d.Model, d.Partition), Token: d.Fence})
 		}
 		if env.Op == mixer.OpTruncate {
-			if seen[part] { // what comes before it in its partition goes first
+			if seen.has(part) { // what comes before it in its partition goes first
 				return &coord.ItemError{Index: i, Err: coord.ErrDefer}
 			}
 			id := barrierID(&env)
@@ -74,10 +121,10 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 					}
 				}
 			}
-			seen[part] = true
+			seen.add(part)
 			continue
 		}
-		seen[part] = true
+		seen.add(part)
 		if env.OriginSystem() == h.t.sys.Name || env.Source == h.t.sys.Name {
 			// Made in this very system (or written into another by Remix on
 			// its behalf), or read from it: writing it back would echo.
@@ -86,7 +133,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			}
 			continue
 		}
-		results = h.t.sys.Push.Push(&env.Object, results[:0])
+		results = h.t.sys.Push.PushWith(&env.Object, results[:0], recMaps)
 		maps.Put(env.Fields)
 		origin := mixer.Origin{Model: d.Model, Partition: d.Partition, Entry: d.ID, Index: d.Index,
 			Source: env.Source, Position: env.Position, CommitTime: env.CommitTime, System: env.OriginSystem()}
@@ -147,6 +194,34 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 		}
 	}
 	return nil
+}
+
+// batchPartition is a partition of a model, in a batch.
+type batchPartition struct {
+	model string
+	n     int
+}
+
+// seenPartitions are the partitions met so far in a batch. A batch comes
+// partition by partition, so the last one met answers most questions
+// without hashing (asked for every object).
+type seenPartitions struct {
+	last batchPartition
+	any  bool
+	all  map[batchPartition]bool
+}
+
+func (s *seenPartitions) has(p batchPartition) bool { return s.any && p == s.last || s.all[p] }
+
+func (s *seenPartitions) add(p batchPartition) {
+	if s.any && p == s.last {
+		return
+	}
+	if s.all == nil {
+		s.all = make(map[batchPartition]bool, 8)
+	}
+	s.all[p] = true
+	s.last, s.any = p, true
 }
 
 // barrierID names a truncate: the same in every partition's copy.

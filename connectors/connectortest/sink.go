@@ -59,6 +59,11 @@ type SinkFeatures struct {
 	// Fencing: the sink keeps fences with the data and refuses a write
 	// whose fence is older than one it has seen (connectors.ErrFenced).
 	Fencing bool
+	// ReleasesRecords (keyed, not Buffered): the sink is a
+	// connectors.RecordReleaser. The suite overwrites and reuses the
+	// records' maps after each write, as the pusher does, and checks that
+	// what was written stays as written.
+	ReleasesRecords bool
 }
 
 // Target is a fresh, empty location of the system and its sink, opened,
@@ -124,6 +129,12 @@ func RunSink(t *testing.T, h SinkHarness) {
 	if f.Buffered {
 		s.runBuffered(t)
 	}
+	if f.ReleasesRecords {
+		if !f.Keyed || f.Buffered {
+			t.Fatal("connectortest: ReleasesRecords is checked on keyed sinks, and a Buffered sink keeps its records")
+		}
+		t.Run("RecordsAreLetGoAfterWrite", s.releasedRecords)
+	}
 }
 
 type sinkSuite struct {
@@ -173,6 +184,9 @@ func (s *sinkSuite) setup(t *testing.T) *sinkEnv {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r, ok := tgt.Sink.(connectors.RecordReleaser); (ok && r.ReleasesRecords()) != f.ReleasesRecords {
+		t.Fatalf("connectortest: the sink (%T) claims connectors.RecordReleaser %v, the features say %v", tgt.Sink, ok && r.ReleasesRecords(), f.ReleasesRecords)
 	}
 	e := &sinkEnv{ctx: t.Context(), tgt: tgt, rule: rule, f: f}
 	if f.Buffered {

@@ -130,6 +130,11 @@ type row struct {
 
 type rowID struct{ loc, keyCol, key string }
 
+// ReleasesRecords reports that a write keeps nothing of its records once
+// it returns (connectors.RecordReleaser): their values become statement
+// arguments, which the driver has sent by then.
+func (s *Sink) ReleasesRecords() bool { return true }
+
 // Write applies records in order, all or nothing, in one transaction.
 func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []connectors.Fence) error {
 	stmts, err := s.plan(recs)

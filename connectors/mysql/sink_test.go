@@ -16,7 +16,7 @@ func TestSinkConformance(t *testing.T) {
 	t.Parallel()
 	d := newTestDB(t)
 	connectortest.RunSink(t, connectortest.SinkHarness{
-		Features: connectortest.SinkFeatures{Keyed: true, InsertWithoutKey: true, Truncate: true, Fencing: true},
+		Features: connectortest.SinkFeatures{Keyed: true, InsertWithoutKey: true, Truncate: true, Fencing: true, ReleasesRecords: true},
 		Refused:  map[string]any{"qty": json.Number("1.5")}, // a fraction for an integer column
 		Create: func(t *testing.T, model *mixer.Model) (string, connectortest.Target) {
 			table := testenv.UniqueName("items")

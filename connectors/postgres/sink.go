@@ -198,6 +198,11 @@ func (s *Sink) uniqueColumns(ctx context.Context, loc string) (map[string]bool, 
 	return out, rows.Err()
 }
 
+// ReleasesRecords reports that a write keeps nothing of its records once
+// it returns (connectors.RecordReleaser): their values become statement
+// arguments, which pgx has sent and let go of by then.
+func (s *Sink) ReleasesRecords() bool { return true }
+
 // Write applies records in order, all or nothing, in one round trip.
 func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []connectors.Fence) error {
 	if s.twoWay != nil {
