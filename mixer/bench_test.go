@@ -13,9 +13,10 @@ func BenchmarkReceiveValidatePush(b *testing.B) {
 	pgRecv, pgPush, _, _ := seedMixers(b)
 	row := map[string]any{"id": json.Number("9007199254740993"), "stripe_id": "prod_NWjs8kKbJWmuuc", "product_name": "Gold Plan", "price": json.Number("1000"), "internal_notes": "x"}
 	rec := &Record{Location: "public.products", Op: OpUpsert, Fields: row, Complete: true}
-	// New maps is every object with a map of its own; reused maps hands
-	// each object's map back once it is pushed, as the ingest does once it
-	// has encoded an object.
+	// New maps is every object and record with a map of its own; reused
+	// maps hands each object's map back once it is pushed, as the ingest
+	// does once it has encoded an object, and each record's once it is
+	// written, as a pusher does when its sink lets go of records.
 	for _, reuse := range []bool{false, true} {
 		name := "new maps"
 		if reuse {
@@ -24,9 +25,9 @@ func BenchmarkReceiveValidatePush(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var res []Result
 			var out []PushResult
-			var maps *FieldMaps
+			var maps, recMaps *FieldMaps
 			if reuse {
-				maps = &FieldMaps{}
+				maps, recMaps = &FieldMaps{}, &FieldMaps{}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -34,11 +35,12 @@ func BenchmarkReceiveValidatePush(b *testing.B) {
 				if res[0].Err != nil {
 					b.Fatal(res[0].Err)
 				}
-				out = pgPush.Push(&res[0].Object, out[:0])
+				out = pgPush.PushWith(&res[0].Object, out[:0], recMaps)
 				if out[0].Err != nil {
 					b.Fatal(out[0].Err)
 				}
 				maps.Put(res[0].Object.Fields)
+				recMaps.Put(out[0].Record.Fields)
 			}
 		})
 	}
