@@ -140,3 +140,43 @@ func TestDamagedCompressedEntryIsDeadLettered(t *testing.T) {
 		t.Fatalf("dead letters %+v, want the entry's compressed bytes as they were", dls)
 	}
 }
+
+// TestEntryClaimingTooManyObjectsIsDeadLettered: an entry whose count is
+// more than its body can hold (a corrupt or foreign entry) sizes nothing by
+// that count; it reaches the handler as one delivery, which it refuses into
+// the dead-letter queue, and the entries beside it are applied.
+func TestEntryClaimingTooManyObjectsIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	// Four workers: a read that finds the consumer behind keeps one
+	// partition for the batch and holds the others' entries back, sized by
+	// what they hold.
+	b := setup(t, func(c *coord.Config) { c.Workers = 4 })
+	l := b.lock(t, "src")
+	key := ""
+	for i := 0; key == ""; i++ { // a key of partition 0: it is read before partition 1's entry
+		if k := fmt.Sprintf("k%d", i); b.c.PartitionOf(k) == 0 {
+			key = k
+		}
+	}
+	b.publish(t, l, obj("product", key, "k:1"))
+	body := "\x01k\x01v" // one object, key "k", payload "v"
+	if err := b.rdb.XAdd(b.ctx, &redisXAddArgs{Stream: b.c.StreamKey("product", 1), Values: []any{"n", "100000000000", "b", body}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	rec.fail = func(batch []coord.Delivery) error {
+		for i, d := range batch {
+			if d.Key == "" {
+				return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("not an object"))}
+			}
+		}
+		return nil
+	}
+	runConsumer(t, b, "tgt", rec, "product")
+	waitFor(t, "the entry dead-lettered", 10*time.Second, nil, func() bool { n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); return n == 1 })
+	waitFor(t, "the entry beside it applied", 10*time.Second, rec.notify, func() bool { return rec.count() == 1 })
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
+	if len(dls) != 1 || string(dls[0].Payload) != body {
+		t.Fatalf("dead letters %+v, want the entry's body as it was", dls)
+	}
+}

@@ -303,12 +303,17 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		full = full || len(xs.Messages) >= count
 		entries += len(xs.Messages)
 		for _, m := range xs.Messages {
-			n, _ := strconv.Atoi(str(m.Values["n"]))
-			objects += max(n, 1)
-			perStream[i] += max(n, 1)
-			widest = max(widest, n)
 			inflate(m) // here, not under the consumer's lock below
-			largest = max(largest, len(str(m.Values["b"])))
+			body := len(str(m.Values["b"]))
+			largest = max(largest, body)
+			// What the entry says it holds, no more than its body can (an
+			// object takes two bytes at least): a corrupt count sizes
+			// nothing (appendDeliveries makes it one raw delivery).
+			n, _ := strconv.Atoi(str(m.Values["n"]))
+			n = max(min(n, body/2), 1)
+			objects += n
+			perStream[i] += n
+			widest = max(widest, n)
 		}
 	}
 	behind := full || objects >= bigBatch

@@ -2,21 +2,28 @@ package coord
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Scripts queued in pipelines go by their SHA1 (EVALSHA), as go-redis's
-// Script.Run does outside pipelines. By body (EVAL) every call would carry
-// up to 1.5 KB that Redis reads and hashes again: a cursor moves for every
-// partition of every batch, and an ingest publishes for every transaction
-// it reads at a trickle. go-redis cannot fall back to EVAL inside a
-// pipeline (a command's reply is known only once the pipeline has run), so
-// scriptHook does it after the pipeline: Redis that lost its script cache
-// (a restart, a failover to a replica, SCRIPT FLUSH) answers NOSCRIPT, runs
-// nothing of that command, and the command is sent again by body.
+// Scripts queued in pipelines go by their SHA1 (EVALSHA) where they can,
+// as go-redis's Script.Run does outside pipelines: a cursor move sent its
+// 1.2 KB body with every call, for every partition of every batch. go-redis
+// cannot fall back to EVAL inside a pipeline (a command's reply is known
+// only once the pipeline has run), so scriptHook does it after the
+// pipeline: Redis that lost its script cache (a restart, a failover to a
+// replica, SCRIPT FLUSH, an eviction) answers NOSCRIPT and runs nothing of
+// that command, and the command is sent again by body.
+//
+// A command sent again runs after every other command of its pipeline, and
+// while Redis reads a long pipeline another client's EVAL may load the
+// script, so some calls of one script may miss and later ones not. Only
+// pipelines whose commands do not depend on running in order, and that end
+// in nothing that must follow them (WAITAOF), queue scripts by SHA1: cursor
+// moves, leases, trims, backlog counts. Publishes go by body (publish.go).
 
 // scriptBodies maps the SHA1 of every script of this package to its body.
 var scriptBodies sync.Map
@@ -33,9 +40,10 @@ func newScript(src string) *redis.Script {
 var hooked sync.Map
 
 // hookScripts gives rdb a scriptHook once. (A Client without Redis, for
-// its keys alone, gets nothing.)
+// its keys alone, gets nothing.) A process makes a Redis client or two, so
+// remembering them costs nothing.
 func hookScripts(rdb redis.UniversalClient) {
-	if rdb == nil {
+	if rdb == nil || reflect.ValueOf(rdb).IsNil() {
 		return
 	}
 	if _, loaded := hooked.LoadOrStore(rdb, true); !loaded {
@@ -47,11 +55,9 @@ func hookScripts(rdb redis.UniversalClient) {
 // Redis answered NOSCRIPT, and gives their replies to the original
 // commands, so callers see the replies the scripts would have given. A
 // NOSCRIPT command ran nothing, so running it after the pipeline's other
-// commands is running it in a later pipeline: all the scripts of one
-// pipeline miss together (the cache is per server, and a connection's
-// pipeline runs on one), so their order among themselves holds.
-// Transactions (MULTI ... EXEC) are left alone: a command of theirs cannot
-// run outside them.
+// commands is running it in a later pipeline (see above for which
+// pipelines may). Transactions (MULTI ... EXEC) are left alone: a command
+// of theirs cannot run outside them.
 type scriptHook struct{}
 
 func (scriptHook) DialHook(next redis.DialHook) redis.DialHook          { return next }

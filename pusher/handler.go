@@ -43,10 +43,12 @@ type scratch struct {
 const keepRecordMaps = 8192
 
 // releasesRecords reports whether the sink keeps nothing of a batch's
-// records once its write returned, so their maps can serve again.
+// records once its write returned, so their maps can serve again. A
+// Buffered sink keeps them until Flush, whatever it claims.
 func releasesRecords(s connectors.Sink) bool {
 	r, ok := s.(connectors.RecordReleaser)
-	return ok && r.ReleasesRecords()
+	_, buffered := s.(connectors.Buffered)
+	return ok && r.ReleasesRecords() && !buffered
 }
 
 // Handle maps a batch through the push mixer and writes it in one sink
@@ -81,6 +83,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 			clear(records) // nothing kept alive by the old values
 			sc.records = records[:0]
 		}
+		clear(results) // nor by the last object's records
 		sc.owners, sc.commits, sc.results = owners[:0], commits[:0], results[:0]
 		h.scratch.Put(sc)
 	}()
