@@ -123,15 +123,7 @@ func TestDamagedCompressedEntryIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.publish(t, l, obj("product", "j", "j:1"))
-	rec := newRecorder()
-	rec.fail = func(batch []coord.Delivery) error {
-		for i, d := range batch {
-			if d.Key == "" {
-				return &coord.ItemError{Index: i, Err: coord.Permanent(errors.New("not an object"))}
-			}
-		}
-		return nil
-	}
+	rec := refusingRaw()
 	runConsumer(t, b, "tgt", rec, "product")
 	waitFor(t, "the damaged entry dead-lettered", 10*time.Second, nil, func() bool { n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); return n == 1 })
 	waitFor(t, "the entries around it applied", 10*time.Second, rec.notify, func() bool { return rec.count() == 2 })
@@ -163,6 +155,19 @@ func TestEntryClaimingTooManyObjectsIsDeadLettered(t *testing.T) {
 	if err := b.rdb.XAdd(b.ctx, &redisXAddArgs{Stream: b.c.StreamKey("product", 1), Values: []any{"n", "100000000000", "b", body}}).Err(); err != nil {
 		t.Fatal(err)
 	}
+	rec := refusingRaw()
+	runConsumer(t, b, "tgt", rec, "product")
+	waitFor(t, "the entry dead-lettered", 10*time.Second, nil, func() bool { n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); return n == 1 })
+	waitFor(t, "the entry beside it applied", 10*time.Second, rec.notify, func() bool { return rec.count() == 1 })
+	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
+	if len(dls) != 1 || string(dls[0].Payload) != body {
+		t.Fatalf("dead letters %+v, want the entry's body as it was", dls)
+	}
+}
+
+// refusingRaw is a recorder that refuses, as permanent, a delivery with no
+// key: an entry the consumer could not unpack, handed over raw.
+func refusingRaw() *recorder {
 	rec := newRecorder()
 	rec.fail = func(batch []coord.Delivery) error {
 		for i, d := range batch {
@@ -172,11 +177,5 @@ func TestEntryClaimingTooManyObjectsIsDeadLettered(t *testing.T) {
 		}
 		return nil
 	}
-	runConsumer(t, b, "tgt", rec, "product")
-	waitFor(t, "the entry dead-lettered", 10*time.Second, nil, func() bool { n, _ := b.c.DeadLetterCount(b.ctx, "tgt"); return n == 1 })
-	waitFor(t, "the entry beside it applied", 10*time.Second, rec.notify, func() bool { return rec.count() == 1 })
-	dls, _ := b.c.DeadLetters(b.ctx, "tgt", "", 10)
-	if len(dls) != 1 || string(dls[0].Payload) != body {
-		t.Fatalf("dead letters %+v, want the entry's body as it was", dls)
-	}
+	return rec
 }
