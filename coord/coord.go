@@ -30,7 +30,6 @@ func New(rdb redis.UniversalClient, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("coord config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	hookScripts(rdb)
 	return &Client{rdb: rdb, cfg: cfg, keys: keys{ns: cfg.Namespace}, log: cfg.Logger}, nil
 }
 
@@ -96,4 +95,18 @@ func (c *Client) EnsureGroups(ctx context.Context, model string, targets []strin
 func isBusyGroup(err error) bool {
 	var re redis.Error
 	return errors.As(err, &re) && len(re.Error()) >= 9 && re.Error()[:9] == "BUSYGROUP"
+}
+
+// loadScripts loads every script so pipelines can use EVALSHA.
+func (c *Client) loadScripts(ctx context.Context, scripts ...*redis.Script) error {
+	for _, s := range scripts {
+		if err := s.Load(ctx, c.rdb).Err(); err != nil {
+			return fmt.Errorf("loading script: %w", err)
+		}
+	}
+	return nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && len(err.Error()) >= 8 && err.Error()[:8] == "NOSCRIPT"
 }

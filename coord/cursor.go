@@ -75,7 +75,7 @@ end
 // which acknowledged entry by entry, still has a pending list: the cursor
 // goes back to just before its oldest pending entry, the list is emptied
 // and its consumers removed.
-var openScript = newScript(luaIDs + `
+var openScript = redis.NewScript(luaIDs + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED lease not held')
 end
@@ -126,7 +126,7 @@ return {cursor, n}
 //
 // Returns 1 when the cursor stands at or after the entry, 0 when the lease
 // is not the caller's (nothing changes).
-var advanceScript = newScript(luaIDs + `
+var advanceScript = redis.NewScript(luaIDs + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -139,7 +139,7 @@ return advance(KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[4]))
 // KEYS[1] the lease, KEYS[2] the tenure counter; ARGV[1] the holder's value
 //
 // Returns 1 when released, 0 when the lease holds another value or none.
-var releasePartitionScript = newScript(`
+var releasePartitionScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
   return redis.call('DEL', KEYS[1])
@@ -200,7 +200,7 @@ func (cs *Consumer) moveCursors(ctx context.Context, moves []cursorMove) error {
 		pipe := cs.c.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(moves))
 		for i, m := range moves {
-			cmds[i] = advanceScript.EvalSha(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
+			cmds[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
 		}
 		_, err := pipe.Exec(ctx)
 		if err == nil {

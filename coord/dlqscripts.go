@@ -1,5 +1,7 @@
 package coord
 
+import "github.com/redis/go-redis/v9"
+
 // Every script that adds or removes dead letters keeps a system's queue
 // bookkeeping in one place. All of a system's dead-letter keys share the
 // hash tag {dlq:system}; scripts get their common prefix ("base") as an
@@ -139,7 +141,7 @@ end
 // repeat (1 when the delivery id was seen)}; the error "FENCED ..." when
 // the lock holds another value (or none), or "DLQFULL ..." when the dead
 // letters would not fit: nothing is written then.
-var publishScript = newScript(luaDLQ + `
+var publishScript = redis.NewScript(luaDLQ + `
 if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED reader lock not held')
 end
@@ -248,7 +250,7 @@ return {pub, div, bad, sup, stale, tied, 0}
 //
 // Returns how many moved; -1 when some predate the per-key lists (nothing
 // moves), -2 when the lease is not the caller's.
-var supersedeScript = newScript(luaDLQ + `
+var supersedeScript = redis.NewScript(luaDLQ + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -2
 end
@@ -277,7 +279,7 @@ return dlqsupersede(ARGV[2], 'push', ARGV[3], ARGV[4], now)
 // Returns 1 when moved, 0 when ARGV[8] asked for a parked key that is not,
 // -1 when the lease is not the caller's, -2 when the queue is full (nothing
 // is written for these).
-var deadLetterScript = newScript(luaIDs + luaDLQ + `
+var deadLetterScript = redis.NewScript(luaIDs + luaDLQ + `
 if redis.call('GET', KEYS[3]) ~= ARGV[11] then
   return -1
 end
@@ -306,7 +308,7 @@ return 1
 //
 // Returns the number of dead letters still holding the key, or -1 when the
 // entry was already gone (replayed or dropped by someone else).
-var resolveScript = newScript(luaDLQ + `
+var resolveScript = redis.NewScript(luaDLQ + `
 return dlqremove(ARGV[1], ARGV[2])
 `)
 
@@ -321,7 +323,7 @@ return dlqremove(ARGV[1], ARGV[2])
 //
 // Returns the number of dead letters still holding the key, or -1 when the
 // entry was already gone (nothing is published then).
-var replayPublishScript = newScript(luaDLQ + `
+var replayPublishScript = redis.NewScript(luaDLQ + `
 if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
   return -1
 end

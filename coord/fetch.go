@@ -262,7 +262,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 	pipe := cs.c.rdb.Pipeline()
 	moved := make([]*redis.Cmd, len(moves))
 	for i, m := range moves {
-		moved[i] = advanceScript.EvalSha(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
+		moved[i] = advanceScript.Eval(ctx, pipe, []string{m.p.lease, m.p.stream}, cs.advanceArgs(m.to, m.n)...)
 	}
 	read := pipe.XRead(ctx, &redis.XReadArgs{Streams: args, Count: int64(count), Block: block})
 	parkedLen := pipe.HLen(ctx, cs.c.keys.parked(cs.target, stagePush))
@@ -307,8 +307,9 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 			body := len(str(m.Values["b"]))
 			largest = max(largest, body)
 			// What the entry says it holds, no more than its body can (an
-			// object takes two bytes at least): a corrupt count sizes
-			// nothing (appendDeliveries makes it one raw delivery).
+			// object takes two bytes at least; appendDeliveries makes an
+			// entry whose count is wrong one raw delivery), and the sizing
+			// below takes no more than a batch's worth of it.
 			n, _ := strconv.Atoi(str(m.Values["n"]))
 			n = max(min(n, body/2), 1)
 			objects += n
@@ -322,7 +323,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		// entry that fills the batch comes in whole before its rest moves
 		// to the backlog, so the batch has room for one entry past the
 		// limit.
-		batch = slices.Grow(batch, min(objects, limit+widest))
+		batch = slices.Grow(batch, min(objects, limit+min(widest, limit)))
 	}
 	cs.mu.Lock()
 	cs.endRead(wide, objects, entries, largest)
@@ -341,7 +342,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 		}
 		spill := sharing && behind && len(keep) >= share
 		if spill || capped { // all of it waits: one allocation, not a doubling per entry
-			p.backlog = slices.Grow(p.backlog, perStream[i])
+			p.backlog = slices.Grow(p.backlog, min(perStream[i], limit))
 		}
 		into := false // some of the partition's entries are in the batch
 		for _, m := range xs.Messages {
@@ -367,7 +368,7 @@ func (cs *Consumer) fetch(ctx context.Context, w int) ([]Delivery, error) {
 				n, after := fit(ds, limit-from, from, size, maxBytes)
 				size, into = after, into || n > 0
 				if from+n < len(batch) { // the rest of the entry comes next, first
-					p.backlog = append(slices.Grow(p.backlog, perStream[i]), batch[from+n:]...)
+					p.backlog = append(slices.Grow(p.backlog, min(perStream[i], limit)), batch[from+n:]...)
 					batch = batch[:from+n]
 					capped = true
 				}

@@ -262,7 +262,7 @@ func (c *Consumer) renew(ctx context.Context, ttl int64) error {
 	pipe := c.c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(owned))
 	for i, p := range owned {
-		cmds[i] = renewScript.EvalSha(ctx, pipe, []string{p.lease}, c.id, ttl)
+		cmds[i] = renewScript.Eval(ctx, pipe, []string{p.lease}, c.id, ttl)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
 		// Network trouble: keep the leases for now; they expire on their own
@@ -313,7 +313,7 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 		pipe := c.c.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(try))
 		for i, p := range try {
-			cmds[i] = acquireScript.EvalSha(ctx, pipe, []string{p.lease, p.fence}, c.id, ttl)
+			cmds[i] = acquireScript.Eval(ctx, pipe, []string{p.lease, p.fence}, c.id, ttl)
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
 			return 0, err
@@ -412,7 +412,7 @@ func (c *Consumer) release(ctx context.Context, parts []*partition) {
 	defer c.announce(ctx, "released")
 	pipe := c.c.rdb.Pipeline()
 	for _, p := range parts {
-		releasePartitionScript.EvalSha(ctx, pipe, []string{p.lease, p.tenureKey}, c.id)
+		releasePartitionScript.Eval(ctx, pipe, []string{p.lease, p.tenureKey}, c.id)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !isRedisNil(err) {
 		c.log.Warn("releasing leases failed; they expire on their own", "target", c.target, "error", err)
@@ -475,7 +475,7 @@ func (c *Consumer) trimOwned(ctx context.Context) {
 	pipe := c.c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(streams))
 	for i, s := range streams {
-		cmds[i] = trimScript.EvalSha(ctx, pipe, []string{s})
+		cmds[i] = trimScript.Eval(ctx, pipe, []string{s})
 	}
 	_, _ = pipe.Exec(ctx)
 	var trimmed int64

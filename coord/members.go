@@ -42,7 +42,7 @@ type IngestMember struct {
 // ARGV[1] the member id, ARGV[2] the TTL in ms, ARGV[3] the member's JSON
 //
 // Returns the number of live ingests, this one included.
-var ingestHeartbeatScript = newScript(`
+var ingestHeartbeatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)

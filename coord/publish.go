@@ -205,10 +205,8 @@ func (c *Client) publishPacked(ctx context.Context, source string, fence Fence, 
 		res.Bytes += len(e.body)
 		res.StoredBytes += len(value)
 	}
-	// EVAL, not EVALSHA: a script Redis lost (a restart, a failover) would
-	// be sent again by body after the pipeline (see scriptHook), after the
-	// WAITAOF that must follow it; and the body is small next to the
-	// objects.
+	// EVAL, not EVALSHA: after a Redis restart EVALSHA fails with NOSCRIPT,
+	// and the body is small next to the objects.
 	pipe := c.rdb.Pipeline()
 	cmd := packedPublishScript.Eval(ctx, pipe, keys, args...)
 	wait := c.waitAOFCmd(ctx, pipe)
@@ -235,8 +233,6 @@ func (c *Client) publishEach(ctx context.Context, source string, fence Fence, de
 		for start < len(items) && len(cmds) < 64 {
 			end := min(start+maxItemsPerScript, len(items))
 			keys, args := c.publishArgs(source, fence, delivery, items[start:end])
-			// EVAL, as above; and these calls must run in order, which a
-			// call sent again after the pipeline would not.
 			cmds = append(cmds, publishScript.Eval(ctx, pipe, keys, args...))
 			start = end
 		}

@@ -1,5 +1,7 @@
 package coord
 
+import "github.com/redis/go-redis/v9"
+
 // Timestamps inside scripts come from Redis's clock (TIME), so the clocks of
 // the fleet's machines never matter. Scripts are replicated by effects (the
 // default since Redis 7), which makes TIME safe to use.
@@ -17,7 +19,7 @@ package coord
 //
 // Returns the number of entries written, -1 when something is parked, or
 // the error "FENCED ..." when the lock holds another value (or none).
-var packedPublishScript = newScript(`
+var packedPublishScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED reader lock not held')
 end
@@ -39,7 +41,7 @@ return #KEYS - 2
 // KEYS[1] the stream
 //
 // Returns the number of entries removed.
-var trimScript = newScript(`
+var trimScript = redis.NewScript(`
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
@@ -82,7 +84,7 @@ return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 // ARGV[2] the TTL in ms
 //
 // Returns the tenure's fencing token, or 0 when the lease is taken.
-var acquireScript = newScript(`
+var acquireScript = redis.NewScript(`
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return 0
 end
@@ -98,7 +100,7 @@ return token
 // KEYS[1] the lease; ARGV[1] the holder's value; ARGV[2] the TTL in ms
 //
 // Returns 1 when extended, 0 when the key holds another value or none.
-var renewScript = newScript(`
+var renewScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -110,7 +112,7 @@ return 0
 // KEYS[1] the lease; ARGV[1] the holder's value
 //
 // Returns 1 when deleted, 0 when the key holds another value or none.
-var releaseScript = newScript(`
+var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -127,7 +129,7 @@ return 0
 // -1 when there is none}. The rank decides which members take one
 // partition more when the partitions do not divide evenly; the expiry is
 // when a dead member stops counting.
-var heartbeatScript = newScript(`
+var heartbeatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -153,7 +155,7 @@ return {#all / 2, rank, first}
 // ARGV[1] the caller's lock value; ARGV[2] the encoded checkpoint
 //
 // Returns "OK", or the error "FENCED ..." when the lock is not the caller's.
-var saveCheckpointScript = newScript(`
+var saveCheckpointScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED reader lock not held')
 end
@@ -177,7 +179,7 @@ return redis.call('SET', KEYS[2], ARGV[2])
 // The owner key expires (ARGV[4]) so a dead owner does not block the barrier;
 // barrierDoneScript then refuses a late owner's "done", and that owner tries
 // again and finds the barrier applied.
-var barrierScript = newScript(luaIDs + `
+var barrierScript = redis.NewScript(luaIDs + `
 if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 local g = groupinfo(KEYS[4], ARGV[5])
 if g then
@@ -202,7 +204,7 @@ return 0
 //
 // Returns 1, or 0 when someone else owns the barrier now (the caller's
 // write was applied after the owner changed: it must try again).
-var barrierDoneScript = newScript(`
+var barrierDoneScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end

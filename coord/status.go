@@ -27,7 +27,7 @@ import (
 // group passed is then unknown). What the group passed is what the stream
 // ever received less what waits: the group's own entries-read counter is
 // not kept by every cursor move.
-var backlogScript = newScript(`
+var backlogScript = redis.NewScript(`
 local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 if not ok then return {-1, '', -1, 0} end
 for _, g in ipairs(groups) do
@@ -112,7 +112,7 @@ type backlogCmds struct {
 func (c *Client) queueBacklog(ctx context.Context, pipe redis.Pipeliner, target, model string, partitions int, owners bool) backlogCmds {
 	b := backlogCmds{model: model, parts: partitions}
 	for p := 0; p < partitions; p++ {
-		b.cmds = append(b.cmds, backlogScript.EvalSha(ctx, pipe, []string{c.keys.stream(model, p)}, target, backlogCountCap))
+		b.cmds = append(b.cmds, backlogScript.Eval(ctx, pipe, []string{c.keys.stream(model, p)}, target, backlogCountCap))
 		if owners {
 			b.leases = append(b.leases, pipe.Get(ctx, c.keys.lease(model, p, target)))
 		}

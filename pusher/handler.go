@@ -61,32 +61,45 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 	if sc == nil {
 		sc = &scratch{recMaps: mixer.FieldMaps{Keep: keepRecordMaps}}
 	}
-	// The records, and their maps, are done with once the write returned
-	// when the sink keeps none of them: the next batch's records fill
-	// them. A sink that keeps records (a Buffered one) gets new ones.
-	releases := releasesRecords(h.sink)
-	var records []mixer.TargetRecord
+	err := h.handle(ctx, batch, sc)
+	// Not reached when handle panics: the scratch is then dropped, since
+	// the panic's value might refer to a record (the consumer formats it).
+	h.recycle(sc)
+	return err
+}
+
+// recycle readies a batch's scratch for the next: the records' maps are
+// done with, when the sink keeps none of them (the write has returned),
+// and nothing is kept alive by the old values.
+func (h *handler) recycle(sc *scratch) {
+	if releasesRecords(h.sink) {
+		for i := range sc.records {
+			sc.recMaps.Put(sc.records[i].Fields)
+		}
+		clear(sc.records)
+		sc.records = sc.records[:0]
+	} else {
+		sc.records = nil // the sink may keep them (a Buffered one does)
+	}
+	clear(sc.results)
+	sc.owners, sc.commits, sc.results = sc.owners[:0], sc.commits[:0], sc.results[:0]
+	h.scratch.Put(sc)
+}
+
+func (h *handler) handle(ctx context.Context, batch []coord.Delivery, sc *scratch) error {
+	// The records, and their maps, come from earlier batches when the sink
+	// keeps none of them; a sink that keeps records gets new ones.
 	var recMaps *mixer.FieldMaps
-	if releases {
-		records, recMaps = sc.records[:0], &sc.recMaps
+	records := sc.records[:0]
+	if releasesRecords(h.sink) {
+		recMaps = &sc.recMaps
 	} else {
 		records = make([]mixer.TargetRecord, 0, len(batch))
 	}
 	owners := sc.owners[:0] // the entry each record came from; -1 for a truncate
 	commits := sc.commits[:0]
 	results := sc.results[:0]
-	defer func() {
-		if releases {
-			for i := range records {
-				recMaps.Put(records[i].Fields)
-			}
-			clear(records) // nothing kept alive by the old values
-			sc.records = records[:0]
-		}
-		clear(results) // nor by the last object's records
-		sc.owners, sc.commits, sc.results = owners[:0], commits[:0], results[:0]
-		h.scratch.Put(sc)
-	}()
+	defer func() { sc.records, sc.owners, sc.commits, sc.results = records, owners, commits, results }()
 	var truncs []mixer.TargetRecord
 	var barriers []string
 	var seen seenPartitions       // partitions with an entry earlier in the batch
