@@ -23,6 +23,7 @@ type handler struct {
 	limiter    *coord.Limiter
 	consumer   *coord.Consumer
 	partitions int
+	releases   bool      // the sink lets go of records after Write: see releasesRecords
 	scratch    sync.Pool // of *scratch
 }
 
@@ -39,7 +40,8 @@ type scratch struct {
 }
 
 // keepRecordMaps bounds the field maps a batch hands to later ones: more
-// than a batch holds, at a few hundred bytes a map.
+// than a batch holds. A cleared map keeps its size: a few hundred bytes for
+// a narrow row, a few KB for a wide one, about a batch's working set.
 const keepRecordMaps = 8192
 
 // releasesRecords reports whether the sink keeps nothing of a batch's
@@ -72,7 +74,7 @@ func (h *handler) Handle(ctx context.Context, batch []coord.Delivery) error {
 // done with, when the sink keeps none of them (the write has returned),
 // and nothing is kept alive by the old values.
 func (h *handler) recycle(sc *scratch) {
-	if releasesRecords(h.sink) {
+	if h.releases {
 		for i := range sc.records {
 			sc.recMaps.Put(sc.records[i].Fields)
 		}
@@ -91,7 +93,7 @@ func (h *handler) handle(ctx context.Context, batch []coord.Delivery, sc *scratc
 	// keeps none of them; a sink that keeps records gets new ones.
 	var recMaps *mixer.FieldMaps
 	records := sc.records[:0]
-	if releasesRecords(h.sink) {
+	if h.releases {
 		recMaps = &sc.recMaps
 	} else {
 		records = make([]mixer.TargetRecord, 0, len(batch))

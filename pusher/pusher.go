@@ -193,7 +193,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		t.consumer = nil
 		t.mu.Unlock()
 	}()
-	var h coord.Handler = &handler{t: t, sink: sink, limiter: limiter, consumer: cs, partitions: c.Config().Partitions}
+	var h coord.Handler = &handler{t: t, sink: sink, limiter: limiter, consumer: cs, partitions: c.Config().Partitions, releases: releasesRecords(sink)}
 	if b, ok := sink.(connectors.Buffered); ok {
 		h = &bufferedHandler{Handler: h, sink: b}
 	}
