@@ -34,13 +34,19 @@ func testSystem(name, dsn string, recv *mixer.Receiver, push *mixer.PushMixer, s
 // with fields, closed when the test ends; the push rule makes records.
 func openSink(tb testing.TB, url string, model *mixer.Model, loc string, fields []mixer.PushField) (*Sink, *mixer.PushRule) {
 	tb.Helper()
+	return openSinkWith(tb, url, model, loc, fields, nil)
+}
+
+// openSinkWith is openSink with settings of the target system.
+func openSinkWith(tb testing.TB, url string, model *mixer.Model, loc string, fields []mixer.PushField, settings map[string]any) (*Sink, *mixer.PushRule) {
+	tb.Helper()
 	rule, err := mixer.NewPushRule(model, loc, fields)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	push := mixer.NewPushMixer()
 	push.Add(model.Title, rule)
-	sink, _ := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
+	sink, _ := NewSink(testSystem("target", url, nil, push, settings), connectors.SinkDeps{})
 	if err := sink.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

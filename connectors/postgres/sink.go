@@ -41,6 +41,11 @@ type Sink struct {
 	conflicts atomic.Int64 // two-way rows an older change lost to (Conflicts)
 
 	twoWay *twoWay // set when some table is also read by this system (twoway.go)
+
+	copyMin int // the smallest group of upserts tried as a COPY; 0: never (copy.go)
+	// copied counts the rows written by COPY, copyFailures the COPYs that
+	// failed and were written again as upserts.
+	copied, copyFailures atomic.Int64
 }
 
 type table struct {
@@ -52,6 +57,7 @@ type table struct {
 	// the row, and tombstones are kept by tombKey (twoway.go).
 	lww     bool
 	tombKey string
+	copy    copyGate // whether large batches of upserts try COPY (copy.go)
 }
 
 type column struct {
@@ -83,7 +89,8 @@ func NewSink(sys *config.System, deps connectors.SinkDeps) (connectors.Sink, err
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Sink{sys: sys, log: log, tables: map[string]*table{}, sql: map[shape]string{}}, nil
+	return &Sink{sys: sys, log: log, tables: map[string]*table{}, sql: map[shape]string{},
+		copyMin: int(sys.Settings.Int(SettingCopyMinRows))}, nil
 }
 
 // Open connects and checks every push location: the table exists, every
@@ -208,6 +215,11 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 	if s.twoWay != nil {
 		return s.writeTwoWay(ctx, recs, fences)
 	}
+	if s.copyMin > 0 && len(recs) >= s.copyMin {
+		if done, err := s.writeWithCopy(ctx, recs, fences); done {
+			return err
+		}
+	}
 	b := &pgx.Batch{}
 	s.queueFences(b, fences)
 	fenced := b.Len()
@@ -227,7 +239,13 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 // send runs a batch in one round trip and returns its first error, mapped
 // to the connector classes.
 func (s *Sink) send(ctx context.Context, b *pgx.Batch) error {
-	br := s.pool.SendBatch(ctx, b)
+	return sendBatch(ctx, s.pool, b)
+}
+
+// sendBatch runs a batch through to and returns its first error, mapped to
+// the connector classes.
+func sendBatch(ctx context.Context, to batchSender, b *pgx.Batch) error {
+	br := to.SendBatch(ctx, b)
 	var first error
 	for _, qq := range b.QueuedQueries {
 		var err error
@@ -253,6 +271,9 @@ type rowState struct {
 	loc, keyCol, key string
 	del              bool
 	up               *rowVals
+	// fresh: the row's first upsert in the batch (after its delete, if
+	// any) creates it at the source, so it may be copied (copy.go).
+	fresh bool
 }
 
 // keyedRows are a batch's rows of one location and key column, by key.
@@ -361,13 +382,21 @@ func (v *rowVals) merge(o *rowVals) {
 // key column and set of columns. A truncate record ends a segment: what
 // came before is flushed, then the table is emptied.
 func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error {
+	return s.planInto(recs, b, at, nil)
+}
+
+// planInto is plan, with the last segment's large groups of upserts put
+// in copies instead of b when copies is not nil: they are written after
+// every statement in b (copy.go), which is their place, since no other
+// statement of their segment touches their rows.
+func (s *Sink) planInto(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time, copies *[]copyGroup) error {
 	var slab rowSlab
 	var keyed []*keyedRows // a new one per location and key column; usually one
 	var cur *keyedRows
 	order := make([]*rowState, 0, len(recs))
 	var inserts []*rowState
 	flush := func() {
-		s.queueRows(b, order, inserts, at)
+		s.queueRows(b, order, inserts, at, nil)
 		keyed, cur, order, inserts = nil, nil, nil, nil
 	}
 	var t *table
@@ -436,11 +465,12 @@ func (s *Sink) plan(recs []mixer.TargetRecord, b *pgx.Batch, at time.Time) error
 			st.del, st.up = true, nil
 		case st.up == nil:
 			st.up = vals
+			st.fresh = r.Created || st.del // a row deleted earlier in the batch is new again
 		default:
 			st.up.merge(vals)
 		}
 	}
-	flush()
+	s.queueRows(b, order, inserts, at, copies)
 	return nil
 }
 
@@ -475,24 +505,33 @@ type shape struct {
 	keyCol string
 	cols   [4]uint64 // up to 256 columns; wider tables use wide
 	wide   string
+	copy   bool // the COPY of an upsert's rows (copy.go)
 }
 
 // queueRows adds the statements for collapsed rows: deletes first (a row
 // deleted then upserted in the batch is deleted, then inserted anew), then
 // upserts, then plain inserts. Rows of one shape go in one statement.
-func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time) {
+func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time, copies *[]copyGroup) {
 	type group struct {
 		sql  string
 		args [][]*string
-		lww  bool // a two-way table's: the run's commit time goes last
+		t    *table
+		copy string // the COPY its rows may take instead (copy.go)
+		lww  bool   // a two-way table's: the run's commit time goes last
 		// upsert: an upsert's (its rows are counted when an older change
 		// loses to the row, see Conflicts)
 		upsert bool
 	}
+	// Rows new at their source (fresh) go in groups of their own when they
+	// may be copied.
+	type groupKey struct {
+		sh    shape
+		fresh bool
+	}
 	var groups []*group
-	byShape := map[shape]*group{}
-	groupFor := func(sh shape, params int, mk func() string) *group {
-		g := byShape[sh]
+	byShape := map[groupKey]*group{}
+	groupFor := func(sh shape, fresh bool, params int, mk func() string) *group {
+		g := byShape[groupKey{sh, fresh}]
 		if g == nil {
 			g = &group{sql: s.cached(sh, mk), args: make([][]*string, params), lww: s.tables[sh.loc].lww, upsert: !sh.del}
 			if len(byShape) == 0 { // most batches have one shape: its columns take every row
@@ -500,7 +539,7 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time)
 					g.args[i] = make([]*string, 0, len(order)+len(inserts))
 				}
 			}
-			byShape[sh] = g
+			byShape[groupKey{sh, fresh}] = g
 			groups = append(groups, g)
 		}
 		return g
@@ -509,7 +548,7 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time)
 		if st.del {
 			t := s.tables[st.loc]
 			keyCol := st.keyCol
-			g := groupFor(shape{del: true, loc: st.loc, keyCol: keyCol}, 1, func() string {
+			g := groupFor(shape{del: true, loc: st.loc, keyCol: keyCol}, false, 1, func() string {
 				if t.lww {
 					return s.lwwDeleteSQL(t, keyCol)
 				}
@@ -539,11 +578,18 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time)
 				sh.wide = string(wide)
 			}
 			keyCol, up := st.keyCol, st.up
-			g := groupFor(sh, n, func() string {
+			names := func() []string {
 				names := make([]string, 0, n)
 				up.each(func(i int) { names = append(names, t.order[i].name) })
-				return s.upsertSQL(t, keyCol, names)
-			})
+				return names
+			}
+			fresh := copies != nil && st.fresh
+			g := groupFor(sh, fresh, n, func() string { return s.upsertSQL(t, keyCol, names()) })
+			if fresh && g.t == nil {
+				g.t = t
+				sh.copy = true
+				g.copy = s.cached(sh, func() string { return copySQL(t, keyCol, names()) })
+			}
 			j := 0
 			up.each(func(i int) {
 				g.args[j] = append(g.args[j], up.text(i))
@@ -551,7 +597,29 @@ func (s *Sink) queueRows(b *pgx.Batch, order, inserts []*rowState, at time.Time)
 			})
 		}
 	}
+	// Whether a table's rows may be copied is asked once a batch.
+	var gates []struct {
+		t  *table
+		ok bool
+	}
+	mayCopy := func(t *table) bool {
+		for _, g := range gates {
+			if g.t == t {
+				return g.ok
+			}
+		}
+		ok := t.copy.try()
+		gates = append(gates, struct {
+			t  *table
+			ok bool
+		}{t, ok})
+		return ok
+	}
 	for _, g := range groups {
+		if g.copy != "" && len(g.args[0]) >= s.copyMin && mayCopy(g.t) {
+			*copies = append(*copies, copyGroup{t: g.t, sql: g.copy, args: g.args})
+			continue
+		}
 		args := make([]any, len(g.args), len(g.args)+1)
 		for i, a := range g.args {
 			args[i] = textArray(a)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sqlpipe/remix/connectors"
@@ -15,7 +16,32 @@ import (
 
 func TestSinkConformance(t *testing.T) {
 	t.Parallel()
+	runSinkConformance(t, nil)
+}
+
+// Through COPY: every group of rows created at the source (half of the
+// suite's upserts) is tried as a COPY first, and written as upserts when a
+// row exists.
+func TestSinkConformanceThroughCopy(t *testing.T) {
+	t.Parallel()
+	runSinkConformance(t, map[string]any{SettingCopyMinRows: int64(1)})
+}
+
+func runSinkConformance(t *testing.T, settings map[string]any) {
 	url := testenv.NewDatabase(t)
+	var mu sync.Mutex
+	var sinks []*Sink
+	if settings[SettingCopyMinRows] != nil {
+		t.Cleanup(func() { // after every subtest: the suite took both ways
+			var copied, failed int64
+			for _, s := range sinks {
+				copied, failed = copied+s.copied.Load(), failed+s.copyFailures.Load()
+			}
+			if copied == 0 || failed == 0 {
+				t.Errorf("the suite copied %d rows and fell back %d times; want both", copied, failed)
+			}
+		})
+	}
 	connectortest.RunSink(t, connectortest.SinkHarness{
 		Features: connectortest.SinkFeatures{Keyed: true, InsertWithoutKey: true, Truncate: true, Fencing: true, ReleasesRecords: true},
 		Refused:  map[string]any{"qty": json.Number("1.5")}, // a fraction for an integer column
@@ -35,10 +61,13 @@ func TestSinkConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			push.Add("item", rule)
-			sink, err := NewSink(testSystem("target", url, nil, push, nil), connectors.SinkDeps{})
+			sink, err := NewSink(testSystem("target", url, nil, push, settings), connectors.SinkDeps{})
 			if err != nil {
 				t.Fatal(err)
 			}
+			mu.Lock()
+			sinks = append(sinks, sink.(*Sink))
+			mu.Unlock()
 			if err := sink.Open(t.Context()); err != nil {
 				t.Fatal(err)
 			}

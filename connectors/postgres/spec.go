@@ -48,6 +48,7 @@ func Spec() *config.Spec {
 			{Name: SettingStatusInterval, Kind: config.KindDuration, Default: 5 * time.Second, Min: config.Float64(0.1), Doc: "how often the replication status is sent (at most 10s)"},
 			connectors.LingerSetting(),
 			{Name: SettingFenceTable, Kind: config.KindString, Default: "public.remix_fences", Check: checkOptionalLocation, Doc: "target table (schema.table) of the pushers' fencing tokens, created if missing; \"\" turns fencing off"},
+			{Name: SettingCopyMinRows, Kind: config.KindInt, Default: int64(64), Min: config.Float64(0), Doc: "a target's upserts of at least this many rows of one table are tried as a COPY first, written as upserts when a row exists already; 0 never copies"},
 			{Name: SettingMaxTransactionMB, Kind: config.KindInt, Default: int64(64), Min: config.Float64(1), Doc: "a streamed transaction larger than this spills to a temporary file"},
 		},
 		ReceiveLocation: checkLocation,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,8 +28,10 @@ func BenchmarkTargetWrite(b *testing.B) {
 	defer conn.Close(ctx)
 	var pid int
 	conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
-	if _, err := conn.Exec(ctx, `CREATE TABLE items_copy (LIKE items INCLUDING ALL)`); err != nil {
-		b.Fatal(err)
+	for _, t := range []string{"items_copy", "items_plain", "items_copyin"} {
+		if _, err := conn.Exec(ctx, `CREATE TABLE `+t+` (LIKE items INCLUDING ALL)`); err != nil {
+			b.Fatal(err)
+		}
 	}
 	const batch, batches = 5000, 20
 	at := time.Now().UTC().Format(time.RFC3339Nano)
@@ -47,7 +50,21 @@ func BenchmarkTargetWrite(b *testing.B) {
 	upsert := `INSERT INTO items AS t (id, name, qty, price, created_at) SELECT u.c0::bigint, u.c1::text, u.c2::int, u.c3::numeric, u.c4::timestamptz
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(c0, c1, c2, c3, c4)` + set
 	merge := `INSERT INTO items_copy AS t (id, name, qty, price, created_at) SELECT id::bigint, name, qty::int, price::numeric, created_at::timestamptz FROM remix_load` + set
+	plain := `INSERT INTO items_plain (id, name, qty, price, created_at) SELECT u.c0::bigint, u.c1::text, u.c2::int, u.c3::numeric, u.c4::timestamptz
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(c0, c1, c2, c3, c4)`
 	write := map[string]func(pgx.Tx, [][]string) error{
+		"unnest insert": func(tx pgx.Tx, c [][]string) error {
+			_, err := tx.Exec(ctx, plain, c[0], c[1], c[2], c[3], c[4])
+			return err
+		},
+		"COPY in": func(tx pgx.Tx, c [][]string) error {
+			var text strings.Builder
+			for i := range c[0] {
+				fmt.Fprintf(&text, "%s\t%s\t%s\t%s\t%s\n", c[0][i], c[1][i], c[2][i], c[3][i], c[4][i])
+			}
+			_, err := tx.Conn().PgConn().CopyFrom(ctx, strings.NewReader(text.String()), `COPY items_copyin (id, name, qty, price, created_at) FROM STDIN`)
+			return err
+		},
 		"unnest upsert": func(tx pgx.Tx, c [][]string) error {
 			_, err := tx.Exec(ctx, upsert, c[0], c[1], c[2], c[3], c[4])
 			return err
@@ -69,7 +86,10 @@ func BenchmarkTargetWrite(b *testing.B) {
 	}
 	for round, what := range []string{"inserts", "updates"} {
 		var line []string
-		for _, method := range []string{"unnest upsert", "COPY and merge"} {
+		for _, method := range []string{"unnest upsert", "COPY and merge", "unnest insert", "COPY in"} {
+			if round > 0 && (method == "unnest insert" || method == "COPY in") {
+				continue
+			}
 			_, before, _ := procStat(pid)
 			for i := 0; i < batches; i++ {
 				tx, err := conn.Begin(ctx)
@@ -87,6 +107,6 @@ func BenchmarkTargetWrite(b *testing.B) {
 			line = append(line, fmt.Sprintf("%s %.1f", method, perRow(after-before, batch*batches)))
 		}
 		fmt.Printf("target server CPU µs/row, batches of %d, %s: %s\n", batch, what, line)
-		record("target server CPU µs/row for batches of 5 000 rows", "remix", fmt.Sprintf("%s: %s, %s", what, line[0], line[1]))
+		record("target server CPU µs/row for batches of 5 000 rows", "remix", what+": "+strings.Join(line, ", "))
 	}
 }

@@ -1,0 +1,283 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/sqlpipe/remix/connectors"
+	"github.com/sqlpipe/remix/internal/testenv"
+	"github.com/sqlpipe/remix/mixer"
+)
+
+// copyModel is an item with fields of many kinds, for the COPY tests.
+func copyModel(t testing.TB) *mixer.Model {
+	t.Helper()
+	model, err := mixer.CompileModel("mem:///copyitem.json", []byte(`{"title": "copyitem", "properties": {
+		"id": {"type": "integer"}, "name": {"type": ["string", "null"]}, "code": {"type": "string"},
+		"price": {"type": "number"}, "at": {"type": "string"}, "local": {"type": "string"},
+		"doc": {"type": "object"}, "raw": {"type": "string"}, "flag": {"type": "boolean"},
+		"ratio": {"type": "number"}, "color": {"type": "string"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model
+}
+
+const copyTable = `(id bigint PRIMARY KEY, name text, code varchar(12), price numeric(12,2),
+	at timestamptz, local timestamp(3), doc jsonb, raw bytea, flag boolean, ratio float8,
+	note text DEFAULT 'kept', attrs jsonb DEFAULT '{"kept": true}')`
+
+func copyFields() []mixer.PushField {
+	f := []mixer.PushField{{Field: "id", Target: mixer.MustPath("id"), SearchKey: true}}
+	for _, n := range []string{"name", "code", "price", "at", "local", "doc", "raw", "flag", "ratio"} {
+		f = append(f, mixer.PushField{Field: n, Target: mixer.MustPath(n)})
+	}
+	return append(f, mixer.PushField{Field: "color", Target: mixer.MustPath("attrs[color]")})
+}
+
+// copyRecords makes n records from id first: names with every character
+// COPY's text format treats specially, some fields null or absent.
+func copyRecords(t testing.TB, rule *mixer.PushRule, first, n int) []mixer.TargetRecord {
+	t.Helper()
+	names := []any{"tab\there", "line\nbreak", "cr\rhere", `back\slash`, `\N`, `\.`, "", nil,
+		"ünïcødé ✓", `"quoted", 'single'`, "ends with a backslash\\", "\\\t\n\r\\", `\x41`, "plain"}
+	recs := make([]mixer.TargetRecord, 0, n)
+	for i := first; i < first+n; i++ {
+		f := map[string]any{
+			"id": json.Number(strconv.Itoa(i)), "name": names[i%len(names)],
+			"price": json.Number(fmt.Sprintf("%d.%03d", i, i%1000)), // rounded to the column's scale
+			"at":    "2026-12-07T03:04:05.123456+01:00", "local": "2026-12-07 03:04:05.123456",
+			"doc": map[string]any{"k": names[(i+1)%len(names)], "n": json.Number("12345678901234567890.5")},
+			"raw": `\x00ff5c`, "flag": i%2 == 0, "ratio": json.Number("0.1"), "color": "red\tblue",
+		}
+		if i%3 == 0 {
+			f["code"] = "c" + strconv.Itoa(i)
+		}
+		if i%5 == 0 {
+			delete(f, "doc") // another shape: a group of its own
+		}
+		rec, err := rule.Apply(&mixer.Object{Model: "copyitem", Op: mixer.OpUpsert, Fields: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Created = true // an insert at the source
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// tableRows returns every row of a table as JSON text, by id.
+func tableRows(t testing.TB, url, loc string) []string {
+	t.Helper()
+	conn := connect(t, url)
+	rows, err := conn.Query(context.Background(), `SELECT to_jsonb(t)::text FROM `+loc+` t ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A COPY writes exactly what the upserts write: the same records go to two
+// tables, one through COPY and one through upserts, and read back the same,
+// escapes, nulls, absent columns, rounding and nested paths included.
+func TestCopyWritesWhatUpsertsWrite(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied `+copyTable, `CREATE TABLE upserted `+copyTable)
+	model := copyModel(t)
+	bycopy, rule := openSinkWith(t, url, model, "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	byupsert, rule2 := openSinkWith(t, url, model, "public.upserted", copyFields(), map[string]any{SettingCopyMinRows: int64(0)})
+	ctx := context.Background()
+	for _, batch := range [][2]int{{1, 140}, {141, 3}} {
+		if err := bycopy.Write(ctx, copyRecords(t, rule, batch[0], batch[1]), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := byupsert.Write(ctx, copyRecords(t, rule2, batch[0], batch[1]), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := bycopy.copied.Load(); got != 143 || bycopy.copyFailures.Load() != 0 {
+		t.Fatalf("%d rows copied and %d copies failed; want 143 and 0", got, bycopy.copyFailures.Load())
+	}
+	if byupsert.copied.Load() != 0 {
+		t.Fatalf("copy_min_rows 0 copied %d rows", byupsert.copied.Load())
+	}
+	got, want := tableRows(t, url, "copied"), tableRows(t, url, "upserted")
+	if len(got) != 143 || !slices.Equal(got, want) {
+		t.Fatalf("COPY and upserts disagree (%d and %d rows):\n%v\n%v", len(got), len(want), got[:min(3, len(got))], want[:min(3, len(want))])
+	}
+}
+
+// A COPY that meets a row already there is undone and the batch written as
+// upserts; the table then skips COPY for two batches, and copies again.
+func TestCopyFallsBackWhenARowExists(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied `+copyTable, `CREATE TABLE upserted `+copyTable,
+		`INSERT INTO copied (id, name, note) VALUES (7, 'old', 'mine'), (90, 'old', 'mine')`,
+		`INSERT INTO upserted (id, name, note) VALUES (7, 'old', 'mine'), (90, 'old', 'mine')`)
+	model := copyModel(t)
+	sink, rule := openSinkWith(t, url, model, "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(10)})
+	ref, rule2 := openSinkWith(t, url, model, "public.upserted", copyFields(), map[string]any{SettingCopyMinRows: int64(0)})
+	ctx := context.Background()
+	write := func(first, n int) {
+		t.Helper()
+		if err := sink.Write(ctx, copyRecords(t, rule, first, n), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.Write(ctx, copyRecords(t, rule2, first, n), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, 100) // rows 7 and 90 exist: the COPY fails, the upserts write
+	if sink.copied.Load() != 0 || sink.copyFailures.Load() != 1 {
+		t.Fatalf("after a batch over existing rows: %d copied, %d failures; want 0 and 1", sink.copied.Load(), sink.copyFailures.Load())
+	}
+	write(101, 100) // skipped: written as upserts
+	write(201, 100)
+	if sink.copied.Load() != 0 {
+		t.Fatalf("copied %d rows while the table should skip COPY", sink.copied.Load())
+	}
+	write(301, 100) // copies again
+	// Groups of at least 10 rows are copied: 53 rows without code, 27
+	// with, 14 without code or doc; the 6 with code and without doc are not.
+	if sink.copied.Load() != 94 || sink.copyFailures.Load() != 1 {
+		t.Fatalf("after the skips: %d copied, %d failures; want 94 and 1", sink.copied.Load(), sink.copyFailures.Load())
+	}
+	got, want := tableRows(t, url, "copied"), tableRows(t, url, "upserted")
+	if len(got) != 400 || !slices.Equal(got, want) {
+		t.Fatalf("after the fallback the tables disagree (%d and %d rows)", len(got), len(want))
+	}
+	var note string
+	if err := conn.QueryRow(ctx, `SELECT note FROM copied WHERE id = 7`).Scan(&note); err != nil || note != "mine" {
+		t.Fatalf("an unmapped column of an existing row: %q, %v; want it kept", note, err)
+	}
+}
+
+// A COPY runs after the write's fences: a write of an older tenure is
+// refused whole, its COPY included.
+func TestCopyIsFenced(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied `+copyTable)
+	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	ctx := context.Background()
+	fence := func(token uint64) []connectors.Fence {
+		return []connectors.Fence{{Key: "target/copyitem/3", Token: token}, {Key: "target/copyitem/1", Token: token}}
+	}
+	if err := sink.Write(ctx, copyRecords(t, rule, 1, 50), fence(5)); err != nil {
+		t.Fatal(err)
+	}
+	err := sink.Write(ctx, copyRecords(t, rule, 51, 50), fence(4))
+	if !errors.Is(err, connectors.ErrFenced) {
+		t.Fatalf("a write of an older tenure: %v; want ErrFenced", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM copied`).Scan(&n); err != nil || n != 50 {
+		t.Fatalf("%d rows after a fenced write (%v); want the first write's 50", n, err)
+	}
+	if sink.copied.Load() != 50 {
+		t.Fatalf("%d rows copied; want the first write's 50", sink.copied.Load())
+	}
+}
+
+// The copies come after everything else of the batch: a truncate before
+// them, and deletes of their segment.
+func TestCopyComesAfterTruncateAndDeletes(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied `+copyTable, `INSERT INTO copied (id, name) VALUES (999, 'before')`)
+	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	recs := copyRecords(t, rule, 1, 100)
+	recs = append(recs, mixer.TargetRecord{Op: mixer.OpTruncate, Location: "public.copied"})
+	recs = append(recs, copyRecords(t, rule, 101, 100)...)
+	del := recs[len(recs)-1] // row 200
+	del.Op = mixer.OpDelete
+	again := copyRecords(t, rule, 150, 1)[0]
+	delete(again.Fields, "doc")
+	again.Fields["name"] = "again"
+	recs = append(recs, del, delete150(recs), again)
+	if err := sink.Write(context.Background(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n, sum int
+	var name string
+	if err := conn.QueryRow(context.Background(), `SELECT count(*), sum(id), max(name) FILTER (WHERE id = 150) FROM copied`).Scan(&n, &sum, &name); err != nil {
+		t.Fatal(err)
+	}
+	// Rows 101..199 (200 deleted), 150 deleted and written again.
+	if n != 99 || sum != (101+199)*99/2 || name != "again" {
+		t.Fatalf("%d rows, ids summing to %d, row 150 named %q; want 99, %d, again", n, sum, name, (101+199)*99/2)
+	}
+	if sink.copied.Load() == 0 {
+		t.Fatal("nothing was copied")
+	}
+}
+
+// delete150 is the delete of row 150 among recs.
+func delete150(recs []mixer.TargetRecord) mixer.TargetRecord {
+	for _, r := range recs {
+		if r.Op == mixer.OpUpsert && r.Fields["id"] == json.Number("150") {
+			r.Op = mixer.OpDelete
+			return r
+		}
+	}
+	panic("no row 150")
+}
+
+func TestAppendCopyText(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"plain": "plain", "": "", "a\tb": `a\tb`, "a\nb\r": `a\nb\r`, `\N`: `\\N`, `\`: `\\`, "ünï\\": `ünï\\`,
+	} {
+		var b bytes.Buffer
+		appendCopyText(&b, in)
+		if b.String() != want {
+			t.Errorf("%q: %q, want %q", in, b.String(), want)
+		}
+	}
+}
+
+// Rows that changed at the source, rather than being created there, are
+// written as upserts without trying a COPY.
+func TestCopyIsNotTriedForChangedRows(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied `+copyTable)
+	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	recs := copyRecords(t, rule, 1, 100)
+	for i := range recs {
+		recs[i].Created = i == 0 // one new row: a group of its own
+	}
+	if err := sink.Write(context.Background(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sink.copied.Load() != 1 || sink.copyFailures.Load() != 0 {
+		t.Fatalf("%d rows copied, %d copies failed; want 1 and 0", sink.copied.Load(), sink.copyFailures.Load())
+	}
+	if n := len(tableRows(t, url, "copied")); n != 100 {
+		t.Fatalf("%d rows written; want 100", n)
+	}
+}
