@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -77,9 +78,12 @@ func (g *copyGate) try() bool {
 	}
 }
 
-func (g *copyGate) failed() {
-	m := min(g.misses.Add(1), 10)
-	g.skip.Store(min(int64(1)<<m, maxCopySkip))
+// failed starts or lengthens a skip; it reports whether this is the first
+// failure since a COPY of the table succeeded.
+func (g *copyGate) failed() bool {
+	m := g.misses.Add(1)
+	g.skip.Store(min(int64(1)<<min(m, 10), maxCopySkip))
+	return m == 1
 }
 
 func (g *copyGate) succeeded() {
@@ -107,17 +111,22 @@ func copySQL(t *table, keyCol string, cols []string) string {
 // writeCopy writes a batch whose large upsert groups were planned as
 // copies: BEGIN and the batch's other statements (its fences first) in one
 // round trip, then each COPY, the last one followed by COMMIT in the same
-// query. Any error rolls the transaction back; nothing of it stays.
+// query (a batch with nothing else, unfenced, is one round trip: BEGIN,
+// COPY and COMMIT). Any error rolls the transaction back; nothing of it stays.
 func (s *Sink) writeCopy(ctx context.Context, b *pgx.Batch, copies []copyGroup) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return mapError(err)
 	}
 	defer conn.Release()
-	pre := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, b.Len()+1)}
-	pre.Queue("BEGIN")
-	pre.QueuedQueries = append(pre.QueuedQueries, b.QueuedQueries...)
-	err = sendBatch(ctx, conn, pre)
+	begin := "BEGIN; " // with the first COPY, when nothing comes before it
+	if b.Len() > 0 {
+		pre := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, b.Len()+1)}
+		pre.Queue("BEGIN")
+		pre.QueuedQueries = append(pre.QueuedQueries, b.QueuedQueries...)
+		err = sendBatch(ctx, conn, pre)
+		begin = ""
+	}
 	buf := copyBufs.Get().(*bytes.Buffer)
 	defer copyBufs.Put(buf)
 	for i := 0; err == nil && i < len(copies); i++ {
@@ -125,6 +134,9 @@ func (s *Sink) writeCopy(ctx context.Context, b *pgx.Batch, copies []copyGroup) 
 		buf.Reset()
 		appendCopyRows(buf, g.args)
 		q := g.sql
+		if i == 0 {
+			q = begin + q
+		}
 		if i == len(copies)-1 {
 			q += "; COMMIT"
 		}
@@ -243,12 +255,19 @@ func (s *Sink) writeWithCopy(ctx context.Context, recs []mixer.TargetRecord, fen
 		code = pgErr.Code
 	}
 	s.copyFailures.Add(1)
+	first := false // the first failure since a COPY succeeded
 	for i := range copies {
 		if !slices.ContainsFunc(copies[:i], func(c copyGroup) bool { return c.t == copies[i].t }) {
-			copies[i].t.copy.failed() // once a batch
+			first = copies[i].t.copy.failed() || first // once a batch
 		}
 	}
-	s.log.Debug("a COPY failed; writing the batch as upserts", "system", s.sys.Name, "table", copies[0].t.loc, "sqlstate", code)
+	level := slog.LevelDebug
+	if first {
+		level = slog.LevelInfo
+	}
+	// The SQLSTATE only: the error's detail may quote the row.
+	s.log.Log(ctx, level, "a COPY of new rows was refused (one may exist already); the batch is written as upserts and the table's next batches are upserted",
+		"system", s.sys.Name, "table", copies[0].t.loc, "sqlstate", code, "skipped_batches", copies[0].t.copy.skip.Load())
 	// The batch is planned again: pgx keeps what it prepared on the
 	// connection in each queued query, so they cannot be sent again on
 	// another.

@@ -281,3 +281,25 @@ func TestCopyIsNotTriedForChangedRows(t *testing.T) {
 		t.Fatalf("%d rows written; want 100", n)
 	}
 }
+
+// Copies are one transaction with the rest of their batch: when the last
+// of them is refused, the ones before leave nothing behind either.
+func TestCopyOfARefusedBatchLeavesNothing(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied `+copyTable, `ALTER TABLE copied ADD CHECK (ratio < 1)`)
+	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	recs := copyRecords(t, rule, 1, 100)
+	recs[99].Fields["ratio"] = "5" // row 100: no doc, no code, the batch's third group
+	err := sink.Write(context.Background(), recs, nil)
+	if !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("a batch with a refused row: %v; want a permanent error", err)
+	}
+	if n := len(tableRows(t, url, "copied")); n != 0 {
+		t.Fatalf("%d rows left by a refused batch; want none", n)
+	}
+	if sink.copyFailures.Load() != 1 {
+		t.Fatalf("%d copies failed; want 1", sink.copyFailures.Load())
+	}
+}

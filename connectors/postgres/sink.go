@@ -27,6 +27,8 @@ import (
 // search key (INSERT ... ON CONFLICT on its unique index), deletes by the
 // search key, only mapped columns. A Write is one round trip: every
 // statement of the batch is pipelined and runs in one implicit transaction.
+// Large groups of rows created at the source go by COPY instead, in one
+// explicit transaction of two round trips (copy.go).
 type Sink struct {
 	sys    *config.System
 	log    *slog.Logger
@@ -210,7 +212,8 @@ func (s *Sink) uniqueColumns(ctx context.Context, loc string) (map[string]bool, 
 // arguments, which pgx has sent and let go of by then.
 func (s *Sink) ReleasesRecords() bool { return true }
 
-// Write applies records in order, all or nothing, in one round trip.
+// Write applies records in order, all or nothing, in one round trip (two
+// when rows go by COPY).
 func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []connectors.Fence) error {
 	if s.twoWay != nil {
 		return s.writeTwoWay(ctx, recs, fences)
