@@ -95,14 +95,18 @@ func (g *copyGate) succeeded() {
 // copySQL is the COPY of a group's columns, or "" when the group must stay
 // an upsert: rows without a search key (their INSERT may go to a view or
 // through rules, which COPY does not apply), two-way tables (their writes
-// compare commit times), and rows that lack a required column (a partial
-// upsert updates the row that exists).
+// compare commit times), rows that lack a required column (a partial
+// upsert updates the row that exists), and rows that write an identity
+// column GENERATED ALWAYS (an INSERT refuses them; COPY would not).
 func copySQL(t *table, keyCol string, cols []string) string {
 	if keyCol == "" || t.lww || lacksRequired(t, cols) {
 		return ""
 	}
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
+		if t.cols[c].always {
+			return ""
+		}
 		quoted[i] = quoteIdent(c)
 	}
 	return fmt.Sprintf("COPY %s (%s) FROM STDIN", t.quoted, strings.Join(quoted, ", "))
@@ -124,7 +128,7 @@ func (s *Sink) writeCopy(ctx context.Context, b *pgx.Batch, copies []copyGroup) 
 		pre := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, b.Len()+1)}
 		pre.Queue("BEGIN")
 		pre.QueuedQueries = append(pre.QueuedQueries, b.QueuedQueries...)
-		err = sendBatch(ctx, conn, pre)
+		err = sendBatchRaw(ctx, conn, pre)
 		begin = ""
 	}
 	buf := copyBufs.Get().(*bytes.Buffer)
@@ -151,7 +155,7 @@ func (s *Sink) writeCopy(ctx context.Context, b *pgx.Batch, copies []copyGroup) 
 	}
 	if err != nil {
 		rollback(ctx, conn)
-		return mapError(err)
+		return err // as the server or pgx gave it: the caller reads its SQLSTATE
 	}
 	return nil
 }
@@ -247,12 +251,15 @@ func (s *Sink) writeWithCopy(ctx context.Context, recs []mixer.TargetRecord, fen
 		return true, nil
 	}
 	if ctx.Err() != nil {
-		return true, err
+		return true, mapError(err)
 	}
 	var pgErr *pgconn.PgError
 	code := ""
 	if errors.As(err, &pgErr) {
 		code = pgErr.Code
+		if pgErr.ConstraintName == fenceConstraint {
+			return true, mapError(err) // a newer owner wrote first: as upserts it would fail alike
+		}
 	}
 	s.copyFailures.Add(1)
 	first := false // the first failure since a COPY succeeded
@@ -266,8 +273,8 @@ func (s *Sink) writeWithCopy(ctx context.Context, recs []mixer.TargetRecord, fen
 		level = slog.LevelInfo
 	}
 	// The SQLSTATE only: the error's detail may quote the row.
-	s.log.Log(ctx, level, "a COPY of new rows was refused (one may exist already); the batch is written as upserts and the table's next batches are upserted",
-		"system", s.sys.Name, "table", copies[0].t.loc, "sqlstate", code, "skipped_batches", copies[0].t.copy.skip.Load())
+	s.log.Log(ctx, level, "a COPY of new rows failed (a row may exist already); the batch is written as upserts, and so are the table's next batches",
+		"system", s.sys.Name, "table", copies[0].t.loc, "sqlstate", code, "upserted_batches", copies[0].t.copy.skip.Load())
 	// The batch is planned again: pgx keeps what it prepared on the
 	// connection in each queued query, so they cannot be sent again on
 	// another.

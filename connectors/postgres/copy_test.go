@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sqlpipe/remix/connectors"
@@ -196,8 +197,8 @@ func TestCopyIsFenced(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM copied`).Scan(&n); err != nil || n != 50 {
 		t.Fatalf("%d rows after a fenced write (%v); want the first write's 50", n, err)
 	}
-	if sink.copied.Load() != 50 {
-		t.Fatalf("%d rows copied; want the first write's 50", sink.copied.Load())
+	if sink.copied.Load() != 50 || sink.copyFailures.Load() != 0 {
+		t.Fatalf("%d rows copied, %d copies failed; want the first write's 50, and a fenced write refused without a fallback", sink.copied.Load(), sink.copyFailures.Load())
 	}
 }
 
@@ -301,5 +302,40 @@ func TestCopyOfARefusedBatchLeavesNothing(t *testing.T) {
 	}
 	if sink.copyFailures.Load() != 1 {
 		t.Fatalf("%d copies failed; want 1", sink.copyFailures.Load())
+	}
+}
+
+// An identity column GENERATED ALWAYS refuses an INSERT's value; COPY would
+// take it, so rows that write one are not copied, and are refused as the
+// upsert refuses them.
+func TestCopyLeavesIdentityAlwaysToTheUpsert(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text)`)
+	model, err := mixer.CompileModel("mem:///always.json", []byte(`{"title": "always", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, rule := openSinkWith(t, url, model, "public.copied", []mixer.PushField{
+		{Field: "id", Target: mixer.MustPath("id"), SearchKey: true}, {Field: "name", Target: mixer.MustPath("name")},
+	}, map[string]any{SettingCopyMinRows: int64(1)})
+	var recs []mixer.TargetRecord
+	for i := 1; i <= 10; i++ {
+		rec, err := rule.Apply(&mixer.Object{Model: "always", Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number(strconv.Itoa(i)), "name": "n"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Created = true
+		recs = append(recs, rec)
+	}
+	if err := sink.Write(context.Background(), recs, nil); err == nil || !strings.Contains(err.Error(), "428C9") {
+		t.Fatalf("writing an identity column GENERATED ALWAYS: %v; want the upsert's refusal (428C9)", err)
+	}
+	if sink.copyFailures.Load() != 0 {
+		t.Fatalf("%d copies tried; want none", sink.copyFailures.Load())
+	}
+	if n := len(tableRows(t, url, "copied")); n != 0 {
+		t.Fatalf("%d rows written; want none", n)
 	}
 }

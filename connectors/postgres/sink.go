@@ -67,8 +67,11 @@ type column struct {
 	// required: NOT NULL without a default, so a row cannot be inserted
 	// without it (a partial upsert then updates the row that exists).
 	required bool
-	name     string
-	typ      string // the declared type, format_type with its modifier
+	// always: an identity column GENERATED ALWAYS, which an INSERT may
+	// not write (and COPY would).
+	always bool
+	name   string
+	typ    string // the declared type, format_type with its modifier
 	// cast is the type that parameters are cast to before the column's
 	// own assignment applies its modifier: the base type (through
 	// domains) without modifier, so a value that does not fit fails
@@ -142,7 +145,8 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname = 'jsonb',
 			b.base, format_type(b.base, -1), b.typmod, format_type(b.base, b.typmod),
-			a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+			a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '',
+			a.attidentity = 'a'
 		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 		CROSS JOIN LATERAL (
 			WITH RECURSIVE d(oid, typmod, depth) AS (
@@ -163,7 +167,7 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 		var base uint32
 		var typmod int32
 		var baseTyp string
-		if err := rows.Scan(&c.name, &c.typ, &c.jsonb, &base, &c.cast, &typmod, &baseTyp, &c.required); err != nil {
+		if err := rows.Scan(&c.name, &c.typ, &c.jsonb, &base, &c.cast, &typmod, &baseTyp, &c.required, &c.always); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -248,6 +252,11 @@ func (s *Sink) send(ctx context.Context, b *pgx.Batch) error {
 // sendBatch runs a batch through to and returns its first error, mapped to
 // the connector classes.
 func sendBatch(ctx context.Context, to batchSender, b *pgx.Batch) error {
+	return mapError(sendBatchRaw(ctx, to, b))
+}
+
+// sendBatchRaw is sendBatch with the error as pgx gives it.
+func sendBatchRaw(ctx context.Context, to batchSender, b *pgx.Batch) error {
 	br := to.SendBatch(ctx, b)
 	var first error
 	for _, qq := range b.QueuedQueries {
@@ -264,7 +273,7 @@ func sendBatch(ctx context.Context, to batchSender, b *pgx.Batch) error {
 	if err := br.Close(); err != nil && first == nil {
 		first = err
 	}
-	return mapError(first)
+	return first
 }
 
 // rowState is what a batch does to one row, found by its search key: an
