@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlpipe/remix/connectors"
@@ -93,18 +94,20 @@ func (g *copyGate) succeeded() {
 }
 
 // copySQL is the COPY of a group's columns, or "" when the group must stay
-// an upsert: rows without a search key (their INSERT may go to a view or
-// through rules, which COPY does not apply), two-way tables (their writes
-// compare commit times), rows that lack a required column (a partial
-// upsert updates the row that exists), and rows that write an identity
-// column GENERATED ALWAYS (an INSERT refuses them; COPY would not).
+// an upsert, since a COPY might store or refuse what the upsert would not:
+// rows without a search key (their INSERT may go to a view), two-way
+// tables (their writes compare commit times), tables COPY treats
+// differently (copyTable), rows that lack a required column (a partial
+// upsert updates the row that exists), rows that write an identity column
+// GENERATED ALWAYS (an INSERT refuses them; COPY would not), and rows that
+// write a column of a type outside copyTypes.
 func copySQL(t *table, keyCol string, cols []string) string {
-	if keyCol == "" || t.lww || lacksRequired(t, cols) {
+	if keyCol == "" || t.lww || !t.copyable || lacksRequired(t, cols) {
 		return ""
 	}
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
-		if t.cols[c].always {
+		if col := t.cols[c]; col.always || !copyTypes[col.base] {
 			return ""
 		}
 		quoted[i] = quoteIdent(c)
@@ -112,18 +115,62 @@ func copySQL(t *table, keyCol string, cols []string) string {
 	return fmt.Sprintf("COPY %s (%s) FROM STDIN", t.quoted, strings.Join(quoted, ", "))
 }
 
-// writeCopy writes a batch whose large upsert groups were planned as
-// copies: BEGIN and the batch's other statements (its fences first) in one
-// round trip, then each COPY, the last one followed by COMMIT in the same
-// query (a batch with nothing else, unfenced, is one round trip: BEGIN,
-// COPY and COMMIT). Any error rolls the transaction back; nothing of it stays.
-func (s *Sink) writeCopy(ctx context.Context, b *pgx.Batch, copies []copyGroup) error {
-	conn, err := s.pool.Acquire(ctx)
+// copyTypes are the base types whose input function, given the column's
+// modifier, stores what the upsert's cast to the base type and assignment
+// to the column store: COPY applies the modifier while it reads the text,
+// the upsert after. Elsewhere they differ (an interval with a fields
+// qualifier reads "5" as 5 days for COPY and 5 seconds, then cut to 0 days,
+// for the upsert; text to regclass is a name for the cast and may be an
+// OID for the input), so other types are not copied. Arrays and enums are
+// left out too, untried.
+var copyTypes = map[uint32]bool{
+	pgtype.BoolOID: true, pgtype.ByteaOID: true, pgtype.Int2OID: true, pgtype.Int4OID: true, pgtype.Int8OID: true,
+	pgtype.TextOID: true, pgtype.VarcharOID: true, pgtype.BPCharOID: true, pgtype.JSONOID: true, pgtype.JSONBOID: true,
+	pgtype.Float4OID: true, pgtype.Float8OID: true, pgtype.NumericOID: true, pgtype.UUIDOID: true,
+	pgtype.DateOID: true, pgtype.TimeOID: true, pgtype.TimetzOID: true, pgtype.TimestampOID: true, pgtype.TimestamptzOID: true,
+}
+
+// copyTable reports whether a table's new rows may go by COPY: not when it
+// has rules (COPY skips them; the upsert refuses such a table), row-level
+// security (COPY refuses it or skips its policies), a statement trigger on
+// UPDATE (the upsert fires it; COPY does not), a column of a domain type (a
+// column COPY leaves out is NULL without the domain's checks; an INSERT
+// checks them), or when the sink's user may not select, insert and update
+// it (the upsert needs all three; COPY only the right to insert). Read when
+// the table is first loaded.
+func (s *Sink) copyTable(ctx context.Context, loc string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT NOT (c.relhasrules OR c.relrowsecurity)
+			AND has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE')
+			AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal AND g.tgtype & 1 = 0 AND g.tgtype & 16 <> 0)
+			AND NOT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+				WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND ty.typtype = 'd')
+		FROM pg_class c WHERE c.oid = to_regclass($1)`, quoteQualified(loc)).Scan(&ok)
 	if err != nil {
-		return mapError(err)
+		return false, fmt.Errorf("%w: reading %s: %w", connectors.ErrUnavailable, loc, err)
 	}
-	defer conn.Release()
+	return ok, nil
+}
+
+// writeCopy writes a batch whose large groups of new rows were planned as
+// copies on conn: BEGIN and the batch's other statements (its fences
+// first) in one round trip, then each COPY, the last one followed by
+// COMMIT in the same query (a batch with nothing else, unfenced, is one
+// round trip: BEGIN, COPY and COMMIT). The copies' text is rendered before
+// the transaction begins, so it holds its locks for the round trips only.
+// Any error rolls the transaction back; nothing of it stays. The error is
+// as the server or pgx gave it: the caller reads its SQLSTATE.
+func (s *Sink) writeCopy(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, copies []copyGroup) error {
+	buf := copyBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	ends := make([]int, len(copies))
+	for i := range copies {
+		appendCopyRows(buf, copies[i].args)
+		ends[i] = buf.Len()
+	}
 	begin := "BEGIN; " // with the first COPY, when nothing comes before it
+	var err error
 	if b.Len() > 0 {
 		pre := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, b.Len()+1)}
 		pre.Queue("BEGIN")
@@ -131,13 +178,8 @@ func (s *Sink) writeCopy(ctx context.Context, b *pgx.Batch, copies []copyGroup) 
 		err = sendBatchRaw(ctx, conn, pre)
 		begin = ""
 	}
-	buf := copyBufs.Get().(*bytes.Buffer)
-	defer copyBufs.Put(buf)
-	for i := 0; err == nil && i < len(copies); i++ {
-		g := &copies[i]
-		buf.Reset()
-		appendCopyRows(buf, g.args)
-		q := g.sql
+	for i, start := 0, 0; err == nil && i < len(copies); i++ {
+		q := copies[i].sql
 		if i == 0 {
 			q = begin + q
 		}
@@ -145,20 +187,27 @@ func (s *Sink) writeCopy(ctx context.Context, b *pgx.Batch, copies []copyGroup) 
 			q += "; COMMIT"
 		}
 		var tag pgconn.CommandTag
-		tag, err = conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf.Bytes()), q)
+		tag, err = conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf.Bytes()[start:ends[i]]), q)
+		start = ends[i]
 		if err == nil && i == len(copies)-1 && tag.String() != "COMMIT" {
-			err = fmt.Errorf("the COPY's transaction ended in %q, not COMMIT", tag.String())
+			err = fmt.Errorf("%w: it ended in %q", errNotCommitted, tag.String())
 		}
 	}
-	if buf.Cap() > 8<<20 {
-		*buf = bytes.Buffer{} // not kept: a batch of very wide rows
-	}
 	if err != nil {
+		// The buffer is not kept: on some errors pgx returns before its
+		// sending goroutine has let go of the data.
 		rollback(ctx, conn)
-		return err // as the server or pgx gave it: the caller reads its SQLSTATE
+		return err
+	}
+	if buf.Cap() <= 8<<20 { // a batch of very wide rows' is not kept
+		copyBufs.Put(buf)
 	}
 	return nil
 }
+
+// errNotCommitted is a COPY's transaction that did not end in COMMIT
+// without an error saying why (not seen; guarded against).
+var errNotCommitted = errors.New("the COPY's transaction was not committed")
 
 // copyBufs keeps the buffers COPY data is rendered into.
 var copyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -228,21 +277,34 @@ type batchSender interface {
 	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
 }
 
-// writeWithCopy plans recs with large groups as copies and writes them;
-// when a copy fails, the tables it wrote skip COPY for a while and the
-// batch is planned and written again as upserts. It reports whether it
-// wrote the batch (false: nothing in it is large enough to copy).
+// writeWithCopy plans recs with the large groups of new rows as copies
+// and writes them; a batch without any goes as planned, in one round trip.
+// When the server refuses a write with copies, the tables copied skip COPY
+// for a while and writeWithCopy reports false: the batch is to be planned
+// again and written as upserts (pgx keeps what it prepared on a connection
+// in each queued query, so they cannot be sent again on another). Errors
+// that are not the server refusing the batch (the connection, the context,
+// a newer fence) are returned as they are: upserts would meet them alike.
 func (s *Sink) writeWithCopy(ctx context.Context, recs []mixer.TargetRecord, fences []connectors.Fence) (bool, error) {
 	b := &pgx.Batch{}
 	s.queueFences(b, fences)
+	fenced := b.Len()
 	var copies []copyGroup
 	if err := s.planInto(recs, b, time.Time{}, &copies); err != nil {
 		return true, err
 	}
 	if len(copies) == 0 {
-		return false, nil
+		if b.Len() == fenced {
+			return true, nil
+		}
+		return true, s.sendPlanned(ctx, recs, b)
 	}
-	err := s.writeCopy(ctx, b, copies)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return true, mapError(err)
+	}
+	err = s.writeCopy(ctx, conn, b, copies)
+	conn.Release()
 	if err == nil {
 		for i := range copies {
 			copies[i].t.copy.succeeded()
@@ -251,15 +313,16 @@ func (s *Sink) writeWithCopy(ctx context.Context, recs []mixer.TargetRecord, fen
 		return true, nil
 	}
 	if ctx.Err() != nil {
-		return true, mapError(err)
+		return true, ctx.Err()
 	}
 	var pgErr *pgconn.PgError
+	refused := errors.As(err, &pgErr)
+	if !refused && !errors.Is(err, errNotCommitted) || refused && pgErr.ConstraintName == fenceConstraint {
+		return true, mapError(err)
+	}
 	code := ""
-	if errors.As(err, &pgErr) {
+	if refused {
 		code = pgErr.Code
-		if pgErr.ConstraintName == fenceConstraint {
-			return true, mapError(err) // a newer owner wrote first: as upserts it would fail alike
-		}
 	}
 	s.copyFailures.Add(1)
 	first := false // the first failure since a COPY succeeded
@@ -273,10 +336,7 @@ func (s *Sink) writeWithCopy(ctx context.Context, recs []mixer.TargetRecord, fen
 		level = slog.LevelInfo
 	}
 	// The SQLSTATE only: the error's detail may quote the row.
-	s.log.Log(ctx, level, "a COPY of new rows failed (a row may exist already); the batch is written as upserts, and so are the table's next batches",
+	s.log.Log(ctx, level, "a write with COPY was refused; the batch is written as upserts, and so are the table's next batches (sqlstate 23505: one of its new rows was there already)",
 		"system", s.sys.Name, "table", copies[0].t.loc, "sqlstate", code, "upserted_batches", copies[0].t.copy.skip.Load())
-	// The batch is planned again: pgx keeps what it prepared on the
-	// connection in each queued query, so they cannot be sent again on
-	// another.
 	return false, nil
 }

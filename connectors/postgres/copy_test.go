@@ -339,3 +339,72 @@ func TestCopyLeavesIdentityAlwaysToTheUpsert(t *testing.T) {
 		t.Fatalf("%d rows written; want none", n)
 	}
 }
+
+// Where a COPY could store or refuse what the upsert would not, new rows
+// are upserted: a type whose input reads the text under the column's
+// modifier differently from the upsert's cast, a domain column left out,
+// rules, a statement trigger on UPDATE, a user who may insert but not
+// update. Each table gets rows that only COPY could write as given.
+func TestCopyLeavesToTheUpsertWhatItWouldNotMatch(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	role := testenv.UniqueName("remix_inserter")
+	exec(t, conn, `CREATE ROLE `+role+` NOLOGIN`)
+	t.Cleanup(func() {
+		c := connect(t, url)
+		exec(t, c, `DROP OWNED BY `+role, `DROP ROLE `+role)
+	})
+	model, err := mixer.CompileModel("mem:///odd.json", []byte(`{"title": "odd", "properties": {"id": {"type": "integer"}, "v": {"type": "string"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, ddl string
+		settings  map[string]any
+		wantErr   bool // the upsert refuses these rows
+	}{
+		{name: "interval_day", ddl: `CREATE TABLE interval_day (id bigint PRIMARY KEY, v interval day)`},
+		{name: "domain_left_out", ddl: `CREATE DOMAIN nn AS text NOT NULL;
+			CREATE TABLE domain_left_out (id bigint PRIMARY KEY, v text, w nn)`, wantErr: true},
+		{name: "with_rule", ddl: `CREATE TABLE with_rule (id bigint PRIMARY KEY, v text);
+			CREATE RULE noted AS ON INSERT TO with_rule DO ALSO NOTIFY with_rule`, wantErr: true},
+		{name: "update_statement_trigger", ddl: `CREATE TABLE update_statement_trigger (id bigint PRIMARY KEY, v text);
+			CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+			CREATE TRIGGER noted AFTER UPDATE ON update_statement_trigger FOR EACH STATEMENT EXECUTE FUNCTION noop()`},
+		{name: "insert_only", ddl: `CREATE TABLE insert_only (id bigint PRIMARY KEY, v text);
+			GRANT USAGE ON SCHEMA public TO ` + role + `; GRANT SELECT, INSERT ON insert_only TO ` + role,
+			settings: map[string]any{SettingFenceTable: ""}, wantErr: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			exec(t, conn, c.ddl)
+			dsn := url
+			if c.name == "insert_only" {
+				dsn += "&options=-crole%3D" + role // the session's user is the role
+			}
+			settings := map[string]any{SettingCopyMinRows: int64(1)}
+			for k, v := range c.settings {
+				settings[k] = v
+			}
+			sink, rule := openSinkWith(t, dsn, model, "public."+c.name, []mixer.PushField{
+				{Field: "id", Target: mixer.MustPath("id"), SearchKey: true}, {Field: "v", Target: mixer.MustPath("v")},
+			}, settings)
+			var recs []mixer.TargetRecord
+			for i := 1; i <= 5; i++ {
+				rec, err := rule.Apply(&mixer.Object{Model: "odd", Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number(strconv.Itoa(i)), "v": "5"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec.Created = true
+				recs = append(recs, rec)
+			}
+			err := sink.Write(context.Background(), recs, nil)
+			if c.wantErr != (err != nil) {
+				t.Fatalf("write: %v; want an error: %v", err, c.wantErr)
+			}
+			if sink.copied.Load() != 0 || sink.copyFailures.Load() != 0 {
+				t.Fatalf("%d rows copied, %d copies failed; want COPY not tried", sink.copied.Load(), sink.copyFailures.Load())
+			}
+		})
+	}
+}

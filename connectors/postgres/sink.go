@@ -60,6 +60,8 @@ type table struct {
 	lww     bool
 	tombKey string
 	copy    copyGate // whether large batches of upserts try COPY (copy.go)
+	// copyable: new rows may go by COPY (copyTable).
+	copyable bool
 }
 
 type column struct {
@@ -70,6 +72,7 @@ type column struct {
 	// always: an identity column GENERATED ALWAYS, which an INSERT may
 	// not write (and COPY would).
 	always bool
+	base   uint32 // the base type's OID (through domains)
 	name   string
 	typ    string // the declared type, format_type with its modifier
 	// cast is the type that parameters are cast to before the column's
@@ -171,7 +174,7 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 			rows.Close()
 			return nil, err
 		}
-		c.kind = kindOf(base)
+		c.kind, c.base = kindOf(base), base
 		c.keyType, c.limit = castTypes(&c, base, typmod, baseTyp)
 		c.index = len(t.order)
 		t.cols[c.name] = &c
@@ -183,6 +186,9 @@ func (s *Sink) loadTable(ctx context.Context, loc string) (*table, error) {
 	}
 	if len(t.cols) == 0 {
 		return nil, nil
+	}
+	if t.copyable, err = s.copyTable(ctx, loc); err != nil {
+		return nil, err
 	}
 	s.tables[loc] = t
 	return t, nil
@@ -236,6 +242,11 @@ func (s *Sink) Write(ctx context.Context, recs []mixer.TargetRecord, fences []co
 	if b.Len() == fenced {
 		return nil
 	}
+	return s.sendPlanned(ctx, recs, b)
+}
+
+// sendPlanned sends the statements planned for recs.
+func (s *Sink) sendPlanned(ctx context.Context, recs []mixer.TargetRecord, b *pgx.Batch) error {
 	err := s.send(ctx, b)
 	if len(recs) == 1 && errors.Is(err, connectors.ErrPermanent) {
 		err = &connectors.RecordError{Index: 0, Err: err} // the only record is the bad one
