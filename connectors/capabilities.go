@@ -82,6 +82,14 @@ type SelfPacing interface {
 	PacesCalls() bool
 }
 
+// BulkReporter is a sink that writes some records through a cheaper bulk
+// path and falls back to its usual writes when the target refuses it
+// (PostgreSQL: COPY of rows new at their source). It counts the records
+// written that way and the writes that fell back.
+type BulkReporter interface {
+	BulkWrites() (records, fallbacks int64)
+}
+
 // ConflictReporter is a sink that resolves concurrent edits of two-way
 // sync itself (the last writer wins) and counts the changes that lost.
 type ConflictReporter interface {

@@ -204,7 +204,7 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 		go func() {
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
-			var dead, lapses, conflicts int64 // already counted
+			var dead, lapses, conflicts, bulk, refused int64 // already counted
 			var lastBacklog time.Time
 			for {
 				select {
@@ -222,6 +222,12 @@ func (t *target) consume(ctx context.Context, sink connectors.Sink) error {
 						n := cr.Conflicts()
 						m.PushConflicts.WithLabelValues(t.sys.Name).Add(float64(n - conflicts))
 						conflicts = n
+					}
+					if br, ok := sink.(connectors.BulkReporter); ok {
+						n, f := br.BulkWrites()
+						m.PushBulkRecords.WithLabelValues(t.sys.Name).Add(float64(n - bulk))
+						m.PushBulkRefused.WithLabelValues(t.sys.Name).Add(float64(f - refused))
+						bulk, refused = n, f
 					}
 					if st, err := c.DeadLetterStats(ctx, t.sys.Name); err == nil {
 						m.ObserveDeadLetters(t.sys.Name, st.Entries, st.Bytes, st.Dropped)

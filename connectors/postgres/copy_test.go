@@ -164,6 +164,10 @@ func TestCopyFallsBackWhenARowExists(t *testing.T) {
 	if sink.copied.Load() != 94 || sink.copyFailures.Load() != 1 {
 		t.Fatalf("after the skips: %d copied, %d failures; want 94 and 1", sink.copied.Load(), sink.copyFailures.Load())
 	}
+	var _ connectors.BulkReporter = sink
+	if rows, fallbacks := sink.BulkWrites(); rows != 94 || fallbacks != 1 {
+		t.Fatalf("BulkWrites: %d, %d; want 94 and 1", rows, fallbacks)
+	}
 	got, want := tableRows(t, url, "copied"), tableRows(t, url, "upserted")
 	if len(got) != 400 || !slices.Equal(got, want) {
 		t.Fatalf("after the fallback the tables disagree (%d and %d rows)", len(got), len(want))

@@ -767,3 +767,9 @@ func (t *textElem) TextValue() (pgtype.Text, error) {
 // (or a later deletion) under the last-writer rule
 // (connectors.ConflictReporter).
 func (s *Sink) Conflicts() int64 { return s.conflicts.Load() }
+
+// BulkWrites counts the rows written by COPY and the writes with COPY
+// that were refused and written again as upserts (connectors.BulkReporter).
+func (s *Sink) BulkWrites() (records, fallbacks int64) {
+	return s.copied.Load(), s.copyFailures.Load()
+}

@@ -43,6 +43,8 @@ type Metrics struct {
 	PushStalled      *prometheus.GaugeVec     // owned partitions that cannot move
 	PushEchoes       *prometheus.CounterVec   // changes not written back to the system they came from
 	PushConflicts    *prometheus.CounterVec   // two-way changes that lost to a newer row
+	PushBulkRecords  *prometheus.CounterVec   // records a target took through its bulk path (COPY)
+	PushBulkRefused  *prometheus.CounterVec   // writes through the bulk path written again as upserts
 	PushRateLimited  *prometheus.CounterVec   // seconds spent waiting on a target's shared rate limit
 
 	// Backlog of each target, per model, read from Redis by its pushers:
@@ -106,6 +108,8 @@ func New() *Metrics {
 		PushRateLimited:       counter("pusher_rate_limit_wait_seconds_total", "Seconds this process waited on a target's shared rate limit before writing (rate_limit; the limit is shared by every pusher through Redis).", "target"),
 		PushEchoes:            counter("pusher_echoes_suppressed_total", "Changes not written into a target because they were made there (or written into their source by Remix on its behalf): two-way sync without echo.", "target"),
 		PushConflicts:         counter("pusher_conflicts_resolved_total", "Two-way sync: changes a target did not apply because the row there was newer (or deleted later): concurrent edits resolved by the last-writer rule.", "target"),
+		PushBulkRecords:       counter("pusher_bulk_records_total", "Records a target took through its bulk path (PostgreSQL: COPY of rows new at their source, see copy_min_rows).", "target"),
+		PushBulkRefused:       counter("pusher_bulk_fallbacks_total", "Writes through a target's bulk path that the target refused (PostgreSQL: a new row was there already) and that were written again as upserts; the table then upserts its next batches for a while.", "target"),
 		TargetBacklogEntries:  gauge("target_backlog_entries", "Stream entries a target has not applied yet, summed over the model's partitions (every pusher of the target reports the same figure: aggregate with max).", "target", "model"),
 		TargetBacklogAge:      gauge("target_backlog_age_seconds", "Seconds the oldest stream entry a target has not applied has waited since it was published (0 when none waits).", "target", "model"),
 		DeadLetters:           gauge("dead_letters", "Dead letters a system's queue holds.", "system"),
