@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/internal/testenv"
@@ -410,5 +411,51 @@ func TestCopyLeavesToTheUpsertWhatItWouldNotMatch(t *testing.T) {
 				t.Fatalf("%d rows copied, %d copies failed; want COPY not tried", sink.copied.Load(), sink.copyFailures.Load())
 			}
 		})
+	}
+}
+
+// A write cancelled in the middle of its COPY leaves nothing, returns the
+// context's error, and leaves the sink's connections fit for the next.
+func TestCopyCancelledMidwayLeavesNothing(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	conn := connect(t, url)
+	exec(t, conn, `CREATE TABLE copied `+copyTable,
+		`CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END'`,
+		`CREATE TRIGGER slow BEFORE INSERT ON copied FOR EACH ROW EXECUTE FUNCTION slow()`)
+	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sink.Write(ctx, copyRecords(t, rule, 1, 200), nil) }() // 4 s of triggers
+	deadline := time.Now().Add(10 * time.Second)
+	for { // until the COPY runs on the server
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%COPY %' AND state = 'active' AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the COPY never showed in pg_stat_activity")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a write cancelled mid-COPY: %v; want context.Canceled", err)
+	}
+	if n := len(tableRows(t, url, "copied")); n != 0 {
+		t.Fatalf("%d rows left by a cancelled write; want none", n)
+	}
+	if sink.copyFailures.Load() != 0 {
+		t.Fatalf("a cancelled write counted as a refused COPY (%d)", sink.copyFailures.Load())
+	}
+	exec(t, conn, `DROP TRIGGER slow ON copied`)
+	if err := sink.Write(context.Background(), copyRecords(t, rule, 1, 200), nil); err != nil {
+		t.Fatalf("the write after a cancelled one: %v", err)
+	}
+	if n := len(tableRows(t, url, "copied")); n != 200 || sink.copied.Load() != 200 {
+		t.Fatalf("%d rows and %d copied after the second write; want 200 and 200", n, sink.copied.Load())
 	}
 }
