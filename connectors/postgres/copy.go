@@ -21,27 +21,28 @@ import (
 	"github.com/sqlpipe/remix/mixer"
 )
 
-// A large batch's upserts of rows that its source created (an insert, a
-// snapshot row: mixer.TargetRecord.Created) are first tried as a COPY
-// straight into their table, which costs the target server about half of what INSERT ... ON
-// CONFLICT costs a row (BenchmarkTargetWrite: 2.2–2.3 against 4.4–4.5 µs a
-// new row for 5 000-row batches), since it skips the speculative insertion
-// and its check of every key. A COPY cannot update a row that is there
-// already: when any of the rows exists (an update, or a batch applied
-// again after a crash), the unique index refuses the COPY, the transaction
-// is rolled back and the same batch is written again as upserts. So a
-// COPY that succeeds did exactly what the upserts would have (every row
-// was new), and one that fails did nothing. Rows created at the source
-// can be at the target already: a batch written again after a crash, a
-// second snapshot, a target filled by other means.
+// A batch's rows that their source created (an insert, a snapshot row:
+// mixer.TargetRecord.Created), at least copy_min_rows of one table and
+// column set, are first tried as a COPY straight into their table. That
+// costs the target server about half of what INSERT ... ON CONFLICT costs
+// a new row (BenchmarkTargetWrite, batches of 5 000: 2.2–2.7 against
+// 4.4–4.5 µs), since it skips the speculative insertion and its check of
+// every key. A COPY cannot update a row that is there already, and rows
+// created at the source can be at the target: a batch written again after
+// a crash, a second snapshot, a target filled by other means. Then the
+// unique index refuses the COPY, the transaction is rolled back and the
+// same batch is written again as upserts. So a COPY that succeeds did
+// exactly what the upserts would have (every row was new; copySQL leaves
+// out what COPY would store or refuse differently), and one that fails
+// did nothing.
 //
-// After a failed COPY a table's upserts skip COPY for the next 2, then 4,
-// ... up to 1 024 large batches (copyGate): a target that holds the
-// source's new rows already pays one failed COPY in a thousand batches.
+// After a refused COPY a table's batches skip COPY for the next 2, then 4,
+// ... up to 1 024 batches (copyGate): a target that holds the source's new
+// rows already pays one refused COPY in a thousand batches.
 //
-// The write is then two round trips instead of one: the fences, deletes and
-// other statements after a BEGIN, then the COPY and the COMMIT in one
-// query. Only groups of at least copy_min_rows rows take it.
+// A write with copies is two round trips instead of one (one when it is
+// unfenced and has nothing else): BEGIN with the fences, deletes and other
+// statements, then the COPY and the COMMIT in one query.
 
 // SettingCopyMinRows is the smallest group of rows tried as a COPY.
 const SettingCopyMinRows = "copy_min_rows"
