@@ -74,6 +74,31 @@ func copyRecords(t testing.TB, rule *mixer.PushRule, first, n int) []mixer.Targe
 	return recs
 }
 
+// wantCopies fails the test unless the sink has copied rows and had
+// refused copies as many as given; when says at which point.
+func wantCopies(t *testing.T, sink *Sink, rows, refused int64, when string) {
+	t.Helper()
+	if r, f := sink.BulkWrites(); r != rows || f != refused {
+		t.Fatalf("%s: %d rows copied, %d copies refused; want %d and %d", when, r, f, rows, refused)
+	}
+}
+
+// newRows makes n records of model, new at the source, with ids 1 to n and
+// field set to "5".
+func newRows(t *testing.T, rule *mixer.PushRule, model, field string, n int) []mixer.TargetRecord {
+	t.Helper()
+	recs := make([]mixer.TargetRecord, 0, n)
+	for i := 1; i <= n; i++ {
+		rec, err := rule.Apply(&mixer.Object{Model: model, Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number(strconv.Itoa(i)), field: "5"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Created = true
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
 // tableRows returns every row of a table as JSON text, by id.
 func tableRows(t testing.TB, url, loc string) []string {
 	t.Helper()
@@ -116,12 +141,8 @@ func TestCopyWritesWhatUpsertsWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := bycopy.copied.Load(); got != 143 || bycopy.copyFailures.Load() != 0 {
-		t.Fatalf("%d rows copied and %d copies failed; want 143 and 0", got, bycopy.copyFailures.Load())
-	}
-	if byupsert.copied.Load() != 0 {
-		t.Fatalf("copy_min_rows 0 copied %d rows", byupsert.copied.Load())
-	}
+	wantCopies(t, bycopy, 143, 0, "copy_min_rows 1")
+	wantCopies(t, byupsert, 0, 0, "copy_min_rows 0")
 	got, want := tableRows(t, url, "copied"), tableRows(t, url, "upserted")
 	if len(got) != 143 || !slices.Equal(got, want) {
 		t.Fatalf("COPY and upserts disagree (%d and %d rows):\n%v\n%v", len(got), len(want), got[:min(3, len(got))], want[:min(3, len(want))])
@@ -151,24 +172,15 @@ func TestCopyFallsBackWhenARowExists(t *testing.T) {
 		}
 	}
 	write(1, 100) // rows 7 and 90 exist: the COPY fails, the upserts write
-	if sink.copied.Load() != 0 || sink.copyFailures.Load() != 1 {
-		t.Fatalf("after a batch over existing rows: %d copied, %d failures; want 0 and 1", sink.copied.Load(), sink.copyFailures.Load())
-	}
+	wantCopies(t, sink, 0, 1, "after a batch over existing rows")
 	write(101, 100) // skipped: written as upserts
 	write(201, 100)
-	if sink.copied.Load() != 0 {
-		t.Fatalf("copied %d rows while the table should skip COPY", sink.copied.Load())
-	}
+	wantCopies(t, sink, 0, 1, "while the table skips COPY")
 	write(301, 100) // copies again
 	// Groups of at least 10 rows are copied: 53 rows without code, 27
 	// with, 14 without code or doc; the 6 with code and without doc are not.
-	if sink.copied.Load() != 94 || sink.copyFailures.Load() != 1 {
-		t.Fatalf("after the skips: %d copied, %d failures; want 94 and 1", sink.copied.Load(), sink.copyFailures.Load())
-	}
 	var _ connectors.BulkReporter = sink
-	if rows, fallbacks := sink.BulkWrites(); rows != 94 || fallbacks != 1 {
-		t.Fatalf("BulkWrites: %d, %d; want 94 and 1", rows, fallbacks)
-	}
+	wantCopies(t, sink, 94, 1, "after the skips")
 	got, want := tableRows(t, url, "copied"), tableRows(t, url, "upserted")
 	if len(got) != 400 || !slices.Equal(got, want) {
 		t.Fatalf("after the fallback the tables disagree (%d and %d rows)", len(got), len(want))
@@ -202,9 +214,7 @@ func TestCopyIsFenced(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM copied`).Scan(&n); err != nil || n != 50 {
 		t.Fatalf("%d rows after a fenced write (%v); want the first write's 50", n, err)
 	}
-	if sink.copied.Load() != 50 || sink.copyFailures.Load() != 0 {
-		t.Fatalf("%d rows copied, %d copies failed; want the first write's 50, and a fenced write refused without a fallback", sink.copied.Load(), sink.copyFailures.Load())
-	}
+	wantCopies(t, sink, 50, 0, "the first write's rows, and a fenced write refused without a fallback")
 }
 
 // The copies come after everything else of the batch: a truncate before
@@ -280,9 +290,7 @@ func TestCopyIsNotTriedForChangedRows(t *testing.T) {
 	if err := sink.Write(context.Background(), recs, nil); err != nil {
 		t.Fatal(err)
 	}
-	if sink.copied.Load() != 1 || sink.copyFailures.Load() != 0 {
-		t.Fatalf("%d rows copied, %d copies failed; want 1 and 0", sink.copied.Load(), sink.copyFailures.Load())
-	}
+	wantCopies(t, sink, 1, 0, "one new row among changed ones")
 	if n := len(tableRows(t, url, "copied")); n != 100 {
 		t.Fatalf("%d rows written; want 100", n)
 	}
@@ -305,9 +313,7 @@ func TestCopyOfARefusedBatchLeavesNothing(t *testing.T) {
 	if n := len(tableRows(t, url, "copied")); n != 0 {
 		t.Fatalf("%d rows left by a refused batch; want none", n)
 	}
-	if sink.copyFailures.Load() != 1 {
-		t.Fatalf("%d copies failed; want 1", sink.copyFailures.Load())
-	}
+	wantCopies(t, sink, 0, 1, "a refused batch")
 }
 
 // An identity column GENERATED ALWAYS refuses an INSERT's value; COPY would
@@ -325,21 +331,10 @@ func TestCopyLeavesIdentityAlwaysToTheUpsert(t *testing.T) {
 	sink, rule := openSinkWith(t, url, model, "public.copied", []mixer.PushField{
 		{Field: "id", Target: mixer.MustPath("id"), SearchKey: true}, {Field: "name", Target: mixer.MustPath("name")},
 	}, map[string]any{SettingCopyMinRows: int64(1)})
-	var recs []mixer.TargetRecord
-	for i := 1; i <= 10; i++ {
-		rec, err := rule.Apply(&mixer.Object{Model: "always", Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number(strconv.Itoa(i)), "name": "n"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec.Created = true
-		recs = append(recs, rec)
-	}
-	if err := sink.Write(context.Background(), recs, nil); err == nil || !strings.Contains(err.Error(), "428C9") {
+	if err := sink.Write(context.Background(), newRows(t, rule, "always", "name", 10), nil); err == nil || !strings.Contains(err.Error(), "428C9") {
 		t.Fatalf("writing an identity column GENERATED ALWAYS: %v; want the upsert's refusal (428C9)", err)
 	}
-	if sink.copyFailures.Load() != 0 {
-		t.Fatalf("%d copies tried; want none", sink.copyFailures.Load())
-	}
+	wantCopies(t, sink, 0, 0, "rows writing an identity column GENERATED ALWAYS")
 	if n := len(tableRows(t, url, "copied")); n != 0 {
 		t.Fatalf("%d rows written; want none", n)
 	}
@@ -394,22 +389,11 @@ func TestCopyLeavesToTheUpsertWhatItWouldNotMatch(t *testing.T) {
 			sink, rule := openSinkWith(t, dsn, model, "public."+c.name, []mixer.PushField{
 				{Field: "id", Target: mixer.MustPath("id"), SearchKey: true}, {Field: "v", Target: mixer.MustPath("v")},
 			}, settings)
-			var recs []mixer.TargetRecord
-			for i := 1; i <= 5; i++ {
-				rec, err := rule.Apply(&mixer.Object{Model: "odd", Op: mixer.OpUpsert, Fields: map[string]any{"id": json.Number(strconv.Itoa(i)), "v": "5"}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				rec.Created = true
-				recs = append(recs, rec)
-			}
-			err := sink.Write(context.Background(), recs, nil)
+			err := sink.Write(context.Background(), newRows(t, rule, "odd", "v", 5), nil)
 			if c.wantErr != (err != nil) {
 				t.Fatalf("write: %v; want an error: %v", err, c.wantErr)
 			}
-			if sink.copied.Load() != 0 || sink.copyFailures.Load() != 0 {
-				t.Fatalf("%d rows copied, %d copies failed; want COPY not tried", sink.copied.Load(), sink.copyFailures.Load())
-			}
+			wantCopies(t, sink, 0, 0, "COPY not tried")
 		})
 	}
 }
@@ -448,14 +432,13 @@ func TestCopyCancelledMidwayLeavesNothing(t *testing.T) {
 	if n := len(tableRows(t, url, "copied")); n != 0 {
 		t.Fatalf("%d rows left by a cancelled write; want none", n)
 	}
-	if sink.copyFailures.Load() != 0 {
-		t.Fatalf("a cancelled write counted as a refused COPY (%d)", sink.copyFailures.Load())
-	}
+	wantCopies(t, sink, 0, 0, "a cancelled write (not a refused COPY)")
 	exec(t, conn, `DROP TRIGGER slow ON copied`)
 	if err := sink.Write(context.Background(), copyRecords(t, rule, 1, 200), nil); err != nil {
 		t.Fatalf("the write after a cancelled one: %v", err)
 	}
-	if n := len(tableRows(t, url, "copied")); n != 200 || sink.copied.Load() != 200 {
-		t.Fatalf("%d rows and %d copied after the second write; want 200 and 200", n, sink.copied.Load())
+	wantCopies(t, sink, 200, 0, "the write after a cancelled one")
+	if n := len(tableRows(t, url, "copied")); n != 200 {
+		t.Fatalf("%d rows after the second write; want 200", n)
 	}
 }
