@@ -121,12 +121,14 @@ func TestValidateOnlineFindsTypos(t *testing.T) {
 }
 
 // TestValidateOnlineTypes: a source column whose values no model field
-// takes, a model field no value of which the target column takes, and a
-// NOT NULL column the push mixer leaves out (a warning).
+// takes, a model field no value of which the target column takes, and,
+// as warnings, a NOT NULL column the push mixer leaves out and an identity
+// column GENERATED ALWAYS it writes.
 func TestValidateOnlineTypes(t *testing.T) {
 	t.Parallel()
 	s := setupOnline(t, "ALTER TABLE fact_order ALTER COLUMN amount TYPE date USING NULL;\n"+
-		"ALTER TABLE dim_customer ADD COLUMN region text NOT NULL;\n", nil)
+		"ALTER TABLE dim_customer ADD COLUMN region text NOT NULL;\n"+
+		"ALTER TABLE dim_customer ALTER COLUMN customer_key ADD GENERATED ALWAYS AS IDENTITY;\n", nil)
 	ctx := testenv.Context(t)
 	shopURL := dsnOf(t, filepath.Join(s.systems, "shop.yaml"))
 	conn, err := pgx.Connect(ctx, shopURL)
@@ -143,13 +145,14 @@ func TestValidateOnlineTypes(t *testing.T) {
 		at(t, shop, "total:") + `: shop.receive_mixer."public.orders".order.total: column total of public.orders is boolean, but model field order.total is null or number: every change would be dead-lettered`,
 		at(t, warehouse, "total:") + `: warehouse.push_mixer.order."public.fact_order".total: model field order.total is null or number, which column amount (date) cannot take: every record would be dead-lettered`,
 		at(t, warehouse, "public.dim_customer:") + `: warning: warehouse.push_mixer.customer."public.dim_customer": table public.dim_customer has NOT NULL column region without a default`,
+		at(t, warehouse, "id:") + `: warning: warehouse.push_mixer.customer."public.dim_customer".id: column customer_key of public.dim_customer is an identity column GENERATED ALWAYS, which an INSERT may not write`,
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
 			t.Errorf("missing\n  %s\nin\n%s", w, out)
 		}
 	}
-	if code != 1 || strings.Count(out, "\n") != 3 || errOut != "2 problems\n" {
+	if code != 1 || strings.Count(out, "\n") != 4 || errOut != "2 problems\n" {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
