@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sqlpipe/remix/connectors"
 	"github.com/sqlpipe/remix/internal/testenv"
 	"github.com/sqlpipe/remix/mixer"
@@ -71,6 +73,17 @@ func copyRecords(t testing.TB, rule *mixer.PushRule, first, n int) []mixer.Targe
 		recs = append(recs, rec)
 	}
 	return recs
+}
+
+// copySink makes a database with the table copied, runs ddl after it, and
+// opens a sink that tries COPY for every group of new rows.
+func copySink(t *testing.T, ddl ...string) (url string, conn *pgx.Conn, sink *Sink, rule *mixer.PushRule) {
+	t.Helper()
+	url = testenv.NewDatabase(t)
+	conn = connect(t, url)
+	exec(t, conn, append([]string{`CREATE TABLE copied ` + copyTable}, ddl...)...)
+	sink, rule = openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	return url, conn, sink, rule
 }
 
 // wantCopies fails the test unless the sink has copied rows and had
@@ -194,10 +207,7 @@ func TestCopyFallsBackWhenARowExists(t *testing.T) {
 // refused whole, its COPY included.
 func TestCopyIsFenced(t *testing.T) {
 	t.Parallel()
-	url := testenv.NewDatabase(t)
-	conn := connect(t, url)
-	exec(t, conn, `CREATE TABLE copied `+copyTable)
-	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	_, conn, sink, rule := copySink(t)
 	ctx := context.Background()
 	fence := func(token uint64) []connectors.Fence {
 		return []connectors.Fence{{Key: "target/copyitem/3", Token: token}, {Key: "target/copyitem/1", Token: token}}
@@ -220,10 +230,7 @@ func TestCopyIsFenced(t *testing.T) {
 // them, and deletes of their segment.
 func TestCopyComesAfterTruncateAndDeletes(t *testing.T) {
 	t.Parallel()
-	url := testenv.NewDatabase(t)
-	conn := connect(t, url)
-	exec(t, conn, `CREATE TABLE copied `+copyTable, `INSERT INTO copied (id, name) VALUES (999, 'before')`)
-	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	_, conn, sink, rule := copySink(t, `INSERT INTO copied (id, name) VALUES (999, 'before')`)
 	recs := copyRecords(t, rule, 1, 100)
 	recs = append(recs, mixer.TargetRecord{Op: mixer.OpTruncate, Location: "public.copied"})
 	recs = append(recs, copyRecords(t, rule, 101, 100)...)
@@ -278,10 +285,7 @@ func TestAppendCopyText(t *testing.T) {
 // written as upserts without trying a COPY.
 func TestCopyIsNotTriedForChangedRows(t *testing.T) {
 	t.Parallel()
-	url := testenv.NewDatabase(t)
-	conn := connect(t, url)
-	exec(t, conn, `CREATE TABLE copied `+copyTable)
-	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	url, _, sink, rule := copySink(t)
 	recs := copyRecords(t, rule, 1, 100)
 	for i := range recs {
 		recs[i].Created = i == 0 // one new row: a group of its own
@@ -299,10 +303,7 @@ func TestCopyIsNotTriedForChangedRows(t *testing.T) {
 // of them is refused, the ones before leave nothing behind either.
 func TestCopyOfARefusedBatchLeavesNothing(t *testing.T) {
 	t.Parallel()
-	url := testenv.NewDatabase(t)
-	conn := connect(t, url)
-	exec(t, conn, `CREATE TABLE copied `+copyTable, `ALTER TABLE copied ADD CHECK (ratio < 1)`)
-	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
+	url, _, sink, rule := copySink(t, `ALTER TABLE copied ADD CHECK (ratio < 1)`)
 	recs := copyRecords(t, rule, 1, 100)
 	recs[99].Fields["ratio"] = "5" // row 100: no doc, no code, the batch's third group
 	err := sink.Write(context.Background(), recs, nil)
@@ -383,12 +384,9 @@ func TestCopyLeavesToTheUpsertWhatItWouldNotMatch(t *testing.T) {
 // context's error, and leaves the sink's connections fit for the next.
 func TestCopyCancelledMidwayLeavesNothing(t *testing.T) {
 	t.Parallel()
-	url := testenv.NewDatabase(t)
-	conn := connect(t, url)
-	exec(t, conn, `CREATE TABLE copied `+copyTable,
+	url, conn, sink, rule := copySink(t,
 		`CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END'`,
 		`CREATE TRIGGER slow BEFORE INSERT ON copied FOR EACH ROW EXECUTE FUNCTION slow()`)
-	sink, rule := openSinkWith(t, url, copyModel(t), "public.copied", copyFields(), map[string]any{SettingCopyMinRows: int64(1)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sink.Write(ctx, copyRecords(t, rule, 1, 200), nil) }() // 4 s of triggers
