@@ -318,8 +318,8 @@ func (s *Sink) writeWithCopy(ctx context.Context, recs []mixer.TargetRecord, fen
 	}
 	var pgErr *pgconn.PgError
 	refused := errors.As(err, &pgErr)
-	if !refused && !errors.Is(err, errNotCommitted) || refused && pgErr.ConstraintName == fenceConstraint {
-		return true, mapError(err)
+	if mapped := mapError(err); !refused && !errors.Is(err, errNotCommitted) || errors.Is(mapped, connectors.ErrFenced) {
+		return true, mapped
 	}
 	code := ""
 	if refused {
