@@ -351,6 +351,7 @@ func (c *Consumer) acquire(ctx context.Context, free []*partition, want int, ttl
 		}
 	}
 	if len(got) > 0 {
+		c.log.Debug("partitions taken", "target", c.target, "id", c.id, "taken", len(got), "wanted", want, "owned", c.ownedCount())
 		c.signal()
 	}
 	if len(got) >= want || len(missed) == 0 {
@@ -410,6 +411,7 @@ func (c *Consumer) release(ctx context.Context, parts []*partition) {
 		return
 	}
 	defer c.announce(ctx, "released")
+	c.log.Debug("partitions given up", "target", c.target, "id", c.id, "released", len(parts), "owned", c.ownedCount())
 	pipe := c.c.rdb.Pipeline()
 	for _, p := range parts {
 		releasePartitionScript.Eval(ctx, pipe, []string{p.lease, p.tenureKey}, c.id)
@@ -488,6 +490,13 @@ func (c *Consumer) trimOwned(ctx context.Context) {
 		trimmed += n
 	}
 	c.trimmed.Add(trimmed)
+}
+
+// ownedCount is how many partitions the consumer owns now.
+func (c *Consumer) ownedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.owned)
 }
 
 func isRedisNil(err error) bool { return err == redis.Nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,16 +35,21 @@ CREATE TRIGGER slow_row BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FU
 // time from the pushers' start to the last row is printed too).
 //
 // First, the target alone: the same rows written straight into it by one
-// connection, then by four at once, in statements of 250 rows (what a
-// pusher's batch holds there). Its four against its one is the most W
-// writers can give over one on this server: the sleeps of four backends at
-// once do not all end on time on a small machine.
+// connection, then by four and by sixteen at once, in statements of 250
+// rows (what a pusher's batch holds there), each connection taking the next
+// statement's rows. Its four and its sixteen against its one are the most
+// one pusher's four writes and four pushers' sixteen can give over one on
+// this server: the sleeps of many backends at once do not all end on time
+// on a small machine. Each pipeline's rate is also given against the
+// target alone with as many connections as it has writes in flight.
 func BenchmarkSlowTarget(b *testing.B) {
 	sv := startServers(b)
 	const n = 20000
-	for _, writers := range []int{1, 4} {
+	alone := map[int]float64{} // rows/s of the target alone, by connections
+	for _, writers := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("alone/writers=%d", writers), func(b *testing.B) {
 			rate := slowTargetAlone(b, sv, n, writers, 250)
+			alone[writers] = rate
 			b.ReportMetric(rate, "rows/s")
 			fmt.Printf("slow target alone, %d connection(s) writing 250 rows a statement: %.0f rows/s\n", writers, rate)
 			record("slow target (1 ms a row): 20 000 rows, rows/s first to last row", "remix",
@@ -68,6 +74,7 @@ func BenchmarkSlowTarget(b *testing.B) {
 			first, last := s.waitRows(n, 20*time.Minute)
 			rate := float64(n) / last.Sub(first).Seconds()
 			steady := s.steadyRate()
+			s.printArrivals(last.Sub(first))
 			if base == 0 {
 				base = rate
 			}
@@ -75,11 +82,15 @@ func BenchmarkSlowTarget(b *testing.B) {
 			if err := s.poll.QueryRow(s.ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM rewrites`).Scan(&rewrites); err != nil {
 				b.Fatal(err)
 			}
+			var ceiling string // against the target alone with as many connections
+			if a := alone[c.pushers*c.writes]; a > 0 {
+				ceiling = fmt.Sprintf(", %.2f× the target alone with %d connections", rate/a, c.pushers*c.writes)
+			}
 			b.ReportMetric(rate, "rows/s")
-			fmt.Printf("slow target (1 ms a row), %d pusher(s), %d writes in flight each: %.0f rows/s (%.2fx one pusher writing one batch at a time); while all partitions had rows %.0f rows/s; start to last row %.1fs; %d rows written again\n",
-				c.pushers, c.writes, rate, rate/base, steady, last.Sub(start).Seconds(), rewrites)
+			fmt.Printf("slow target (1 ms a row), %d pusher(s), %d writes in flight each: %.0f rows/s (%.2fx one pusher writing one batch at a time%s); while all partitions had rows %.0f rows/s; start to last row %.1fs; %d rows written again\n",
+				c.pushers, c.writes, rate, rate/base, ceiling, steady, last.Sub(start).Seconds(), rewrites)
 			record("slow target (1 ms a row): 20 000 rows, rows/s first to last row", "remix",
-				fmt.Sprintf("%d pusher(s) × %d writes: %.0f (%.2f×; %.0f before the tail)", c.pushers, c.writes, rate, rate/base, steady))
+				fmt.Sprintf("%d pusher(s) × %d writes: %.0f (%.2f×%s; %.0f before the tail)", c.pushers, c.writes, rate, rate/base, ceiling, steady))
 		})
 	}
 }
@@ -101,6 +112,35 @@ func (s *setup) steadyRate() float64 {
 		return 0 // too short a run to tell
 	}
 	return *r
+}
+
+// printArrivals prints the rows that arrived in each slice of the run
+// from the first row on (tenths of a second for runs of up to 5 s, else
+// seconds): how the run ramps up, and how its tail drains.
+func (s *setup) printArrivals(run time.Duration) {
+	s.b.Helper()
+	per := 10.0 // slices a second
+	if run > 5*time.Second {
+		per = 1
+	}
+	rows, err := s.poll.Query(s.ctx, `SELECT floor(extract(epoch FROM applied_at - (SELECT min(applied_at) FROM items)) * $1)::int, count(*)
+		FROM items GROUP BY 1 ORDER BY 1`, per)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var slice, n int
+		if err := rows.Scan(&slice, &n); err != nil {
+			s.b.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%.1fs %d", float64(slice)/per, n))
+	}
+	if err := rows.Err(); err != nil {
+		s.b.Fatal(err)
+	}
+	fmt.Printf("  rows arriving from the first one on, by %.1f s: %s\n", 1/per, strings.Join(out, ", "))
 }
 
 // slowTargetAlone writes rows 1..n straight into a fresh slow target from
