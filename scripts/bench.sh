@@ -4,8 +4,9 @@
 # measures catch-up throughput against PostgreSQL's own logical replication
 # (1 and 100 rows per transaction), latency at 2 000 rows/s with 1, 2 and 4
 # pushers, a steady 1 000 rows/s with the CPU and round trips per row (the
-# source's linger 0 and 20 ms), scaling against a slow target with 1, 2 and
-# 4 pushers, a backlog of single-row publishes in Redis drained by one
+# source's linger 0 and 20 ms), what an idle fleet costs a second, scaling
+# against a slow target with 1, 2 and 4 pushers (and the target alone with
+# 1, 4 and 16 connections: the most those writers can give), a backlog of single-row publishes in Redis drained by one
 # pusher (a target back from an outage), and a 1 000 000-row snapshot; and
 # MariaDB → PostgreSQL: binary log catch-up, a steady 1 000 rows/s (linger
 # 0 and 20 ms) and a snapshot under writes. pgstream (v1.3.1) runs beside

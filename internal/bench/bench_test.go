@@ -207,6 +207,9 @@ func (s *setup) start(role, binary string, env ...string) *testenv.Process {
 	}
 	p := testenv.StartProcess(s.b, name, append(append([]string(nil), s.env...), env...), filepath.Join(s.sv.bin, binary), args...)
 	if dir := os.Getenv("REMIX_BENCH_LOGS"); dir != "" { // each process's log, kept (a cleanup runs before the kill's)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.b.Fatal(err)
+		}
 		s.b.Cleanup(func() {
 			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.log", strings.ReplaceAll(s.b.Name(), "/", "_"), name, p.Pid())), []byte(p.Stderr()+strings.Join(p.Output(), "\n")), 0o644)
 		})
