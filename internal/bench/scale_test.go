@@ -40,8 +40,8 @@ CREATE TRIGGER slow_row BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FU
 // statement's rows. Its four and its sixteen against its one are the most
 // one pusher's four writes and four pushers' sixteen can give over one on
 // this server: the sleeps of many backends at once do not all end on time
-// on a small machine. Each pipeline's rate is also given against the
-// target alone with as many connections as it has writes in flight.
+// on a small machine. A pipeline whose writes in flight number 1, 4 or 16
+// is also given against the target alone with as many connections.
 func BenchmarkSlowTarget(b *testing.B) {
 	sv := startServers(b)
 	const n = 20000
