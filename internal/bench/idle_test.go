@@ -27,15 +27,6 @@ func BenchmarkIdle(b *testing.B) {
 	cpu := sample(ro).since(before)
 	redis1, by1 := redisCalls(s)
 	s.stop()
-	names := make([]string, 0, len(cpu))
-	for p := range cpu {
-		names = append(names, p)
-	}
-	sort.Strings(names)
-	var parts []string
-	for _, p := range names {
-		parts = append(parts, fmt.Sprintf("%s %.1f", p, float64(cpu[p].Microseconds())/1000/seconds))
-	}
 	var cmds []string
 	for k, v := range by1 {
 		if d := v - by0[k]; d > 0 {
@@ -43,7 +34,8 @@ func BenchmarkIdle(b *testing.B) {
 		}
 	}
 	sort.Strings(cmds)
-	line := fmt.Sprintf("CPU ms/s: %s; Redis %.1f commands/s (%s)", strings.Join(parts, ", "),
+	perSecond := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / seconds }
+	line := fmt.Sprintf("CPU ms/s: %s; Redis %.1f commands/s (%s)", cpuParts(cpu, perSecond),
 		float64(redis1-redis0)/seconds, strings.Join(cmds, ", "))
 	fmt.Println("idle fleet, 10 s:", line)
 	record("idle fleet, 10 s", "remix", line)

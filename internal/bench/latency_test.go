@@ -181,6 +181,11 @@ var steadyLinger = cmp.Or(os.Getenv("REMIX_BENCH_LINGER"), "20ms")
 var latencyLinger = cmp.Or(os.Getenv("REMIX_BENCH_LATENCY_LINGER"), "0s")
 
 func cpuLine(cpu map[string]time.Duration, n int) string {
+	return cpuParts(cpu, func(d time.Duration) float64 { return perRow(d, n) }) + " µs/row"
+}
+
+// cpuParts lists each part's CPU, by name, as figure gives it.
+func cpuParts(cpu map[string]time.Duration, figure func(time.Duration) float64) string {
 	names := make([]string, 0, len(cpu))
 	for p := range cpu {
 		names = append(names, p)
@@ -188,9 +193,9 @@ func cpuLine(cpu map[string]time.Duration, n int) string {
 	sort.Strings(names)
 	var out []string
 	for _, p := range names {
-		out = append(out, fmt.Sprintf("%s %.1f", p, perRow(cpu[p], n)))
+		out = append(out, fmt.Sprintf("%s %.1f", p, figure(cpu[p])))
 	}
-	return strings.Join(out, ", ") + " µs/row"
+	return strings.Join(out, ", ")
 }
 
 // printSlowSeconds prints, for every 100 ms of the load in which some row
